@@ -71,7 +71,10 @@ function parseNouns(dir: string): WordNetNouns {
 }
 
 function normaliseLemma(lemma: string): string {
-  return lemma.trim().toLowerCase().replace(/[_\s]+/g, ' ');
+  return lemma
+    .trim()
+    .toLowerCase()
+    .replace(/[_\s]+/g, ' ');
 }
 
 /** index.noun line: lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt synset_offset... */

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+
+/**
+ * One image of a corpus manifest (one JSON object per line). The bytes are `size` bytes at `offset`
+ * of the uncompressed `file`. `meta` is ground truth kept for benchmark scoring only: ranking never reads it.
+ */
+export const manifestRecordSchema = z.object({
+  key: z.string().min(1),
+  caption: z.string(),
+  file: z.string().min(1),
+  offset: z.number().int().nonnegative(),
+  size: z.number().int().positive(),
+  width: z.number().int().positive().optional(),
+  height: z.number().int().positive().optional(),
+  meta: z.object({ wnid: z.string().optional() }).loose().optional(),
+});
+
+export type ManifestRecord = z.infer<typeof manifestRecordSchema>;
+
+/** Reads and validates a JSONL manifest; relative `file` paths resolve against the manifest's folder. */
+export async function loadManifest(manifestPath: string): Promise<ManifestRecord[]> {
+  const base = path.dirname(path.resolve(manifestPath));
+  const records: ManifestRecord[] = [];
+  const keys = new Set<string>();
+  const lines = createInterface({ input: createReadStream(manifestPath, 'utf8'), crlfDelay: Infinity });
+  let lineNo = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    const parsed = manifestRecordSchema.safeParse(JSON.parse(line));
+    if (!parsed.success) {
+      throw new Error(`${manifestPath}:${lineNo}: invalid manifest record: ${parsed.error.message}`);
+    }
+    const record = parsed.data;
+    if (keys.has(record.key)) throw new Error(`${manifestPath}:${lineNo}: duplicate key ${record.key}`);
+    keys.add(record.key);
+    records.push({ ...record, file: path.resolve(base, record.file) });
+  }
+  return records;
+}
+
+/** Writes a manifest atomically (temp file + rename) so readers never see a half-written file. */
+export async function writeManifest(manifestPath: string, records: readonly ManifestRecord[]): Promise<void> {
+  await writeFileAtomic(manifestPath, records.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+export async function writeFileAtomic(target: string, data: string): Promise<void> {
+  await mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempPathFor(target);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** A unique sibling path, so concurrent builders never write into each other's temp file. */
+export function tempPathFor(target: string): string {
+  return `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+}
