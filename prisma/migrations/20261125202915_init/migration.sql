@@ -78,6 +78,7 @@ CREATE TABLE "Query" (
     "conceptId" INTEGER NOT NULL,
     "descriptor" TEXT,
     "text" TEXT NOT NULL,
+    "searchKey" TEXT NOT NULL,
     "provider" TEXT NOT NULL,
     "results" INTEGER,
     "error" TEXT,
@@ -183,7 +184,7 @@ CREATE TABLE "ReplayMember" (
 CREATE TABLE "Distribution" (
     "runId" TEXT NOT NULL,
     "iteration" INTEGER NOT NULL,
-    "temperature" DOUBLE PRECISION NOT NULL,
+    "temperature" DOUBLE PRECISION,
     "predicted" BYTEA NOT NULL,
     "probs" BYTEA NOT NULL,
     "lengthScale" DOUBLE PRECISION,

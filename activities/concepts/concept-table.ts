@@ -1,0 +1,17 @@
+import { db } from '../../lib/db';
+import { loadVocabulary } from './vocabulary';
+
+/** Fills the Concept table with the vocabulary once (id = row of the embedding matrix). */
+export async function ensureConceptTable(): Promise<number> {
+  const vocabulary = loadVocabulary();
+  const count = await db().concept.count();
+  if (count === vocabulary.length) return count;
+  const chunk = 5000;
+  for (let start = 0; start < vocabulary.length; start += chunk) {
+    await db().concept.createMany({
+      data: vocabulary.slice(start, start + chunk).map((name, i) => ({ id: start + i, name })),
+      skipDuplicates: true,
+    });
+  }
+  return vocabulary.length;
+}

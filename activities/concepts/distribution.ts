@@ -1,0 +1,108 @@
+/**
+ * The concept distribution p(c) ∝ exp(r̂(c)/τ) and sampling from it. Pure functions, no I/O.
+ */
+import { seededRandom } from './prng';
+import { topIndices } from './select';
+
+/**
+ * Temperature τ at which the `topK` highest-scoring concepts hold `mass` of p ∝ exp(score/τ).
+ * Top mass falls monotonically from (near) 1 as τ → 0 to topK/n as τ → ∞, so τ is found by
+ * bisection on log τ. Returns Infinity (uniform) when uniform already puts ≥ `mass` on the top
+ * (all scores equal, or topK/n ≥ mass); returns the smallest τ searched when even τ → 0 cannot
+ * reach `mass` (more than topK concepts tied for the maximum).
+ */
+export function temperatureForTopMass(scores: Float32Array, topK = 250, mass = 0.5): number {
+  if (!(mass > 0 && mass < 1)) throw new RangeError(`mass must be in (0, 1), got ${mass}`);
+  const n = scores.length;
+  const k = Math.floor(topK);
+  if (n === 0 || k <= 0) throw new RangeError('need at least one score and topK ≥ 1');
+  if (k >= n || k / n >= mass) return Infinity;
+
+  const sorted = Float64Array.from(scores).sort().reverse();
+  if (!Number.isFinite(sorted[0]) || !Number.isFinite(sorted[n - 1])) throw new RangeError('scores must be finite');
+  const spread = sorted[0] - sorted[n - 1];
+  if (spread === 0) return Infinity;
+
+  const topMass = (tau: number): number => {
+    let top = 0;
+    let all = 0;
+    for (let i = 0; i < n; i++) {
+      const w = Math.exp((sorted[i] - sorted[0]) / tau);
+      all += w;
+      if (i < k) top += w;
+    }
+    return top / all;
+  };
+
+  // exp(spread/τ) over these bounds spans every regime a float64 can distinguish.
+  let lo = Math.log(spread * 1e-6);
+  let hi = Math.log(spread * 1e6);
+  if (topMass(Math.exp(lo)) <= mass) return Math.exp(lo);
+  if (topMass(Math.exp(hi)) >= mass) return Math.exp(hi);
+  for (let iter = 0; iter < 100 && hi - lo > 1e-12; iter++) {
+    const mid = (lo + hi) / 2;
+    if (topMass(Math.exp(mid)) > mass) lo = mid;
+    else hi = mid;
+  }
+  return Math.exp((lo + hi) / 2);
+}
+
+/** Numerically stable softmax of score/τ; τ = Infinity gives the uniform distribution. */
+export function softmax(scores: ArrayLike<number>, tau: number): Float64Array {
+  const n = scores.length;
+  if (!(tau > 0)) throw new RangeError(`tau must be > 0, got ${tau}`);
+  const out = new Float64Array(n);
+  if (n === 0) return out;
+  if (tau === Infinity) return out.fill(1 / n);
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (scores[i] > max) max = scores[i];
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    out[i] = Math.exp((scores[i] - max) / tau);
+    sum += out[i];
+  }
+  for (let i = 0; i < n; i++) out[i] /= sum;
+  return out;
+}
+
+/**
+ * Draws `q` distinct indices with probability proportional to `probs` (sequential sampling
+ * without replacement), via Gumbel-top-k: the q largest log p + Gumbel noise. Deterministic per
+ * `seed`; returned in draw order. Zero-probability items are never drawn, so fewer than `q`
+ * indices come back when fewer than `q` items have positive probability.
+ */
+export function sampleWithoutReplacement(probs: ArrayLike<number>, q: number, seed: string): number[] {
+  const random = seededRandom(seed);
+  const keys = new Float64Array(probs.length);
+  let positive = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const p = probs[i];
+    if (p < 0 || Number.isNaN(p)) throw new RangeError(`probability ${i} is ${p}`);
+    const gumbel = -Math.log(-Math.log(random()));
+    keys[i] = p > 0 ? Math.log(p) + gumbel : -Infinity;
+    if (p > 0) positive++;
+  }
+  return topIndices(keys, Math.min(q, positive));
+}
+
+/** `q` distinct indices drawn uniformly from [0, n), deterministic per `seed` (partial Fisher–Yates). */
+export function sampleUniform(n: number, q: number, seed: string): number[] {
+  if (!Number.isInteger(n) || n < 0 || !Number.isInteger(q) || q < 0 || q > n) {
+    throw new RangeError(`cannot draw ${q} of ${n} without replacement`);
+  }
+  const random = seededRandom(seed);
+  const swapped = new Map<number, number>(); // sparse permutation: only touched slots are stored
+  const out: number[] = [];
+  for (let i = 0; i < q; i++) {
+    const j = i + Math.floor(random() * (n - i));
+    const atJ = swapped.get(j) ?? j;
+    swapped.set(j, swapped.get(i) ?? i);
+    out.push(atJ);
+  }
+  return out;
+}
+
+/** Indices of the `n` most probable concepts, most probable first (ties → smaller index). */
+export function topConcepts(probs: ArrayLike<number>, n: number): number[] {
+  return topIndices(probs, n);
+}

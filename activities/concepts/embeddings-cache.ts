@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { logger } from '../../lib/logger';
+import { stateDir } from '../../lib/paths';
+import { GloveTextEncoder, type TextEncoder } from './encoder';
+import { loadVocabulary, wordnetGloss } from './vocabulary';
+
+export interface ConceptEmbeddingsInfo {
+  /** Raw little-endian float32 file, row-major [count, dim]; row i is concept id i. */
+  path: string;
+  count: number;
+  dim: number;
+  encoder: string;
+}
+
+export interface EnsureConceptEmbeddingsOptions {
+  /** Defaults to GloVe with the WordNet gloss as fallback text. */
+  encoder?: TextEncoder;
+  /** Defaults to `stateDir()/concepts`. */
+  dir?: string;
+  /** Defaults to the WordNet noun vocabulary; index = concept id. */
+  vocabulary?: string[];
+  /** Concepts per `encoder.embed` call, bounding the encoder's working memory. */
+  chunkSize?: number;
+}
+
+const Sidecar = z.object({
+  count: z.number().int().nonnegative(),
+  dim: z.number().int().positive(),
+  encoder: z.string(),
+  vocabularySha256: z.string(),
+});
+type Sidecar = z.infer<typeof Sidecar>;
+
+/** sha256 over the vocabulary in id order, so a reordered or edited vocabulary invalidates the cache. */
+export function vocabularySha256(vocabulary: string[]): string {
+  const hash = createHash('sha256');
+  for (const concept of vocabulary) hash.update(concept).update('\n');
+  return hash.digest('hex');
+}
+
+/**
+ * Embeds the whole vocabulary once and caches it as `<dir>/<encoder>-<count>x<dim>.f32` plus a
+ * `.json` sidecar. Reuses the file when the sidecar matches (encoder, shape, vocabulary hash) and
+ * the file has the expected size; otherwise recomputes and replaces both atomically.
+ */
+export async function ensureConceptEmbeddings(
+  options: EnsureConceptEmbeddingsOptions = {},
+): Promise<ConceptEmbeddingsInfo> {
+  const vocabulary = options.vocabulary ?? loadVocabulary();
+  const encoder = options.encoder ?? new GloveTextEncoder({ fallbackText: (lemma) => wordnetGloss(lemma) });
+  const dir = options.dir ?? path.join(stateDir(), 'concepts');
+  const expected: Sidecar = {
+    count: vocabulary.length,
+    dim: encoder.dim,
+    encoder: encoder.name,
+    vocabularySha256: vocabularySha256(vocabulary),
+  };
+  const file = path.join(dir, `${encoder.name}-${expected.count}x${expected.dim}.f32`);
+  const info: ConceptEmbeddingsInfo = { path: file, count: expected.count, dim: expected.dim, encoder: encoder.name };
+  if (isCached(file, expected)) return info;
+
+  const started = Date.now();
+  const vectors = await embedAll(encoder, vocabulary, options.chunkSize ?? 8192);
+  await mkdir(dir, { recursive: true });
+  writeAtomic(file, Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength));
+  // The sidecar goes last: its presence vouches for a complete .f32 file.
+  writeAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  logger.info({ ...info, ms: Date.now() - started }, 'concept embeddings computed');
+  return info;
+}
+
+/** Reads a `.f32` file written by `ensureConceptEmbeddings` into a fresh Float32Array. */
+export function loadConceptEmbeddings(file: string): Float32Array {
+  assertLittleEndianHost();
+  const bytes = readFileSync(file);
+  if (bytes.byteLength % 4 !== 0) throw new Error(`${file}: size ${bytes.byteLength} is not a multiple of 4`);
+  // Copy so the array owns an aligned buffer (Node may hand back a slice of a shared pool).
+  const out = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+async function embedAll(encoder: TextEncoder, vocabulary: string[], chunkSize: number): Promise<Float32Array> {
+  const dim = encoder.dim;
+  const out = new Float32Array(vocabulary.length * dim);
+  for (let start = 0; start < vocabulary.length; start += chunkSize) {
+    const chunk = vocabulary.slice(start, start + chunkSize);
+    const rows = await encoder.embed(chunk);
+    if (rows.length !== chunk.length * dim) {
+      throw new Error(`encoder ${encoder.name} returned ${rows.length} values for ${chunk.length}×${dim}`);
+    }
+    out.set(rows, start * dim);
+  }
+  return out;
+}
+
+function isCached(file: string, expected: Sidecar): boolean {
+  const sidecarPath = `${file}.json`;
+  if (!existsSync(file) || !existsSync(sidecarPath)) return false;
+  try {
+    const found = Sidecar.parse(JSON.parse(readFileSync(sidecarPath, 'utf8')));
+    return (
+      found.count === expected.count &&
+      found.dim === expected.dim &&
+      found.encoder === expected.encoder &&
+      found.vocabularySha256 === expected.vocabularySha256 &&
+      statSync(file).size === expected.count * expected.dim * 4
+    );
+  } catch {
+    return false; // unreadable sidecar: recompute
+  }
+}
+
+/** Write to a unique temp name in the same folder, then rename over the target. */
+function writeAtomic(file: string, data: Buffer | string): void {
+  assertLittleEndianHost();
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+  } catch (error) {
+    if (existsSync(tmp)) unlinkSync(tmp);
+    throw error;
+  }
+}
+
+/** Float32Array bytes are written as-is; the file format is little-endian. */
+function assertLittleEndianHost(): void {
+  if (endianness() !== 'LE') throw new Error('concept embedding files are little-endian; big-endian hosts unsupported');
+}

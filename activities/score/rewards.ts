@@ -1,0 +1,93 @@
+/**
+ * Rewards of one iteration (method.md, step 4). Pure functions, no I/O.
+ */
+import { nearestNeighbours } from './nearest';
+
+/**
+ * Image reward (paper, Eq. 1): mean cosine similarity of each candidate to its k nearest target
+ * embeddings. Inputs are row-major, L2-normalised [n, dim]; k is clipped to the number of targets.
+ * Cost is candidates × targets × dim multiply-adds (see `nearestNeighbours`).
+ */
+export function knnRewards(candidates: Float32Array, targets: Float32Array, dim: number, k = 15): Float32Array {
+  const { k: kk, similarities } = nearestNeighbours(candidates, targets, dim, k);
+  const n = candidates.length / dim;
+  const out = new Float32Array(n);
+  if (kk === 0) return out.fill(NaN); // no targets: no reward is defined
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let j = 0; j < kk; j++) sum += similarities[i * kk + j];
+    out[i] = sum / kk;
+  }
+  return out;
+}
+
+export interface ImageReward {
+  conceptId: number;
+  reward: number;
+}
+
+export interface ConceptReward {
+  /** Mean image reward, or the fallback for a concept without usable images. */
+  raw: number;
+  /** Usable (finite-reward) images behind `raw`; 0 marks the fallback. */
+  images: number;
+}
+
+/**
+ * Concept reward = mean reward of its images this iteration. Concepts with no usable image get
+ * the lowest concept reward observed among concepts that had images (method.md default), so the
+ * regression learns to avoid them; if no concept had an image, they get 0. Images whose concept
+ * is not listed in `conceptIds`, or whose reward is not finite, are ignored.
+ */
+export function conceptRewards(imageRewards: ImageReward[], conceptIds: number[]): Map<number, ConceptReward> {
+  const totals = new Map<number, { sum: number; images: number }>();
+  for (const id of conceptIds) totals.set(id, { sum: 0, images: 0 });
+  for (const { conceptId, reward } of imageRewards) {
+    const t = totals.get(conceptId);
+    if (!t || !Number.isFinite(reward)) continue;
+    t.sum += reward;
+    t.images++;
+  }
+  let lowest = Infinity;
+  for (const t of totals.values()) if (t.images > 0) lowest = Math.min(lowest, t.sum / t.images);
+  const fallback = Number.isFinite(lowest) ? lowest : 0;
+
+  const out = new Map<number, ConceptReward>();
+  for (const [id, t] of totals) {
+    out.set(id, t.images > 0 ? { raw: t.sum / t.images, images: t.images } : { raw: fallback, images: 0 });
+  }
+  return out;
+}
+
+/**
+ * z-scores (population standard deviation), making rewards comparable across iterations whose
+ * encoders differ. Zero variance gives all zeros.
+ */
+export function standardise(values: ArrayLike<number>): number[] {
+  const n = values.length;
+  if (n === 0) return [];
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += values[i];
+  mean /= n;
+  let variance = 0;
+  for (let i = 0; i < n; i++) variance += (values[i] - mean) ** 2;
+  const std = Math.sqrt(variance / n);
+  // Relative tolerance: rounding alone can leave a tiny non-zero spread for identical inputs.
+  if (!(std > 1e-12 * Math.max(1, Math.abs(mean)))) return new Array<number>(n).fill(0);
+  return Array.from({ length: n }, (_, i) => (values[i] - mean) / std);
+}
+
+/**
+ * Replay-buffer admission: true where reward ≥ the `quantile` of this iteration's finite rewards
+ * (linear interpolation between order statistics; 0.5 = the median). Non-finite rewards are never admitted.
+ */
+export function replayAdmission(rewards: ArrayLike<number>, quantile = 0.5): boolean[] {
+  if (!(quantile >= 0 && quantile <= 1)) throw new RangeError(`quantile must be in [0, 1], got ${quantile}`);
+  const finite = Float64Array.from(Array.from(rewards).filter(Number.isFinite)).sort();
+  if (finite.length === 0) return Array.from(rewards, () => false);
+  const pos = quantile * (finite.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  const threshold = finite[lo] + (finite[hi] - finite[lo]) * (pos - lo);
+  return Array.from(rewards, (r) => Number.isFinite(r) && r >= threshold);
+}

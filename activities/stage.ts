@@ -1,0 +1,61 @@
+import { Context } from '@temporalio/activity';
+import { db, withDbClock } from '../lib/db';
+import { logger, type Logger } from '../lib/logger';
+import type { StageRef } from '../workflows/types';
+
+export interface StageContext {
+  log: Logger;
+  /** Records liveness and progress; throws once the activity is cancelled. */
+  heartbeat(details?: unknown): void;
+  /** Details of the last heartbeat of a previous attempt (to resume from). */
+  previousDetails<T>(): T | undefined;
+  attempt: number;
+  signal: AbortSignal;
+}
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // called outside an activity (CLI, tests)
+  }
+}
+
+/**
+ * Runs one stage of an iteration: logs with run/iteration/stage bound, measures wall time and the part
+ * spent in the database, and records both (an upsert, so a retried stage overwrites its own timing).
+ */
+export async function runStage<T>(stage: string, ref: StageRef, fn: (ctx: StageContext) => Promise<T>): Promise<T> {
+  const activity = activityContext();
+  const attempt = activity?.info.attempt ?? 1;
+  const log = logger.child({ runId: ref.runId, iteration: ref.iteration, stage, attempt });
+  const startedAt = new Date();
+  const started = performance.now();
+  log.info('stage started');
+  const ctx: StageContext = {
+    log,
+    attempt,
+    signal: activity?.cancellationSignal ?? new AbortController().signal,
+    heartbeat: (details) => activity?.heartbeat(details),
+    previousDetails: <D>() => activity?.info.heartbeatDetails as D | undefined,
+  };
+  try {
+    const { value, dbMs } = await withDbClock(() => fn(ctx));
+    const ms = Math.round(performance.now() - started);
+    const row = { startedAt, finishedAt: new Date(), ms, dbMs: Math.round(dbMs), attempt };
+    await db().stageTiming.upsert({
+      where: { runId_iteration_stage: { runId: ref.runId, iteration: ref.iteration, stage } },
+      create: { runId: ref.runId, iteration: ref.iteration, stage, ...row },
+      update: row,
+    });
+    await db().iteration.update({
+      where: { runId_index: { runId: ref.runId, index: ref.iteration } },
+      data: { stage },
+    });
+    log.info({ ms, dbMs: row.dbMs }, 'stage finished');
+    return value;
+  } catch (error) {
+    log.error({ err: error }, 'stage failed');
+    throw error;
+  }
+}

@@ -1,0 +1,110 @@
+import fs from 'node:fs/promises';
+import { Context } from '@temporalio/activity';
+import { parseRunConfig } from '../../lib/config';
+import { db } from '../../lib/db';
+import { logger } from '../../lib/logger';
+import { ensureConceptTable } from '../concepts/concept-table';
+import { ensureConceptEmbeddings } from '../concepts/embeddings-cache';
+import { normaliseImage } from '../store/normalise';
+import { putImage, sha256 } from '../store/content-store';
+import { checkTargetReadable, listTarget } from '../target';
+import type { StageRef } from '../../workflows/types';
+
+export interface PrepareRunInput {
+  runId: string;
+  config: unknown;
+}
+
+export interface PreparedRun {
+  iterations: number;
+  targetCount: number;
+  hasLabels: boolean;
+  labels: string[];
+}
+
+function heartbeat(details?: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // outside an activity
+  }
+}
+
+/**
+ * Validates the config and the target (every image must decode) before any work starts, stores the
+ * run, normalises the target into the content store and makes sure the concept vocabulary and its
+ * embeddings exist. Idempotent: a second call finds everything in place.
+ */
+export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput): Promise<PreparedRun> {
+  const log = logger.child({ runId, stage: 'prepare' });
+  const config = parseRunConfig(rawConfig);
+  const listing = await listTarget(config.target);
+  await checkTargetReadable(listing, config.download.maxPixels);
+  log.info({ target: listing.dir, images: listing.files.length, labels: listing.labels.length }, 'target validated');
+
+  const runRow = {
+    mode: config.mode,
+    config: config as object,
+    targetDir: listing.dir,
+    targetCount: listing.files.length,
+    hasLabels: listing.labels.length > 0,
+    labelNames: listing.labels,
+  };
+  await db().run.upsert({
+    where: { id: runId },
+    create: { id: runId, workflowId: runId, status: 'running', ...runRow },
+    update: runRow,
+  });
+
+  for (const [idx, file] of listing.files.entries()) {
+    const bytes = await fs.readFile(file.path);
+    const sha = sha256(bytes);
+    const known = await db().image.findUnique({ where: { sha256: sha }, select: { sha256: true } });
+    if (!known) {
+      const image = await normaliseImage(bytes, config.download);
+      const stored = await putImage(sha, image.jpeg);
+      await db().image.upsert({
+        where: { sha256: sha },
+        create: { sha256: sha, path: stored, width: image.width, height: image.height, bytes: bytes.length, sourceUrl: `file://${file.path}` },
+        update: {},
+      });
+    }
+    await db().targetImage.upsert({
+      where: { runId_idx: { runId, idx } },
+      create: { runId, idx, sha256: sha, source: file.path, label: file.label },
+      update: { sha256: sha, source: file.path, label: file.label },
+    });
+    if (idx % 50 === 0) heartbeat({ ingested: idx });
+  }
+  log.info({ images: listing.files.length }, 'target ingested');
+
+  await ensureConceptTable();
+  heartbeat({ concepts: 'table' });
+  const embeddings = await ensureConceptEmbeddings();
+  log.info({ concepts: embeddings.count, dim: embeddings.dim, encoder: embeddings.encoder }, 'concept embeddings ready');
+
+  return {
+    iterations: config.iterations,
+    targetCount: listing.files.length,
+    hasLabels: runRow.hasLabels,
+    labels: listing.labels,
+  };
+}
+
+export async function finishRun({ runId, status }: { runId: string; status: 'completed' | 'failed' }): Promise<void> {
+  await db().run.update({ where: { id: runId }, data: { status } });
+  logger.info({ runId, status }, 'run finished');
+}
+
+/** Marks the iteration finished and returns each stage's wall time. */
+export async function finishIteration({ runId, iteration, wallMs }: StageRef & { wallMs: number }): Promise<{
+  stageMs: Record<string, number>;
+}> {
+  const stages = await db().stageTiming.findMany({ where: { runId, iteration } });
+  await db().iteration.update({
+    where: { runId_index: { runId, index: iteration } },
+    data: { status: 'completed', stage: 'done', finishedAt: new Date() },
+  });
+  logger.info({ runId, iteration, wallMs }, 'iteration finished');
+  return { stageMs: Object.fromEntries(stages.map((s) => [s.stage, s.ms])) };
+}

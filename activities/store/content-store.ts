@@ -1,0 +1,33 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { stateDir } from '../../lib/paths';
+
+/** Content-addressed image store: one file per SHA-256 of the source bytes, written atomically. */
+export function storeRoot(): string {
+  return process.env.IE_STORE_DIR ?? path.join(stateDir(), 'store');
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function storePath(sha: string): string {
+  return path.join(storeRoot(), sha.slice(0, 2), `${sha}.jpg`);
+}
+
+/** Writes `jpeg` under `sha` unless it is already there; a crash never leaves a partial file in place. */
+export async function putImage(sha: string, jpeg: Buffer): Promise<string> {
+  const target = storePath(sha);
+  try {
+    await fs.access(target);
+    return target;
+  } catch {
+    // not stored yet
+  }
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = `${target}.${randomUUID()}.tmp`;
+  await fs.writeFile(tmp, jpeg);
+  await fs.rename(tmp, target);
+  return target;
+}

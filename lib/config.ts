@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/**
+ * A run's configuration. Every key has a default except `target`; unknown keys are errors (a misspelt
+ * key must not silently fall back to a default). The effective config is stored with the run.
+ */
+export const runConfigSchema = z.strictObject({
+  target: z.string().min(1, 'target must be a folder of images'),
+  mode: z.enum(['explore', 'random']).default('explore'),
+  iterations: z.number().int().min(1).max(1000).default(5),
+  queriesPerIteration: z.number().int().min(1).max(2000).default(64),
+  resultsPerQuery: z.number().int().min(1).max(1000).default(50),
+  seed: z.number().int().default(0),
+  descriptors: z.enum(['none', 'wordnet']).default('none'),
+  temperature: z
+    .strictObject({
+      /** τ is chosen so that the `topK` best-predicted concepts hold `topMass` of the probability. */
+      topK: z.number().int().min(1).default(250),
+      topMass: z.number().gt(0).lt(1).default(0.5),
+      /** A fixed τ instead of the calibrated one. */
+      fixed: z.number().positive().optional(),
+    })
+    .prefault({}),
+  search: z
+    .strictObject({
+      provider: z.enum(['local']).default('local'),
+      /** Base URL of the local engine; default: the worker's IE_ENGINE_URL. */
+      baseUrl: z.url().optional(),
+    })
+    .prefault({}),
+  download: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(256).default(16),
+      timeoutMs: z.number().int().min(100).default(10_000),
+      maxBytes: z.number().int().min(1024).default(20 * 1024 * 1024),
+      maxRedirects: z.number().int().min(0).max(20).default(5),
+      /** Stored images are bounded to this many pixels on their longer side. */
+      maxSide: z.number().int().min(16).max(4096).default(256),
+      maxPixels: z.number().int().min(1).default(64_000_000),
+    })
+    .prefault({}),
+  train: z
+    .strictObject({
+      preset: z.enum(['cpu-small', 'gpu-r50']).default('cpu-small'),
+      steps: z.number().int().min(1).default(100),
+      batchSize: z.number().int().min(4).optional(),
+      checkpointEvery: z.number().int().min(1).default(20),
+      device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+      /** Python interpreter with PyTorch; default: the worker's IE_PYTHON or /usr/bin/python3. */
+      python: z.string().optional(),
+    })
+    .prefault({}),
+  score: z
+    .strictObject({
+      k: z.number().int().min(1).default(15),
+      replayQuantile: z.number().min(0).max(1).default(0.5),
+      batchSize: z.number().int().min(1).default(256),
+    })
+    .prefault({}),
+  evaluate: z.strictObject({ k: z.number().int().min(1).default(20) }).prefault({}),
+});
+
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+export type RunConfig = z.output<typeof runConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses a run config, turning zod's issues into one message that names each bad key and what is allowed. */
+export function parseRunConfig(input: unknown): RunConfig {
+  const result = runConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const where = issue.path.length ? issue.path.join('.') : '(config)';
+    if (issue.code === 'unrecognized_keys') {
+      const prefix = issue.path.length ? `${issue.path.join('.')}.` : '';
+      return `unknown key ${issue.keys.map((k) => `'${prefix}${k}'`).join(', ')}: allowed keys are ${allowedKeys(issue.path).join(', ')}`;
+    }
+    return `${where}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid run config:\n  - ${lines.join('\n  - ')}`);
+}
+
+function allowedKeys(path: PropertyKey[]): string[] {
+  let schema: z.ZodType = runConfigSchema;
+  for (const key of path) {
+    const shape = objectShape(schema);
+    if (!shape || typeof key !== 'string' || !(key in shape)) return [];
+    schema = shape[key];
+  }
+  return Object.keys(objectShape(schema) ?? {});
+}
+
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  let s: z.ZodType = schema;
+  // unwrap defaults/optionals/prefaults to reach the object
+  for (let i = 0; i < 5; i++) {
+    if (s instanceof z.ZodObject) return s.shape as Record<string, z.ZodType>;
+    const inner = (s as unknown as { def?: { innerType?: z.ZodType } }).def?.innerType;
+    if (!inner) return undefined;
+    s = inner;
+  }
+  return undefined;
+}

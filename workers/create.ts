@@ -1,0 +1,65 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import * as activities from '../activities';
+import { closeDb } from '../lib/db';
+import { logger } from '../lib/logger';
+import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/queues';
+
+export type WorkerRole = 'workflows' | 'io' | 'score' | 'train';
+export const ALL_ROLES: WorkerRole[] = ['workflows', 'io', 'score', 'train'];
+
+export function temporalAddress(): string {
+  return process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+}
+
+export function temporalNamespace(): string {
+  return process.env.TEMPORAL_NAMESPACE ?? 'default';
+}
+
+const { prepareRun, finishRun, finishIteration, sampleQueries, searchQueries, downloadCandidates, updateDistribution } =
+  activities;
+const { scoreCandidates, evaluateEncoder, trainEncoder } = activities;
+
+function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'namespace'> {
+  switch (role) {
+    case 'workflows':
+      return { taskQueue: WORKFLOW_QUEUE, workflowsPath: require.resolve('../workflows') };
+    case 'io':
+      return {
+        taskQueue: IO_QUEUE,
+        activities: { prepareRun, finishRun, finishIteration, sampleQueries, searchQueries, downloadCandidates, updateDistribution },
+        maxConcurrentActivityTaskExecutions: 8,
+      };
+    case 'score':
+      // ORT uses every core for one batch: one scoring job at a time per worker.
+      return { taskQueue: SCORE_QUEUE, activities: { scoreCandidates, evaluateEncoder }, maxConcurrentActivityTaskExecutions: 1 };
+    case 'train':
+      // One training process per worker (one GPU, or this machine's cores).
+      return { taskQueue: TRAIN_QUEUE, activities: { trainEncoder }, maxConcurrentActivityTaskExecutions: 1 };
+  }
+}
+
+/**
+ * Runs workers for the given roles in this process until SIGINT/SIGTERM. Scale out by starting more
+ * processes with a subset of roles (e.g. `train` on a GPU machine, `io` elsewhere).
+ */
+export async function runWorkers(roles: WorkerRole[]): Promise<void> {
+  const connection = await NativeConnection.connect({ address: temporalAddress() });
+  try {
+    const workers = await Promise.all(
+      roles.map((role) => Worker.create({ connection, namespace: temporalNamespace(), ...optionsFor(role) })),
+    );
+    logger.info({ roles, address: temporalAddress(), namespace: temporalNamespace() }, 'workers ready');
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await connection.close();
+    await closeDb();
+  }
+}
+
+export function parseRoles(arg: string | undefined): WorkerRole[] {
+  if (!arg || arg === 'all') return ALL_ROLES;
+  const roles = arg.split(',').map((r) => r.trim()) as WorkerRole[];
+  const bad = roles.filter((r) => !ALL_ROLES.includes(r));
+  if (bad.length) throw new Error(`unknown worker role(s) ${bad.join(', ')}: use ${ALL_ROLES.join(', ')} or all`);
+  return roles;
+}
