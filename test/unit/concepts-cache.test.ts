@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ensureConceptEmbeddings, loadConceptEmbeddings } from '../../activities/concepts/embeddings-cache';
+import type { TextEncoder } from '../../activities/concepts/encoder';
+import { seededUnitVector } from '../../activities/concepts/prng';
+
+/** Deterministic stand-in encoder that counts how many texts it embedded. */
+class CountingEncoder implements TextEncoder {
+  readonly name = 'counting-test';
+  readonly dim = 4;
+  embedded = 0;
+  async embed(texts: string[]): Promise<Float32Array> {
+    this.embedded += texts.length;
+    const out = new Float32Array(texts.length * this.dim);
+    texts.forEach((t, i) => out.set(seededUnitVector(t, this.dim), i * this.dim));
+    return out;
+  }
+}
+
+describe('ensureConceptEmbeddings', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'concept-embeddings-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const vocabulary = ['dog', 'golden retriever', 'carburetor', 'tabby cat', 'red fox'];
+
+  it('computes once, in chunks, and reuses the cached file on the second call', async () => {
+    const encoder = new CountingEncoder();
+    const first = await ensureConceptEmbeddings({ encoder, dir, vocabulary, chunkSize: 2 });
+    expect(first).toEqual({
+      path: path.join(dir, 'counting-test-5x4.f32'),
+      count: 5,
+      dim: 4,
+      encoder: 'counting-test',
+    });
+    expect(encoder.embedded).toBe(5);
+    const mtime = statSync(first.path).mtimeMs;
+
+    const second = await ensureConceptEmbeddings({ encoder, dir, vocabulary });
+    expect(second).toEqual(first);
+    expect(encoder.embedded).toBe(5);
+    expect(statSync(first.path).mtimeMs).toBe(mtime);
+
+    const vectors = loadConceptEmbeddings(first.path);
+    expect(vectors).toHaveLength(20);
+    expect(Array.from(vectors.subarray(4, 8))).toEqual(Array.from(seededUnitVector('golden retriever', 4)));
+  });
+
+  it('recomputes when the vocabulary changes or the sidecar is damaged', async () => {
+    const encoder = new CountingEncoder();
+    await ensureConceptEmbeddings({ encoder, dir, vocabulary });
+    // Same size, different content: the vocabulary hash must catch it.
+    const swapped = [...vocabulary.slice(1), 'dog'];
+    await ensureConceptEmbeddings({ encoder, dir, vocabulary: swapped });
+    expect(encoder.embedded).toBe(10);
+    const info = await ensureConceptEmbeddings({ encoder, dir, vocabulary: swapped });
+    expect(encoder.embedded).toBe(10);
+    writeFileSync(`${info.path}.json`, '{"count": 5');
+    await ensureConceptEmbeddings({ encoder, dir, vocabulary: swapped });
+    expect(encoder.embedded).toBe(15);
+    expect(Array.from(loadConceptEmbeddings(info.path).subarray(16, 20))).toEqual(
+      Array.from(seededUnitVector('dog', 4)),
+    );
+  });
+
+  it('rejects an encoder that returns the wrong shape', async () => {
+    const broken: TextEncoder = { name: 'broken', dim: 3, embed: async (t) => new Float32Array(t.length * 2) };
+    await expect(ensureConceptEmbeddings({ encoder: broken, dir, vocabulary })).rejects.toThrow(/returned/);
+  });
+});
