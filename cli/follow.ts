@@ -1,0 +1,52 @@
+import type { Client } from '@temporalio/client';
+import { sleep } from '../lib/services/process';
+import type { IterationSummary, Progress } from '../workflows/types';
+
+function pct(x: number | null): string {
+  return x === null ? '—' : `${(100 * x).toFixed(1)}%`;
+}
+
+export function formatIteration(s: IterationSummary): string {
+  const stages = Object.entries(s.stageMs)
+    .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`)
+    .join(', ');
+  return (
+    `iteration ${s.iteration}: ${s.queries} queries → ${s.results} results → ${s.downloaded} images (${s.failed} failed), ` +
+    `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}; ` +
+    `loss ${s.trainLoss?.toFixed(3) ?? '—'}; ${(s.wallMs / 1000).toFixed(0)}s (${stages})\n` +
+    `  top concepts: ${s.topConcepts.slice(0, 5).map((c) => c.concept).join(', ') || '—'}`
+  );
+}
+
+/**
+ * Follows a run until it ends, printing each stage change and each finished iteration. Queries go to the
+ * workflow id, so they reach the latest run after every Continue-As-New.
+ */
+export async function followRun(client: Client, workflowId: string, print: (line: string) => void): Promise<Progress> {
+  const handle = client.workflow.getHandle(workflowId);
+  let printed = 0;
+  let lastStage = '';
+  const resultPromise = handle.result() as Promise<Progress>;
+  let finished = false;
+  resultPromise.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  while (!finished) {
+    try {
+      const p = await handle.query<Progress>('progress');
+      for (; printed < p.history.length; printed++) print(formatIteration(p.history[printed]));
+      const stage = `${p.iteration}/${p.stage}`;
+      if (stage !== lastStage && p.status === 'running') {
+        print(`  [iteration ${p.iteration + 1}/${p.iterations}] ${p.stage}…`);
+        lastStage = stage;
+      }
+    } catch {
+      // between runs (Continue-As-New) or not started yet: try again
+    }
+    await Promise.race([sleep(2000), resultPromise.catch(() => undefined)]);
+  }
+  const result = await resultPromise;
+  for (; printed < result.history.length; printed++) print(formatIteration(result.history[printed]));
+  return result;
+}

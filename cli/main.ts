@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { ConfigError, type RunConfig } from '../lib/config';
+import { PROJECT_ROOT, stateDir } from '../lib/paths';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
+import { ensureServices, stopServices, type Services } from '../lib/services';
+import { waitFor } from '../lib/services/process';
+import { TargetError, checkTargetReadable, listTarget } from '../activities/target';
+import { parseRoles, runWorkers } from '../workers/create';
+import { connectClient, webUiUrl } from './client';
+import { followRun } from './follow';
+import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
+import { PETS_CLASSES, prepareValTarget } from './targets';
+
+/** Exit codes: 0 success, 1 the run failed, 2 bad input (config or target), 3 services unavailable. */
+const EXIT = { ok: 0, runFailed: 1, badInput: 2, services: 3 } as const;
+
+/** Demo defaults: sized to finish in about 15 minutes on 2 CPU cores. */
+const DEMO_DEFAULTS = { iterations: 5, queriesPerIteration: 64, resultsPerQuery: 50, train: { steps: 100 } };
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Checks config and target before anything is started, so bad input fails fast with a clear message. */
+async function validateRun(config: RunConfig): Promise<number> {
+  const listing = await listTarget(config.target);
+  await checkTargetReadable(listing, config.download.maxPixels);
+  out(
+    `target ${listing.dir}: ${listing.files.length} images` +
+      (listing.labels.length ? `, ${listing.labels.length} classes (labels used for evaluation only)` : ', unlabelled'),
+  );
+  return listing.files.length;
+}
+
+function exportServiceEnv(services: Services): void {
+  process.env.DATABASE_URL = services.databaseUrl;
+  process.env.TEMPORAL_ADDRESS = services.temporalAddress;
+  if (services.engineUrl) process.env.IE_ENGINE_URL = services.engineUrl;
+}
+
+function defaultRunId(config: RunConfig): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+  return `ie-${path.basename(config.target)}-${config.mode}-${stamp}`;
+}
+
+async function startRun(config: RunConfig, runId: string) {
+  const client = await connectClient();
+  await client.workflow.start(RUN_WORKFLOW, { taskQueue: WORKFLOW_QUEUE, workflowId: runId, args: [config] });
+  return client;
+}
+
+function spawnWorkers(logFile: string): ChildProcess {
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
+    stdio: ['ignore', log, log],
+    env: process.env,
+  });
+  fs.closeSync(log);
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): Promise<number> {
+  const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
+  const config = buildRunConfig({ ...flags, target }, DEMO_DEFAULTS);
+  await validateRun(config);
+  out('starting services (PostgreSQL, Temporal dev server, local search engine)…');
+  const services = await ensureServices();
+  exportServiceEnv(services);
+  const runId = flags.id ?? defaultRunId(config);
+  const workerLog = path.join(stateDir(), 'logs', `${runId}.workers.log`);
+  const workers = spawnWorkers(workerLog);
+  let code: number = EXIT.ok;
+  try {
+    await waitFor('workers', async () => fs.readFileSync(workerLog, 'utf8').includes('workers ready') || workers.exitCode !== null, 120_000);
+    if (workers.exitCode !== null) throw new Error(`workers exited with code ${workers.exitCode}; see ${workerLog}`);
+    const client = await startRun(config, runId);
+    out(`run ${runId} started: ${config.iterations} iterations × ${config.queriesPerIteration} queries × ${config.resultsPerQuery} results`);
+    if (services.webUi) out(`Temporal Web UI: ${webUiUrl(runId, services.webUi)}`);
+    out(`worker logs (JSON): ${workerLog}`);
+    const started = Date.now();
+    const result = await followRun(client, runId, out);
+    out(`run ${runId} ${result.status} in ${((Date.now() - started) / 60000).toFixed(1)} min: ${result.imagesDownloaded} images downloaded, ${result.imagesKept} kept in the replay buffer`);
+    out(`  progress:  temporal workflow query --workflow-id ${runId} --type progress`);
+    if (services.webUi) out(`  Web UI:    ${webUiUrl(runId, services.webUi)}`);
+  } catch (error) {
+    out(`run ${runId} failed: ${(error as Error).message}`);
+    code = EXIT.runFailed;
+  } finally {
+    await stopChild(workers);
+    if (!flags.keepServices) {
+      const stopped = await stopServices(services.started);
+      if (stopped.length) out(`stopped ${stopped.join(', ')} (use --keep-services to leave them running)`);
+    } else {
+      out('services left running; `ie down` stops them');
+    }
+  }
+  return code;
+}
+
+async function main(): Promise<void> {
+  const program = new Command().name('ie').description('Internet Explorer: targeted representation learning on the open web');
+
+  addRunOptions(
+    program
+      .command('demo')
+      .description('bring up local services, run an exploration on the default target (pets) and follow it to the end')
+      .option('--keep-services', 'leave PostgreSQL, Temporal and the search engine running afterwards')
+      .option('--id <runId>', 'workflow id of the run'),
+  ).action(async (flags: RunFlags & { keepServices?: boolean; id?: string }) => {
+    process.exitCode = await demo(flags);
+  });
+
+  addRunOptions(
+    program
+      .command('run')
+      .description('start a run against running services and workers (TEMPORAL_ADDRESS, DATABASE_URL)')
+      .option('--id <runId>', 'workflow id of the run')
+      .option('-f, --follow', 'follow progress until the run ends'),
+  ).action(async (flags: RunFlags & { id?: string; follow?: boolean }) => {
+    if (!flags.target && !flags.config) throw new ConfigError('give --target DIR (or a --config file with "target")');
+    const config = buildRunConfig(flags);
+    await validateRun(config);
+    const runId = flags.id ?? defaultRunId(config);
+    const client = await startRun(config, runId);
+    out(`run ${runId} started; Web UI: ${webUiUrl(runId)}`);
+    if (flags.follow) {
+      const result = await followRun(client, runId, out);
+      process.exitCode = result.status === 'completed' ? EXIT.ok : EXIT.runFailed;
+    }
+  });
+
+  program
+    .command('up')
+    .description('start (or reuse) PostgreSQL, the Temporal dev server and the local search engine')
+    .action(async () => {
+      const s = await ensureServices();
+      out(`DATABASE_URL=${s.databaseUrl}\nTEMPORAL_ADDRESS=${s.temporalAddress}\nIE_ENGINE_URL=${s.engineUrl}`);
+      if (s.webUi) out(`Temporal Web UI: ${s.webUi}`);
+    });
+
+  program
+    .command('down')
+    .description('stop the local services started by `ie up` or `ie demo --keep-services`')
+    .action(async () => {
+      const stopped = await stopServices();
+      out(stopped.length ? `stopped ${stopped.join(', ')}` : 'nothing was running');
+    });
+
+  program
+    .command('worker')
+    .description('run workers for the given roles (all | workflows,io,score,train) against TEMPORAL_ADDRESS')
+    .argument('[roles]', 'comma-separated roles', 'all')
+    .action(async (roles: string) => runWorkers(parseRoles(roles)));
+
+  await program.parseAsync();
+}
+
+main().catch((error: unknown) => {
+  const bad = error instanceof ConfigError || error instanceof TargetError;
+  process.stderr.write(`error: ${(error as Error).message}\n`);
+  process.exit(bad ? EXIT.badInput : EXIT.runFailed);
+});

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing, checks types and lint, runs the Python trainer's tests, then
+# the Jest suites (unit, then integration against real PostgreSQL, Temporal, the engine, the trainer, ORT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export IE_LOG_LEVEL=${IE_LOG_LEVEL:-warn}
+echo "== typecheck and lint"
+npx --no-install tsc --noEmit -p .
+npx --no-install eslint .
+npx --no-install prettier --check . >/dev/null
+echo "== trainer (pytest)"
+/usr/bin/python3 -m pytest trainer/tests -q -p no:cacheprovider
+echo "== jest"
+npx --no-install jest --ci "$@"
