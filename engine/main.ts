@@ -11,12 +11,13 @@ async function main(): Promise<void> {
     .option('--port <port>', 'port to listen on (0 = any free port)', '8600')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--manifest <path>', 'JSONL corpus manifest (default: the built-in corpus, built on first use)')
+    .option('--image-latency <ms>', 'delay before each image response, like a slow web server', '0')
     .parse();
-  const opts = program.opts<{ port: string; host: string; manifest?: string }>();
+  const opts = program.opts<{ port: string; host: string; manifest?: string; imageLatency: string }>();
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`invalid --port ${opts.port}`);
 
-  const engine = await startEngine({ manifestPath: opts.manifest, port, host: opts.host });
+  const engine = await startEngine({ manifestPath: opts.manifest, port, host: opts.host, imageLatencyMs: Number(opts.imageLatency) });
   log.info({ url: engine.url, images: engine.images }, 'engine listening');
   process.stdout.write(`${engine.url}\n`);
 

@@ -18,6 +18,8 @@ export interface EngineOptions {
   /** 0 picks a free port. */
   port?: number;
   host?: string;
+  /** Delay before each image response, as a slow web server would have (0 = none). */
+  imageLatencyMs?: number;
 }
 
 export interface EngineStats {
@@ -87,6 +89,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
     if (route.startsWith('/images/') && route.endsWith('.jpg')) {
       const record = lookup(byKey, route.slice('/images/'.length, -'.jpg'.length));
       const bytes = await store.read(record);
+      if (options.imageLatencyMs) await new Promise((resolve) => setTimeout(resolve, options.imageLatencyMs));
       if (req.method === 'GET') imageRequests.set(record.key, (imageRequests.get(record.key) ?? 0) + 1);
       res.writeHead(200, {
         'Content-Type': sniffContentType(bytes),

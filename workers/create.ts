@@ -45,15 +45,18 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
 export async function runWorkers(roles: WorkerRole[]): Promise<void> {
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {
-    const workers = await Promise.all(
-      roles.map((role) => Worker.create({ connection, namespace: temporalNamespace(), ...optionsFor(role) })),
-    );
+    const workers = await createWorkers(connection, roles);
     logger.info({ roles, address: temporalAddress(), namespace: temporalNamespace() }, 'workers ready');
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
     await closeDb();
   }
+}
+
+/** Creates (does not run) one worker per role on `connection`. */
+export function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
+  return Promise.all(roles.map((role) => Worker.create({ connection, namespace: temporalNamespace(), ...optionsFor(role) })));
 }
 
 export function parseRoles(arg: string | undefined): WorkerRole[] {

@@ -1,0 +1,78 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { closeDb } from '../../lib/db';
+import { localDatabaseUrl, migrateDeploy } from '../../lib/services/postgres';
+import { startEngine, type RunningEngine } from '../../engine/server';
+import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
+import { createWorkers } from '../../workers/create';
+import type { RunConfigInput } from '../../lib/config';
+import { TEST_TEMPORAL_ADDRESS } from './services';
+
+/** A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. */
+export async function createTestDatabase(name: string): Promise<string> {
+  const database = `ie_test_${name}`;
+  const base = process.env.IE_TEST_DATABASE_URL ?? localDatabaseUrl('postgres');
+  const admin = new PgClient({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${database}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${database}`;
+  migrateDeploy(url.toString());
+  await closeDb();
+  process.env.DATABASE_URL = url.toString();
+  process.env.TEMPORAL_ADDRESS = TEST_TEMPORAL_ADDRESS;
+  return url.toString();
+}
+
+/** A small labelled target carved from the validation split (3 pet classes × 10 images). */
+export function smallPetsTarget(): string {
+  const classes = Object.fromEntries(Object.entries(PETS_CLASSES).slice(0, 3));
+  return prepareValTarget('pets-3x10', classes, 10);
+}
+
+export function testEngine(imageLatencyMs = 0): Promise<RunningEngine> {
+  return startEngine({ port: 0, imageLatencyMs });
+}
+
+/** Run config sized for tests: two short iterations. */
+export function smallRunConfig(target: string, engineUrl: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
+  return {
+    target,
+    iterations: 2,
+    queriesPerIteration: 24,
+    resultsPerQuery: 10,
+    seed: 7,
+    search: { baseUrl: engineUrl },
+    train: { steps: 8, checkpointEvery: 4, batchSize: 32 },
+    ...overrides,
+  };
+}
+
+export async function temporalClient(): Promise<{ client: Client; connection: Connection }> {
+  const connection = await Connection.connect({ address: TEST_TEMPORAL_ADDRESS });
+  return { client: new Client({ connection }), connection };
+}
+
+/** Runs every worker role in this process while `fn` runs, then shuts them down. */
+export async function withWorkers<T>(fn: () => Promise<T>): Promise<T> {
+  const connection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
+  const workers: Worker[] = await createWorkers(connection);
+  const running = workers.map((w) => w.run());
+  try {
+    return await fn();
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(running);
+    await connection.close();
+  }
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import { Worker } from '@temporalio/worker';
+import { db, closeDb } from '../../lib/db';
+import { ITERATION_WORKFLOW, RUN_WORKFLOW, WORKFLOW_QUEUE, iterationWorkflowId } from '../../lib/queues';
+import type { RunningEngine } from '../../engine/server';
+import type { Progress } from '../../workflows/types';
+import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, testEngine, uniqueId, withWorkers } from './harness';
+
+jest.setTimeout(15 * 60_000);
+
+let engine: RunningEngine;
+
+beforeAll(async () => {
+  await createTestDatabase('run');
+  engine = await testEngine();
+});
+
+afterAll(async () => {
+  await engine?.close();
+  await closeDb();
+});
+
+test('a 2-iteration run completes end to end on the real services, trainer and ORT', async () => {
+  const { client, connection } = await temporalClient();
+  const runId = uniqueId('it-run');
+  const config = smallRunConfig(smallPetsTarget(), engine.url);
+
+  const { result, progress } = await withWorkers(async () => {
+    const handle = await client.workflow.start(RUN_WORKFLOW, { taskQueue: WORKFLOW_QUEUE, workflowId: runId, args: [config] });
+    const finished = (await handle.result()) as Progress;
+    // Queries are answered by a worker replaying the (closed) latest run of the chain.
+    return { result: finished, progress: await handle.query<Progress>('progress') };
+  });
+
+  // What the workflow reports
+  expect(result.status).toBe('completed');
+  expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
+  for (const h of result.history) {
+    expect(h.queries).toBe(24);
+    expect(h.trainSteps).toBe(8);
+    expect(h.knnAccuracy).toBeGreaterThanOrEqual(0);
+    expect(h.knnAccuracy).toBeLessThanOrEqual(1);
+    expect(Object.keys(h.stageMs).sort()).toEqual(['download', 'evaluate', 'sample', 'score', 'search', 'train', 'update']);
+  }
+  expect(result.imagesDownloaded).toBeGreaterThan(0);
+  expect(result.history[1].temperature).not.toBeNull();
+
+  // Each iteration is its own workflow execution named after the run
+  for (const i of [0, 1]) {
+    const child = await client.workflow.getHandle(iterationWorkflowId(runId, i)).describe();
+    expect(child.type).toBe(ITERATION_WORKFLOW);
+    expect(child.status.name).toBe('COMPLETED');
+  }
+
+  // What the database holds
+  const run = await db().run.findUniqueOrThrow({ where: { id: runId } });
+  expect(run.status).toBe('completed');
+  expect(run.hasLabels).toBe(true);
+  expect(await db().targetImage.count({ where: { runId } })).toBe(30);
+  const iterations = await db().iteration.findMany({ where: { runId }, orderBy: { index: 'asc' } });
+  expect(iterations.map((i) => [i.index, i.status])).toEqual([
+    [0, 'completed'],
+    [1, 'completed'],
+  ]);
+  for (const it of iterations) {
+    expect(fs.existsSync(it.onnxPath as string)).toBe(true);
+    expect(fs.existsSync(it.checkpoint as string)).toBe(true);
+  }
+  expect(await db().query.count({ where: { runId } })).toBe(48);
+  expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
+  expect(await db().distribution.count({ where: { runId } })).toBe(2);
+  expect(await db().evaluation.count({ where: { runId, metric: 'knn_accuracy' } })).toBe(2);
+  const candidates = await db().candidate.findMany({ where: { runId }, distinct: ['iteration', 'sha256'] });
+  expect(await db().imageReward.count({ where: { runId } })).toBe(candidates.length);
+  expect(await db().replayMember.count({ where: { runId } })).toBeGreaterThan(0);
+  expect(await db().checkpoint.count({ where: { runId, iteration: 0 } })).toBeGreaterThanOrEqual(2);
+
+  // Every search result URL has exactly one recorded outcome, and the engine served each image at most once.
+  const urls = await db().$queryRaw<{ url: string }[]>`
+    SELECT DISTINCT r.url FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
+    WHERE q."runId" = ${runId} AND r.rank < 10`;
+  expect(await db().fetch.count({ where: { url: { in: urls.map((u) => u.url) } } })).toBe(urls.length);
+  const served = engine.stats().imageRequests;
+  expect(Math.max(...Object.values(served))).toBe(1);
+
+  // The progress query answers on the finished run
+  expect(progress.status).toBe('completed');
+  expect(progress.history).toHaveLength(2);
+
+  // Workflow code replays deterministically over the histories this run recorded
+  const histories = [
+    { workflowId: runId, history: await client.workflow.getHandle(runId).fetchHistory() },
+    { workflowId: iterationWorkflowId(runId, 1), history: await client.workflow.getHandle(iterationWorkflowId(runId, 1)).fetchHistory() },
+  ];
+  for (const { workflowId, history } of histories) {
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId);
+  }
+  await connection.close();
+});
