@@ -1,0 +1,106 @@
+"""Atomic checkpoint files ``ckpt-{step:06d}.pt`` with retention."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import random
+import re
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import UsageError
+
+_NAME = re.compile(r"^ckpt-(\d+)\.pt$")
+
+
+def checkpoint_path(out_dir: str, step: int) -> str:
+    return os.path.join(out_dir, f"ckpt-{step:06d}.pt")
+
+
+def list_checkpoints(out_dir: str) -> list[tuple[int, str]]:
+    """(step, path) for every complete checkpoint, oldest first; temp files are ignored."""
+    if not os.path.isdir(out_dir):
+        return []
+    found = []
+    for name in os.listdir(out_dir):
+        match = _NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(out_dir, name)))
+    return sorted(found)
+
+
+def latest_checkpoint(out_dir: str) -> str | None:
+    found = list_checkpoints(out_dir)
+    return found[-1][1] if found else None
+
+
+def save_atomic(state: dict[str, Any], path: str) -> None:
+    """Write to a temp file, fsync, then rename: readers never see a partial checkpoint."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def prune(out_dir: str, keep: int) -> list[str]:
+    """Delete all but the ``keep`` newest checkpoints; returns the deleted paths."""
+    found = list_checkpoints(out_dir)
+    doomed = [path for _, path in found[:-keep]] if keep > 0 else [p for _, p in found]
+    for path in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    return doomed
+
+
+def load(path: str) -> dict[str, Any]:
+    """Load a checkpoint on CPU. It holds our own plain-Python metadata, so full unpickling."""
+    kwargs: dict[str, Any] = {"map_location": "cpu"}
+    # torch >= 2.6 defaults to weights_only=True, which rejects the RNG/config metadata.
+    if "weights_only" in inspect.signature(torch.load).parameters:
+        kwargs["weights_only"] = False
+    try:
+        state = torch.load(path, **kwargs)
+    except FileNotFoundError:
+        raise UsageError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # corrupt or foreign file: say which and what to do
+        raise UsageError(
+            f"checkpoint {path} could not be loaded ({exc}); "
+            "delete it to resume from an earlier one"
+        ) from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise UsageError(f"{path} is not a trainer checkpoint (missing model/config)")
+    return state
+
+
+def capture_rng() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        np.random.set_state(state["numpy"])
+    if "python" in state:
+        random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)

@@ -1,0 +1,346 @@
+"""MoCo v3 training for one exploration iteration.
+
+Usage: python -m ietrainer.train --manifest M.json --out-dir DIR [--preset cpu-small] ...
+Progress is reported as JSON lines on stdout (see events.py); logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from . import checkpoint as ckpt
+from .config import ARCH_FIELDS, PRESETS, TrainConfig, preset
+from .data import (
+    BatchPlan,
+    InMemoryImages,
+    LazyImages,
+    Manifest,
+    TwoViewDataset,
+    build_augmentation,
+    check_readable,
+    load_images,
+    read_manifest,
+)
+from .errors import EXIT_CANCELLED, EXIT_USAGE, CancelledError, UsageError
+from .events import emit, log
+from .export import export_onnx
+from .moco import MoCoV3, lr_at, momentum_at
+
+REPORT_EVERY = 5
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ietrainer.train", description=__doc__)
+    p.add_argument("--manifest", required=True, help="JSON {target, candidates, replay} paths")
+    p.add_argument("--out-dir", required=True, help="directory for checkpoints")
+    p.add_argument("--preset", choices=PRESETS, default="cpu-small")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--steps", type=int, help="total optimisation steps of this iteration")
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--workers", type=int, help="DataLoader worker processes")
+    p.add_argument("--resume", help="checkpoint path, or 'auto' for the newest in --out-dir")
+    p.add_argument("--init", help="weights-only start from a previous iteration's checkpoint")
+    p.add_argument("--onnx", help="export the encoder here at the end (+ PATH.json sidecar)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    return p.parse_args(argv)
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda requested but CUDA is not available")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def build_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> TrainConfig:
+    """Preset, then the stored architecture (resume/init), then explicit CLI overrides."""
+    cfg = preset(args.preset)
+    if stored is not None:
+        base = TrainConfig.from_dict(stored)
+        for name in (*ARCH_FIELDS, "image_size", "mean", "std"):
+            if getattr(cfg, name) != getattr(base, name):
+                log(f"using {name}={getattr(base, name)!r} from checkpoint")
+            setattr(cfg, name, getattr(base, name))
+        cfg.preset = base.preset
+    overrides = {
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "steps": args.steps,
+        "checkpoint_every": args.checkpoint_every,
+        "workers": args.workers,
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(cfg, name, value)
+    if cfg.steps < 0:
+        raise UsageError("--steps must be >= 0")
+    if cfg.batch_size < 2:
+        raise UsageError("--batch-size must be at least 2")
+    if cfg.checkpoint_every < 1:
+        raise UsageError("--checkpoint-every must be >= 1")
+    if cfg.image_size < 8:
+        raise UsageError("--image-size must be at least 8")
+    return cfg
+
+
+def cpu_threads() -> int:
+    """Cores this process may run on (respects CPU affinity)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _install_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise CancelledError()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _worker_init(_: int) -> None:
+    # Workers must not raise CancelledError; the parent shuts them down.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    torch.set_num_threads(1)
+
+
+def make_batches(
+    cfg: TrainConfig, manifest: Manifest, plan: BatchPlan, start_step: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    mean, std = cfg.mean, cfg.std
+    view1 = build_augmentation(cfg.image_size, mean, std, 1.0 if cfg.blur else 0.0, 0.0)
+    view2 = build_augmentation(
+        cfg.image_size, mean, std, 0.1 if cfg.blur else 0.0, 0.2 if cfg.blur else 0.0
+    )
+    threads = cpu_threads()
+    if cfg.in_memory:
+        log(f"decoding {len(manifest.target) + len(manifest.pool)} images into memory")
+        t0 = time.time()
+        side = cfg.image_size * 2
+        target = load_images(manifest.target, "target", side, threads)
+        pool = load_images(manifest.candidates, "candidates", side, threads)
+        pool += load_images(manifest.replay, "replay", side, threads)
+        log(f"decoded in {time.time() - t0:.1f}s")
+        source: Any = InMemoryImages(target, pool)
+    else:
+        check_readable(manifest.target, "target")
+        check_readable(manifest.candidates, "candidates")
+        check_readable(manifest.replay, "replay")
+        source = LazyImages(manifest.target, manifest.pool, cfg.image_size * 2)
+    dataset = TwoViewDataset(source, view1, view2)
+    loader_kwargs: dict[str, Any] = {}
+    if cfg.workers > 0:
+        loader_kwargs = {
+            "num_workers": cfg.workers,
+            "worker_init_fn": _worker_init,
+            "prefetch_factor": 4,
+        }
+    loader = DataLoader(
+        dataset,
+        batch_sampler=plan.iterate(start_step),  # type: ignore[arg-type]
+        pin_memory=device.type == "cuda",
+        **loader_kwargs,
+    )
+    yield from loader
+
+
+def make_scaler(enabled: bool) -> Any:
+    # torch.amp.GradScaler is the current API; torch 1.13 only has the CUDA-specific one.
+    amp_mod = getattr(torch, "amp", None)
+    if amp_mod is not None and hasattr(amp_mod, "GradScaler"):
+        return amp_mod.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Session:
+    """Everything the loop needs, after resume/init has been applied."""
+
+    cfg: TrainConfig
+    device: torch.device
+    manifest: Manifest
+    model: MoCoV3
+    optimizer: torch.optim.Optimizer
+    scaler: Any
+    step: int
+    resumed_from: str | None
+
+
+def prepare(args: argparse.Namespace) -> Session:
+    device = resolve_device(args.device)
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # Some builds default to one intra-op thread; use the cores we are allowed on.
+        torch.set_num_threads(cpu_threads())
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    manifest = read_manifest(args.manifest)
+    os.makedirs(args.out_dir, exist_ok=True)
+
+    resume_path = args.resume
+    if args.resume == "auto":
+        resume_path = ckpt.latest_checkpoint(args.out_dir)
+        if resume_path is None:
+            log(f"no checkpoint in {args.out_dir}; starting fresh")
+    resume_state = ckpt.load(resume_path) if resume_path else None
+    init_state = ckpt.load(args.init) if (resume_state is None and args.init) else None
+    stored = resume_state or init_state
+    cfg = build_config(args, stored["config"] if stored else None)
+    cfg.amp = cfg.amp and device.type == "cuda"
+
+    torch.manual_seed(args.seed)
+    model = MoCoV3(cfg)
+    if stored is not None:
+        model.load_state_dict(stored["model"])
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(
+        model.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    scaler = make_scaler(cfg.amp)
+    step = 0
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        if resume_state.get("scaler") and cfg.amp:
+            scaler.load_state_dict(resume_state["scaler"])
+        step = int(resume_state["step"])
+        ckpt.restore_rng(resume_state.get("rng", {}))
+    elif init_state is not None:
+        log(f"initialised weights from {args.init}")
+    return Session(cfg, device, manifest, model, optimizer, scaler, step, resume_path)
+
+
+def save_checkpoint(s: Session, args: argparse.Namespace, final: bool) -> str:
+    path = ckpt.checkpoint_path(args.out_dir, s.step)
+    state = {
+        "model": s.model.state_dict(),
+        "optimizer": s.optimizer.state_dict(),
+        "scaler": s.scaler.state_dict() if s.cfg.amp else None,
+        "step": s.step,
+        "rng": ckpt.capture_rng(),
+        "config": s.cfg.to_dict(),
+        "seed": args.seed,
+        "featureDim": s.model.feature_dim,
+    }
+    ckpt.save_atomic(state, path)
+    # Keep the two newest periodic checkpoints, plus the final one at the end.
+    ckpt.prune(args.out_dir, keep=3 if final else 2)
+    emit("checkpoint", step=s.step, path=path)
+    return path
+
+
+def train_steps(s: Session, args: argparse.Namespace) -> tuple[int, float]:
+    """Run steps until s.cfg.steps; returns (images trained on, seconds spent)."""
+    cfg, device, model, optimizer = s.cfg, s.device, s.model, s.optimizer
+    plan = BatchPlan(
+        len(s.manifest.target), len(s.manifest.pool), cfg.batch_size, args.seed,
+        cfg.target_fraction,
+    )  # fmt: skip
+    batches = make_batches(cfg, s.manifest, plan, s.step, device)
+    model.train()
+    images_done, started = 0, None
+    window_start, window_images = time.time(), 0
+    for x1, x2 in batches:
+        if started is None:  # exclude one-off image decoding from the throughput
+            started = window_start = time.time()
+        x1 = x1.to(device, non_blocking=True)
+        x2 = x2.to(device, non_blocking=True)
+        if device.type == "cuda":
+            x1 = x1.contiguous(memory_format=torch.channels_last)
+            x2 = x2.contiguous(memory_format=torch.channels_last)
+        lr = lr_at(s.step, cfg.steps, cfg.lr, cfg.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(device, cfg.amp):
+            loss = model(x1, x2)
+        optimizer.zero_grad(set_to_none=True)
+        s.scaler.scale(loss).backward()
+        s.scaler.step(optimizer)
+        s.scaler.update()
+        model.update_momentum(momentum_at(s.step, cfg.steps, cfg.momentum_base))
+        s.step += 1
+        images_done += x1.shape[0]
+        window_images += x1.shape[0]
+        if s.step % REPORT_EVERY == 0 or s.step == cfg.steps:
+            # Reading the loss synchronises the GPU, so only do it when reporting.
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise RuntimeError(
+                    f"loss became {value} by step {s.step}; lower --lr or resume "
+                    "from an earlier checkpoint"
+                )
+            now = time.time()
+            rate = window_images / max(now - window_start, 1e-9)
+            emit("step", step=s.step, loss=round(value, 6), lr=lr, imagesPerSec=round(rate, 2))
+            window_start, window_images = now, 0
+        if s.step >= cfg.steps:
+            break
+        if s.step % cfg.checkpoint_every == 0:
+            save_checkpoint(s, args, final=False)
+    return images_done, (time.time() - started) if started else 0.0
+
+
+def train(args: argparse.Namespace) -> int:
+    s = prepare(args)
+    emit(
+        "start", step=s.step, steps=s.cfg.steps, device=s.device.type,
+        images=s.manifest.counts(), preset=s.cfg.preset,
+    )  # fmt: skip
+    if s.resumed_from is not None:
+        emit("resumed", step=s.step, checkpoint=s.resumed_from)
+    images, seconds = train_steps(s, args) if s.step < s.cfg.steps else (0, 0.0)
+    final = save_checkpoint(s, args, final=True)
+    onnx_path: str | None = None
+    if args.onnx:
+        export_onnx(s.model.backbone, s.cfg, s.model.feature_dim, args.onnx)
+        onnx_path = args.onnx
+    rate = round(images / seconds, 2) if images and seconds > 0 else None
+    emit("done", step=s.step, checkpoint=final, onnx=onnx_path, imagesPerSec=rate)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _install_sigterm()
+    try:
+        return train(args)
+    except CancelledError:
+        emit("cancelled")
+        log("received SIGTERM; stopped")
+        return EXIT_CANCELLED
+    except UsageError as exc:
+        log(f"error: {exc}")
+        emit("error", message=str(exc))
+        return EXIT_USAGE
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        emit("error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
