@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
 import { closeDb } from '../lib/db';
 import { logger } from '../lib/logger';
@@ -43,6 +43,7 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
  * processes with a subset of roles (e.g. `train` on a GPU machine, `io` elsewhere).
  */
 export async function runWorkers(roles: WorkerRole[]): Promise<void> {
+  installRuntimeLogging();
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {
     const workers = await createWorkers(connection, roles);
@@ -52,6 +53,23 @@ export async function runWorkers(roles: WorkerRole[]): Promise<void> {
     await connection.close();
     await closeDb();
   }
+}
+
+let runtimeInstalled = false;
+
+/** Routes the SDK's own logs through our structured logger, at IE_LOG_LEVEL (once per process). */
+export function installRuntimeLogging(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (process.env.IE_LOG_LEVEL ?? 'info').toUpperCase();
+  const sdkLevel: LogLevel = (['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(level) ? level : 'INFO') as LogLevel;
+  const sdkLog = logger.child({ component: 'temporal-sdk' });
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel, (entry) => {
+      const method = entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
+      sdkLog[method](entry.meta ?? {}, entry.message);
+    }),
+  });
 }
 
 /** Creates (does not run) one worker per role on `connection`. */

@@ -5,7 +5,7 @@ import { closeDb } from '../../lib/db';
 import { localDatabaseUrl, migrateDeploy } from '../../lib/services/postgres';
 import { startEngine, type RunningEngine } from '../../engine/server';
 import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
-import { createWorkers } from '../../workers/create';
+import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 
@@ -61,6 +61,7 @@ export async function temporalClient(): Promise<{ client: Client; connection: Co
 
 /** Runs every worker role in this process while `fn` runs, then shuts them down. */
 export async function withWorkers<T>(fn: () => Promise<T>): Promise<T> {
+  installRuntimeLogging();
   const connection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
   const workers: Worker[] = await createWorkers(connection);
   const running = workers.map((w) => w.run());

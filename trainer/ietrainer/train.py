@@ -37,6 +37,7 @@ from .data import (
 from .errors import EXIT_CANCELLED, EXIT_USAGE, CancelledError, UsageError
 from .events import emit, log
 from .export import export_onnx
+from .lifetime import die_with_parent
 from .moco import MoCoV3, lr_at, momentum_at
 
 REPORT_EVERY = 5
@@ -326,6 +327,7 @@ def train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _install_sigterm()
+    die_with_parent()
     try:
         return train(args)
     except CancelledError:

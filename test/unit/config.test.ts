@@ -1,0 +1,24 @@
+import { ConfigError, parseRunConfig } from '../../lib/config';
+
+describe('run config', () => {
+  test('fills defaults and keeps given values', () => {
+    const config = parseRunConfig({ target: '/data/pets', iterations: 3, train: { steps: 7 } });
+    expect(config.iterations).toBe(3);
+    expect(config.train.steps).toBe(7);
+    expect(config.train.preset).toBe('cpu-small');
+    expect(config.score.k).toBe(15);
+    expect(config.temperature).toEqual({ topK: 250, topMass: 0.5 });
+  });
+
+  test('a misspelt key is an error that names it and the allowed keys', () => {
+    expect(() => parseRunConfig({ target: '/x', iteratons: 3 })).toThrow(ConfigError);
+    expect(() => parseRunConfig({ target: '/x', iteratons: 3 })).toThrow(/unknown key 'iteratons': allowed keys are target, mode, iterations/);
+    expect(() => parseRunConfig({ target: '/x', train: { stepz: 3 } })).toThrow(/unknown key 'train.stepz': allowed keys are preset, steps/);
+  });
+
+  test('bad values name the key and what is allowed', () => {
+    expect(() => parseRunConfig({ target: '/x', mode: 'rand' })).toThrow(/mode: .*"explore"\|"random"/);
+    expect(() => parseRunConfig({ target: '/x', iterations: 0 })).toThrow(/iterations:/);
+    expect(() => parseRunConfig({})).toThrow(/target:/);
+  });
+});
