@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { db, closeDb } from '../../lib/db';
+import { PROJECT_ROOT } from '../../lib/paths';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import { sleep } from '../../lib/services/process';
+import { encodeKey, type RunningEngine } from '../../engine/server';
+import type { Progress } from '../../workflows/types';
+import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, testEngine, uniqueId } from './harness';
+import { TEST_TEMPORAL_ADDRESS } from './services';
+
+jest.setTimeout(20 * 60_000);
+
+const CONCURRENCY = 4;
+const CHECKPOINT_EVERY = 5;
+let engine: RunningEngine;
+let databaseUrl: string;
+const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-crash-'));
+
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase('crash');
+  // A slow web: each image takes 150 ms, so the download stage lasts long enough to be killed in.
+  engine = await testEngine(150);
+});
+
+afterAll(async () => {
+  await engine?.close();
+  await closeDb();
+});
+
+function startWorker(name: string): { proc: ChildProcess; log: string } {
+  const log = path.join(logDir, `${name}.log`);
+  const fd = fs.openSync(log, 'w');
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS, IE_LOG_LEVEL: 'info' },
+  });
+  fs.closeSync(fd);
+  return { proc, log };
+}
+
+async function killHard(proc: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGKILL');
+  await exited;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Trainer processes still running for this run (they must die with their worker). */
+function trainerProcesses(runId: string): number {
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runId);
+      } catch {
+        return false;
+      }
+    }).length;
+}
+
+test('SIGKILL of the worker during download and again during training: the run completes, nothing is duplicated or fetched twice, training resumes', async () => {
+  const { client, connection } = await temporalClient();
+  const runId = uniqueId('it-crash');
+  const config = smallRunConfig(smallPetsTarget(), engine.url, {
+    download: { concurrency: CONCURRENCY },
+    train: { steps: 30, checkpointEvery: CHECKPOINT_EVERY, batchSize: 32 },
+  });
+  const handle = await client.workflow.start(RUN_WORKFLOW, { taskQueue: WORKFLOW_QUEUE, workflowId: runId, args: [config] });
+
+  // 1. Kill during download, once some images are stored.
+  const first = startWorker('first');
+  await until('downloads to start', async () => ((await db().fetch.count({ where: { runId } })) >= 5 ? true : undefined));
+  await killHard(first.proc);
+  const fetchedBeforeKill = new Set((await db().fetch.findMany({ where: { runId }, select: { url: true } })).map((f) => f.url));
+  const stageAtKill = await db().iteration.findUniqueOrThrow({ where: { runId_index: { runId, index: 0 } } });
+  expect(stageAtKill.trainSteps).toBeNull(); // it really was killed before training
+
+  // 2. Kill during training, after at least two checkpoints.
+  const second = startWorker('second');
+  const stepAtKill = await until('two checkpoints of iteration 0', async () => {
+    const last = await db().checkpoint.findFirst({ where: { runId, iteration: 0 }, orderBy: { step: 'desc' } });
+    return last && last.step >= 2 * CHECKPOINT_EVERY ? last.step : undefined;
+  });
+  await killHard(second.proc);
+  // The trainer dies with its worker instead of writing on as an orphan.
+  await until('the orphaned trainer to exit', async () => (trainerProcesses(runId) === 0 ? true : undefined), 20_000);
+
+  // 3. A fresh worker finishes the run.
+  const third = startWorker('third');
+  let result: Progress;
+  try {
+    result = (await handle.result()) as Progress;
+  } finally {
+    third.proc.kill('SIGTERM');
+  }
+  expect(result.status).toBe('completed');
+  expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
+
+  // Training resumed from its last checkpoint: the step counter continued.
+  const resumed = fs
+    .readFileSync(third.log, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('training resumed from checkpoint'))
+    .map((l) => JSON.parse(l) as { iteration: number; step: number });
+  expect(resumed.find((r) => r.iteration === 0)?.step).toBeGreaterThanOrEqual(stepAtKill);
+  const iteration0 = await db().iteration.findUniqueOrThrow({ where: { runId_index: { runId, index: 0 } } });
+  expect(iteration0.trainSteps).toBe(30);
+  const steps = (await db().checkpoint.findMany({ where: { runId, iteration: 0 }, orderBy: { step: 'asc' } })).map((c) => c.step);
+  expect(steps[steps.length - 1]).toBe(30);
+  expect(steps.every((s) => s % CHECKPOINT_EVERY === 0)).toBe(true);
+
+  // No image fetched twice: everything recorded before the kill was served exactly once; only requests
+  // in flight at the moment of the kill (at most the concurrency) could be repeated.
+  const urlOf = (key: string) => `${engine.url}/images/${encodeKey(key)}.jpg`;
+  const served = Object.entries(engine.stats().imageRequests).map(([key, n]) => ({ url: urlOf(key), n }));
+  for (const { url, n } of served) if (fetchedBeforeKill.has(url)) expect(n).toBe(1);
+  const repeated = served.filter((s) => s.n > 1);
+  expect(repeated.length).toBeLessThanOrEqual(CONCURRENCY);
+  expect(repeated.every((s) => !fetchedBeforeKill.has(s.url) && s.n === 2)).toBe(true);
+
+  // No duplicate rows: one outcome per URL, one row per natural key, counts match what was searched.
+  const urls = await db().$queryRaw<{ url: string }[]>`
+    SELECT DISTINCT r.url FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
+    WHERE q."runId" = ${runId} AND r.rank < 10`;
+  expect(await db().fetch.count({ where: { runId } })).toBe(urls.length);
+  expect(await db().query.count({ where: { runId } })).toBe(48);
+  expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
+  expect(await db().stageTiming.count({ where: { runId } })).toBe(14);
+  const distinctCandidates = await db().candidate.findMany({ where: { runId }, distinct: ['iteration', 'sha256'] });
+  expect(await db().imageReward.count({ where: { runId } })).toBe(distinctCandidates.length);
+  const images = await db().image.findMany({ select: { path: true } });
+  expect(new Set(images.map((i) => i.path)).size).toBe(images.length);
+
+  await connection.close();
+});
