@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.state/**', 'trainer/**', 'coverage/**', 'eslint.config.mjs', 'jest.config.js'] },
+  { ignores: ['node_modules/**', '.state/**', 'trainer/**', 'coverage/**', '*.config.{js,mjs}', 'test/node-env.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -21,7 +21,11 @@ export default tseslint.config(
         'error',
         {
           paths: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), '@prisma/client', 'axios', 'sharp'],
-          patterns: ['**/activities/**', '**/lib/db*'],
+          // Activity *types* are how workflows call them; activity code itself must never be bundled.
+          patterns: [
+            { group: ['**/activities', '**/activities/**'], allowTypeImports: true },
+            { group: ['**/lib/db*', '**/lib/services/**'] },
+          ],
         },
       ],
     },

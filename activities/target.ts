@@ -30,7 +30,10 @@ export async function listTarget(dir: string): Promise<TargetListing> {
   if (!stat?.isDirectory()) throw new TargetError(`target ${root} is not a folder: give a folder of images`);
   const entries = await fs.readdir(root, { withFileTypes: true });
   const looseImages = entries.filter((e) => e.isFile() && isImageName(e.name));
-  const classDirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const classDirs = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   const labelled = looseImages.length === 0 && classDirs.length >= 2;
   const files: TargetFile[] = [];
   if (labelled) {

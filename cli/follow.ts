@@ -14,7 +14,12 @@ export function formatIteration(s: IterationSummary): string {
     `iteration ${s.iteration}: ${s.queries} queries → ${s.results} results → ${s.downloaded} images (${s.failed} failed), ` +
     `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}; ` +
     `loss ${s.trainLoss?.toFixed(3) ?? '—'}; ${(s.wallMs / 1000).toFixed(0)}s (${stages})\n` +
-    `  top concepts: ${s.topConcepts.slice(0, 5).map((c) => c.concept).join(', ') || '—'}`
+    `  top concepts: ${
+      s.topConcepts
+        .slice(0, 5)
+        .map((c) => c.concept)
+        .join(', ') || '—'
+    }`
   );
 }
 

@@ -82,15 +82,23 @@ async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): 
   const workers = spawnWorkers(workerLog);
   let code: number = EXIT.ok;
   try {
-    await waitFor('workers', async () => fs.readFileSync(workerLog, 'utf8').includes('workers ready') || workers.exitCode !== null, 120_000);
+    await waitFor(
+      'workers',
+      async () => fs.readFileSync(workerLog, 'utf8').includes('workers ready') || workers.exitCode !== null,
+      120_000,
+    );
     if (workers.exitCode !== null) throw new Error(`workers exited with code ${workers.exitCode}; see ${workerLog}`);
     const client = await startRun(config, runId);
-    out(`run ${runId} started: ${config.iterations} iterations × ${config.queriesPerIteration} queries × ${config.resultsPerQuery} results`);
+    out(
+      `run ${runId} started: ${config.iterations} iterations × ${config.queriesPerIteration} queries × ${config.resultsPerQuery} results`,
+    );
     if (services.webUi) out(`Temporal Web UI: ${webUiUrl(runId, services.webUi)}`);
     out(`worker logs (JSON): ${workerLog}`);
     const started = Date.now();
     const result = await followRun(client, runId, out);
-    out(`run ${runId} ${result.status} in ${((Date.now() - started) / 60000).toFixed(1)} min: ${result.imagesDownloaded} images downloaded, ${result.imagesKept} kept in the replay buffer`);
+    out(
+      `run ${runId} ${result.status} in ${((Date.now() - started) / 60000).toFixed(1)} min: ${result.imagesDownloaded} images downloaded, ${result.imagesKept} kept in the replay buffer`,
+    );
     out(`  progress:  temporal workflow query --workflow-id ${runId} --type progress`);
     if (services.webUi) out(`  Web UI:    ${webUiUrl(runId, services.webUi)}`);
   } catch (error) {
@@ -109,7 +117,9 @@ async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): 
 }
 
 async function main(): Promise<void> {
-  const program = new Command().name('ie').description('Internet Explorer: targeted representation learning on the open web');
+  const program = new Command()
+    .name('ie')
+    .description('Internet Explorer: targeted representation learning on the open web');
 
   addRunOptions(
     program

@@ -20,7 +20,12 @@ export function addRunOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'JSON run config (flags override it)')
     .option('-t, --target <dir>', 'target folder of images (one subfolder per class = labels for evaluation only)')
-    .addOption(new Option('--mode <mode>', 'explore (learned concept distribution) or random (baseline)').choices(['explore', 'random']))
+    .addOption(
+      new Option('--mode <mode>', 'explore (learned concept distribution) or random (baseline)').choices([
+        'explore',
+        'random',
+      ]),
+    )
     .option('-n, --iterations <n>', 'number of iterations')
     .option('-q, --queries <n>', 'queries (concepts) per iteration')
     .option('-r, --results <n>', 'results downloaded per query')

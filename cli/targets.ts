@@ -46,7 +46,10 @@ export function prepareValTarget(name: string, classes: Record<string, string>, 
     counts.set(record.wnid, n + 1);
     const classDir = path.join(dir, `${record.wnid}_${classes[record.wnid]}`);
     fs.mkdirSync(classDir, { recursive: true });
-    fs.writeFileSync(path.join(classDir, path.basename(record.path)), tar.subarray(record.offset, record.offset + record.size));
+    fs.writeFileSync(
+      path.join(classDir, path.basename(record.path)),
+      tar.subarray(record.offset, record.offset + record.size),
+    );
   }
   fs.writeFileSync(marker, '');
   return dir;

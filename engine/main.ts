@@ -17,7 +17,12 @@ async function main(): Promise<void> {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`invalid --port ${opts.port}`);
 
-  const engine = await startEngine({ manifestPath: opts.manifest, port, host: opts.host, imageLatencyMs: Number(opts.imageLatency) });
+  const engine = await startEngine({
+    manifestPath: opts.manifest,
+    port,
+    host: opts.host,
+    imageLatencyMs: Number(opts.imageLatency),
+  });
   log.info({ url: engine.url, images: engine.images }, 'engine listening');
   process.stdout.write(`${engine.url}\n`);
 

@@ -32,7 +32,11 @@ export const runConfigSchema = z.strictObject({
     .strictObject({
       concurrency: z.number().int().min(1).max(256).default(16),
       timeoutMs: z.number().int().min(100).default(10_000),
-      maxBytes: z.number().int().min(1024).default(20 * 1024 * 1024),
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(20 * 1024 * 1024),
       maxRedirects: z.number().int().min(0).max(20).default(5),
       /** Stored images are bounded to this many pixels on their longer side. */
       maxSide: z.number().int().min(16).max(4096).default(256),

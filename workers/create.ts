@@ -1,4 +1,11 @@
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import * as activities from '../activities';
 import { closeDb } from '../lib/db';
 import { logger } from '../lib/logger';
@@ -26,12 +33,24 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
     case 'io':
       return {
         taskQueue: IO_QUEUE,
-        activities: { prepareRun, finishRun, finishIteration, sampleQueries, searchQueries, downloadCandidates, updateDistribution },
+        activities: {
+          prepareRun,
+          finishRun,
+          finishIteration,
+          sampleQueries,
+          searchQueries,
+          downloadCandidates,
+          updateDistribution,
+        },
         maxConcurrentActivityTaskExecutions: 8,
       };
     case 'score':
       // ORT uses every core for one batch: one scoring job at a time per worker.
-      return { taskQueue: SCORE_QUEUE, activities: { scoreCandidates, evaluateEncoder }, maxConcurrentActivityTaskExecutions: 1 };
+      return {
+        taskQueue: SCORE_QUEUE,
+        activities: { scoreCandidates, evaluateEncoder },
+        maxConcurrentActivityTaskExecutions: 1,
+      };
     case 'train':
       // One training process per worker (one GPU, or this machine's cores).
       return { taskQueue: TRAIN_QUEUE, activities: { trainEncoder }, maxConcurrentActivityTaskExecutions: 1 };
@@ -66,7 +85,8 @@ export function installRuntimeLogging(): void {
   const sdkLog = logger.child({ component: 'temporal-sdk' });
   Runtime.install({
     logger: new DefaultLogger(sdkLevel, (entry) => {
-      const method = entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
+      const method =
+        entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
       sdkLog[method](entry.meta ?? {}, entry.message);
     }),
   });
@@ -74,7 +94,9 @@ export function installRuntimeLogging(): void {
 
 /** Creates (does not run) one worker per role on `connection`. */
 export function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
-  return Promise.all(roles.map((role) => Worker.create({ connection, namespace: temporalNamespace(), ...optionsFor(role) })));
+  return Promise.all(
+    roles.map((role) => Worker.create({ connection, namespace: temporalNamespace(), ...optionsFor(role) })),
+  );
 }
 
 export function parseRoles(arg: string | undefined): WorkerRole[] {

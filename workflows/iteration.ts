@@ -79,4 +79,3 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
     wallMs: Date.now() - started,
   };
 }
-

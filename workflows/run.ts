@@ -49,7 +49,8 @@ export async function explorationRun(input: RunInput): Promise<Progress> {
   setHandler(stageSignal, (update) => {
     if (update.iteration !== progress.iteration) return;
     progress.stage = update.stage;
-    if (update.downloaded !== undefined) progress.imagesDownloaded = totalOf(progress.history, 'downloaded') + update.downloaded;
+    if (update.downloaded !== undefined)
+      progress.imagesDownloaded = totalOf(progress.history, 'downloaded') + update.downloaded;
   });
 
   if (input.resume) {
@@ -80,7 +81,10 @@ export async function explorationRun(input: RunInput): Promise<Progress> {
     log.info('iteration finished', { runId, iteration, meanReward: summary.meanReward, knn: summary.knnAccuracy });
     const history = [...carry.history, summary];
     if (iteration + 1 < carry.iterations) {
-      await continueAsNew<typeof explorationRun>({ ...input, resume: { ...carry, nextIteration: iteration + 1, history } });
+      await continueAsNew<typeof explorationRun>({
+        ...input,
+        resume: { ...carry, nextIteration: iteration + 1, history },
+      });
     }
     progress.history = history;
   }

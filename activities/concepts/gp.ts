@@ -33,16 +33,39 @@ export async function fitConceptGp(opts: {
   try {
     ({ stdout } = await run(
       opts.python ?? pythonExecutable(),
-      ['-m', 'ietrainer.gp', '--embeddings', opts.embeddingsPath, '--dim', String(opts.dim), '--observed', observedPath, '--out', outPath],
-      { cwd: path.join(PROJECT_ROOT, 'trainer'), env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer') }, maxBuffer: 16 << 20 },
+      [
+        '-m',
+        'ietrainer.gp',
+        '--embeddings',
+        opts.embeddingsPath,
+        '--dim',
+        String(opts.dim),
+        '--observed',
+        observedPath,
+        '--out',
+        outPath,
+      ],
+      {
+        cwd: path.join(PROJECT_ROOT, 'trainer'),
+        env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer') },
+        maxBuffer: 16 << 20,
+      },
     ));
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? '';
     throw new Error(`GP fit failed: ${(error as Error).message}\n${stderr.split('\n').slice(-15).join('\n')}`);
   }
-  const doneLine = stdout.split('\n').reverse().find((l) => l.includes('"done"'));
+  const doneLine = stdout
+    .split('\n')
+    .reverse()
+    .find((l) => l.includes('"done"'));
   const done = doneLine ? (JSON.parse(doneLine) as { lengthScale?: number; noise?: number; observed?: number }) : {};
   const bytes = await fs.readFile(outPath);
   const predicted = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  return { predicted, lengthScale: done.lengthScale ?? null, noise: done.noise ?? null, observed: done.observed ?? opts.ids.length };
+  return {
+    predicted,
+    lengthScale: done.lengthScale ?? null,
+    noise: done.noise ?? null,
+    observed: done.observed ?? opts.ids.length,
+  };
 }

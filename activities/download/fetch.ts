@@ -8,7 +8,8 @@ export interface FetchOptions {
   signal?: AbortSignal;
 }
 
-export type FetchOutcome = { ok: true; bytes: Buffer; httpStatus: number } | { ok: false; reason: string; httpStatus?: number };
+export type FetchOutcome =
+  { ok: true; bytes: Buffer; httpStatus: number } | { ok: false; reason: string; httpStatus?: number };
 
 /** Fetches one URL's bytes; never throws for what the remote side does, it returns the reason instead. */
 export async function fetchBytes(url: string, opts: FetchOptions): Promise<FetchOutcome> {

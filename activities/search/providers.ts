@@ -8,6 +8,8 @@ export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:8600';
 export function createProvider(config: RunConfig): SearchProvider {
   switch (config.search.provider) {
     case 'local':
-      return new LocalEngineProvider({ baseUrl: config.search.baseUrl ?? process.env.IE_ENGINE_URL ?? DEFAULT_ENGINE_URL });
+      return new LocalEngineProvider({
+        baseUrl: config.search.baseUrl ?? process.env.IE_ENGINE_URL ?? DEFAULT_ENGINE_URL,
+      });
   }
 }

@@ -61,13 +61,16 @@ export async function downloadCandidates(
     const shaOf = new Map(fetches.filter((f) => f.status === 'ok' && f.sha256).map((f) => [f.url, f.sha256 as string]));
     const candidates = rows.flatMap((r) => {
       const sha = shaOf.get(r.url);
-      return sha ? [{ runId: ref.runId, iteration: ref.iteration, conceptId: r.conceptId, sha256: sha, rank: r.rank }] : [];
+      return sha
+        ? [{ runId: ref.runId, iteration: ref.iteration, conceptId: r.conceptId, sha256: sha, rank: r.rank }]
+        : [];
     });
     await db().candidate.createMany({ data: candidates, skipDuplicates: true });
     const distinct = new Set(candidates.map((c) => c.sha256)).size;
     const failed = fetches.filter((f) => f.status !== 'ok').length;
     const reasons: Record<string, number> = {};
-    for (const f of fetches) if (f.status !== 'ok') reasons[f.reason ?? 'unknown'] = (reasons[f.reason ?? 'unknown'] ?? 0) + 1;
+    for (const f of fetches)
+      if (f.status !== 'ok') reasons[f.reason ?? 'unknown'] = (reasons[f.reason ?? 'unknown'] ?? 0) + 1;
     await db().iteration.update({
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
       data: { downloaded: distinct, failed },
@@ -99,12 +102,25 @@ async function fetchOne(
         const path = await putImage(sha, image.jpeg);
         await db().image.upsert({
           where: { sha256: sha },
-          create: { sha256: sha, path, width: image.width, height: image.height, bytes: outcome.bytes.length, sourceUrl: url },
+          create: {
+            sha256: sha,
+            path,
+            width: image.width,
+            height: image.height,
+            bytes: outcome.bytes.length,
+            sourceUrl: url,
+          },
           update: {},
         });
       } catch (error) {
         if (!(error instanceof ImageDecodeError)) throw error;
-        record = { status: 'failed', reason: 'decode_error', sha256: sha, bytes: outcome.bytes.length, httpStatus: outcome.httpStatus };
+        record = {
+          status: 'failed',
+          reason: 'decode_error',
+          sha256: sha,
+          bytes: outcome.bytes.length,
+          httpStatus: outcome.httpStatus,
+        };
       }
     }
   }

@@ -18,14 +18,23 @@ export async function evaluateEncoder(ref: StageRef): Promise<{ knnAccuracy: num
     const targets = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
     const embeddings = float32FromBytes(await fs.readFile(targetEmbeddingsPath(ref)));
     const dim = embeddings.length / targets.length;
-    if (!Number.isInteger(dim)) throw new Error(`target embeddings of ${ref.runId} iteration ${ref.iteration} do not match the target size`);
-    const knnAccuracy = knnAccuracyLeaveOneOut(embeddings, targets.map((t) => t.label ?? -1), dim, run.config.evaluate.k);
+    if (!Number.isInteger(dim))
+      throw new Error(`target embeddings of ${ref.runId} iteration ${ref.iteration} do not match the target size`);
+    const knnAccuracy = knnAccuracyLeaveOneOut(
+      embeddings,
+      targets.map((t) => t.label ?? -1),
+      dim,
+      run.config.evaluate.k,
+    );
     await db().evaluation.upsert({
       where: { runId_iteration_metric: { runId: ref.runId, iteration: ref.iteration, metric: 'knn_accuracy' } },
       create: { runId: ref.runId, iteration: ref.iteration, metric: 'knn_accuracy', value: knnAccuracy },
       update: { value: knnAccuracy },
     });
-    await db().iteration.update({ where: { runId_index: { runId: ref.runId, index: ref.iteration } }, data: { knnAccuracy } });
+    await db().iteration.update({
+      where: { runId_index: { runId: ref.runId, index: ref.iteration } },
+      data: { knnAccuracy },
+    });
     ctx.log.info({ knnAccuracy, k: run.config.evaluate.k, images: targets.length }, 'evaluated');
     return { knnAccuracy };
   });

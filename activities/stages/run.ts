@@ -65,7 +65,14 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
       const stored = await putImage(sha, image.jpeg);
       await db().image.upsert({
         where: { sha256: sha },
-        create: { sha256: sha, path: stored, width: image.width, height: image.height, bytes: bytes.length, sourceUrl: `file://${file.path}` },
+        create: {
+          sha256: sha,
+          path: stored,
+          width: image.width,
+          height: image.height,
+          bytes: bytes.length,
+          sourceUrl: `file://${file.path}`,
+        },
         update: {},
       });
     }
@@ -81,7 +88,10 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
   await ensureConceptTable();
   heartbeat({ concepts: 'table' });
   const embeddings = await ensureConceptEmbeddings();
-  log.info({ concepts: embeddings.count, dim: embeddings.dim, encoder: embeddings.encoder }, 'concept embeddings ready');
+  log.info(
+    { concepts: embeddings.count, dim: embeddings.dim, encoder: embeddings.encoder },
+    'concept embeddings ready',
+  );
 
   return {
     iterations: config.iterations,
@@ -103,7 +113,7 @@ export async function finishIteration({ runId, iteration, wallMs }: StageRef & {
   const stages = await db().stageTiming.findMany({ where: { runId, iteration } });
   await db().iteration.update({
     where: { runId_index: { runId, index: iteration } },
-    data: { status: 'completed', stage: 'done', finishedAt: new Date() },
+    data: { status: 'completed', stage: 'done', finishedAt: new Date(), wallMs },
   });
   logger.info({ runId, iteration, wallMs }, 'iteration finished');
   return { stageMs: Object.fromEntries(stages.map((s) => [s.stage, s.ms])) };

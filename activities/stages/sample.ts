@@ -36,7 +36,8 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
       const previous = await db().distribution.findUnique({
         where: { runId_iteration: { runId: ref.runId, iteration: ref.iteration - 1 } },
       });
-      if (!previous) throw new Error(`no concept distribution stored for iteration ${ref.iteration - 1} of ${ref.runId}`);
+      if (!previous)
+        throw new Error(`no concept distribution stored for iteration ${ref.iteration - 1} of ${ref.runId}`);
       ids = sampleWithoutReplacement(Float64Array.from(float32FromBytes(previous.probs)), q, seed);
     }
     const rows = ids.map((conceptId) => {

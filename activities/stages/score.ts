@@ -19,21 +19,31 @@ export function targetEmbeddingsPath(ref: StageRef): string {
  * cosine similarity to its k nearest target images; a concept's reward is the mean over its images
  * (standardised within the iteration); images at or above the median join the replay buffer.
  */
-export async function scoreCandidates(ref: StageRef): Promise<{ scored: number; meanReward: number | null; admitted: number }> {
+export async function scoreCandidates(
+  ref: StageRef,
+): Promise<{ scored: number; meanReward: number | null; admitted: number }> {
   const run = await loadRun(ref.runId);
   return runStage('score', ref, async (ctx) => {
-    const iteration = await db().iteration.findUniqueOrThrow({ where: { runId_index: { runId: ref.runId, index: ref.iteration } } });
-    if (!iteration.onnxPath) throw new Error(`iteration ${ref.iteration} of ${ref.runId} has no trained encoder to score with`);
+    const iteration = await db().iteration.findUniqueOrThrow({
+      where: { runId_index: { runId: ref.runId, index: ref.iteration } },
+    });
+    if (!iteration.onnxPath)
+      throw new Error(`iteration ${ref.iteration} of ${ref.runId} has no trained encoder to score with`);
     const embedder = await OnnxImageEmbedder.load(iteration.onnxPath);
     try {
       const targets = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
       const candidates = await db().candidate.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
       const candidateShas = [...new Set(candidates.map((c) => c.sha256))].sort();
-      const images = await db().image.findMany({ where: { sha256: { in: [...new Set([...targets.map((t) => t.sha256), ...candidateShas])] } } });
+      const images = await db().image.findMany({
+        where: { sha256: { in: [...new Set([...targets.map((t) => t.sha256), ...candidateShas])] } },
+      });
       const pathOf = new Map(images.map((i) => [i.sha256, i.path]));
       const batchSize = run.config.score.batchSize;
 
-      const targetEmb = await embedder.embedFiles(targets.map((t) => pathOf.get(t.sha256) as string), { batchSize });
+      const targetEmb = await embedder.embedFiles(
+        targets.map((t) => pathOf.get(t.sha256) as string),
+        { batchSize },
+      );
       await fs.writeFile(targetEmbeddingsPath(ref), float32ToBytes(targetEmb));
       ctx.heartbeat({ embedded: 'target' });
       const candidateEmb = await embedder.embedFiles(
@@ -54,19 +64,37 @@ export async function scoreCandidates(ref: StageRef): Promise<{ scored: number; 
 
       await db().$transaction([
         db().imageReward.createMany({
-          data: candidateShas.map((sha256, i) => ({ runId: ref.runId, iteration: ref.iteration, sha256, reward: rewards[i] })),
+          data: candidateShas.map((sha256, i) => ({
+            runId: ref.runId,
+            iteration: ref.iteration,
+            sha256,
+            reward: rewards[i],
+          })),
           skipDuplicates: true,
         }),
         db().conceptReward.createMany({
           data: conceptIds.map((conceptId, i) => {
             const c = perConcept.get(conceptId) as { raw: number; images: number };
-            return { runId: ref.runId, iteration: ref.iteration, conceptId, reward: c.raw, standardised: z[i], images: c.images };
+            return {
+              runId: ref.runId,
+              iteration: ref.iteration,
+              conceptId,
+              reward: c.raw,
+              standardised: z[i],
+              images: c.images,
+            };
           }),
           skipDuplicates: true,
         }),
         db().replayMember.createMany({
           data: candidateShas
-            .map((sha256, i) => ({ runId: ref.runId, sha256, iteration: ref.iteration, reward: rewards[i], admit: admitted[i] }))
+            .map((sha256, i) => ({
+              runId: ref.runId,
+              sha256,
+              iteration: ref.iteration,
+              reward: rewards[i],
+              admit: admitted[i],
+            }))
             .filter((m) => m.admit)
             .map(({ admit: _admit, ...m }) => m),
           skipDuplicates: true,

@@ -24,7 +24,9 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
       queries.map((query) =>
         limit(async () => {
           const key = query.searchKey;
-          let response = await db().searchResponse.findUnique({ where: { provider_query: { provider: provider.name, query: key } } });
+          let response = await db().searchResponse.findUnique({
+            where: { provider_query: { provider: provider.name, query: key } },
+          });
           if (response) cached++;
           else {
             try {
@@ -36,7 +38,14 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
                   update: {},
                 }),
                 db().searchResult.createMany({
-                  data: hits.map((h) => ({ provider: provider.name, query: key, rank: h.rank, url: h.url, pageUrl: h.pageUrl, title: h.title })),
+                  data: hits.map((h) => ({
+                    provider: provider.name,
+                    query: key,
+                    rank: h.rank,
+                    url: h.url,
+                    pageUrl: h.pageUrl,
+                    title: h.title,
+                  })),
                   skipDuplicates: true,
                 }),
               ]);
@@ -44,7 +53,9 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
             } catch (error) {
               ctx.log.warn({ query: query.text, err: (error as Error).message }, 'search failed');
               await db().query.update({
-                where: { runId_iteration_conceptId: { runId: ref.runId, iteration: ref.iteration, conceptId: query.conceptId } },
+                where: {
+                  runId_iteration_conceptId: { runId: ref.runId, iteration: ref.iteration, conceptId: query.conceptId },
+                },
                 data: { error: (error as Error).message, results: 0 },
               });
               return;
@@ -53,7 +64,9 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
           // The cache may hold more results than this run asks for.
           const results = Math.min(response.total, run.config.resultsPerQuery);
           await db().query.update({
-            where: { runId_iteration_conceptId: { runId: ref.runId, iteration: ref.iteration, conceptId: query.conceptId } },
+            where: {
+              runId_iteration_conceptId: { runId: ref.runId, iteration: ref.iteration, conceptId: query.conceptId },
+            },
             data: { results, error: null },
           });
           done++;
@@ -65,10 +78,15 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
     const results = searched.reduce((sum, q) => sum + (q.results ?? 0), 0);
     const withResults = searched.filter((q) => (q.results ?? 0) > 0).length;
     const failed = searched.filter((q) => q.error).length;
-    await db().iteration.update({ where: { runId_index: { runId: ref.runId, index: ref.iteration } }, data: { results } });
+    await db().iteration.update({
+      where: { runId_index: { runId: ref.runId, index: ref.iteration } },
+      data: { results },
+    });
     ctx.log.info({ queries: searched.length, withResults, results, cached, failed }, 'search finished');
     if (failed === searched.length && searched.length > 0) {
-      throw new Error(`every search of iteration ${ref.iteration} failed (e.g. ${searched[0].error}); is the search engine up?`);
+      throw new Error(
+        `every search of iteration ${ref.iteration} failed (e.g. ${searched[0].error}); is the search engine up?`,
+      );
     }
     return { queries: searched.length, withResults, results };
   });

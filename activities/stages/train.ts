@@ -40,24 +40,42 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     const { train } = run.config;
     const onnxPath = path.join(iterationDir(ref.runId, ref.iteration), 'encoder.onnx');
     const args = [
-      '--manifest', manifestPath,
-      '--out-dir', dir,
-      '--preset', train.preset,
-      '--steps', String(train.steps),
-      '--checkpoint-every', String(train.checkpointEvery),
-      '--resume', 'auto',
-      '--onnx', onnxPath,
-      '--seed', String(run.config.seed + ref.iteration),
-      '--device', train.device,
+      '--manifest',
+      manifestPath,
+      '--out-dir',
+      dir,
+      '--preset',
+      train.preset,
+      '--steps',
+      String(train.steps),
+      '--checkpoint-every',
+      String(train.checkpointEvery),
+      '--resume',
+      'auto',
+      '--onnx',
+      onnxPath,
+      '--seed',
+      String(run.config.seed + ref.iteration),
+      '--device',
+      train.device,
     ];
     if (train.batchSize) args.push('--batch-size', String(train.batchSize));
     if (previous?.checkpoint) args.push('--init', previous.checkpoint);
 
     ctx.log.info(
-      { target: manifest.target.length, candidates: manifest.candidates.length, replay: manifest.replay.length, resumeFrom: ctx.previousDetails() },
+      {
+        target: manifest.target.length,
+        candidates: manifest.candidates.length,
+        replay: manifest.replay.length,
+        resumeFrom: ctx.previousDetails(),
+      },
       'training',
     );
-    let last: { step: number; loss: number | null; checkpoint: string | null } = { step: 0, loss: null, checkpoint: null };
+    let last: { step: number; loss: number | null; checkpoint: string | null } = {
+      step: 0,
+      loss: null,
+      checkpoint: null,
+    };
     const beat = setInterval(() => ctx.heartbeat(last), 5000);
     try {
       const done = await runTrainer({
@@ -87,7 +105,13 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
         data: { trainSteps: done.step, trainLoss: last.loss, onnxPath: done.onnx, checkpoint: done.checkpoint },
       });
       ctx.log.info({ steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec }, 'training finished');
-      return { steps: done.step, loss: last.loss, onnxPath: done.onnx, checkpoint: done.checkpoint, imagesPerSec: done.imagesPerSec ?? null };
+      return {
+        steps: done.step,
+        loss: last.loss,
+        onnxPath: done.onnx,
+        checkpoint: done.checkpoint,
+        imagesPerSec: done.imagesPerSec ?? null,
+      };
     } finally {
       clearInterval(beat);
     }
@@ -96,9 +120,9 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
 
 async function buildManifest(ref: StageRef): Promise<{ target: string[]; candidates: string[]; replay: string[] }> {
   const pathsOf = async (shas: string[]) =>
-    (await db().image.findMany({ where: { sha256: { in: shas } }, select: { path: true }, orderBy: { sha256: 'asc' } })).map(
-      (i) => i.path,
-    );
+    (
+      await db().image.findMany({ where: { sha256: { in: shas } }, select: { path: true }, orderBy: { sha256: 'asc' } })
+    ).map((i) => i.path);
   const target = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
   const candidates = await db().candidate.findMany({
     where: { runId: ref.runId, iteration: ref.iteration },

@@ -15,7 +15,9 @@ import type { StageRef, TopConcept } from '../../workflows/types';
  * (standardised per iteration) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ).
  * In `random` mode the distribution stays uniform (the baseline).
  */
-export async function updateDistribution(ref: StageRef): Promise<{ temperature: number | null; observed: number; topConcepts: TopConcept[] }> {
+export async function updateDistribution(
+  ref: StageRef,
+): Promise<{ temperature: number | null; observed: number; topConcepts: TopConcept[] }> {
   const run = await loadRun(ref.runId);
   return runStage('update', ref, async (ctx) => {
     const vocabulary = loadVocabulary();
@@ -41,9 +43,14 @@ export async function updateDistribution(ref: StageRef): Promise<{ temperature: 
       });
       predicted = gp.predicted;
       fit = gp;
-      temperature = run.config.temperature.fixed ?? temperatureForTopMass(predicted, run.config.temperature.topK, run.config.temperature.topMass);
+      temperature =
+        run.config.temperature.fixed ??
+        temperatureForTopMass(predicted, run.config.temperature.topK, run.config.temperature.topMass);
       if (!Number.isFinite(temperature)) temperature = null;
-      probs = temperature === null ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length) : softmax(predicted, temperature);
+      probs =
+        temperature === null
+          ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
+          : softmax(predicted, temperature);
     }
     const top: TopConcept[] = topConcepts(probs, 10).map((id) => ({ concept: vocabulary[id], probability: probs[id] }));
     const row = {
@@ -60,7 +67,10 @@ export async function updateDistribution(ref: StageRef): Promise<{ temperature: 
       create: { runId: ref.runId, iteration: ref.iteration, ...row },
       update: row,
     });
-    ctx.log.info({ observed: observed.length, temperature, ...fit, top: top.slice(0, 5).map((t) => t.concept) }, 'distribution updated');
+    ctx.log.info(
+      { observed: observed.length, temperature, ...fit, top: top.slice(0, 5).map((t) => t.concept) },
+      'distribution updated',
+    );
     return { temperature, observed: observed.length, topConcepts: top };
   });
 }

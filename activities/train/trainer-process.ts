@@ -61,7 +61,11 @@ export function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { eve
       run.onLog?.(line);
     });
     child.on('error', (error) =>
-      reject(new TrainerError(`could not start the trainer with ${run.python}: ${error.message} (set IE_PYTHON or train.python)`)),
+      reject(
+        new TrainerError(
+          `could not start the trainer with ${run.python}: ${error.message} (set IE_PYTHON or train.python)`,
+        ),
+      ),
     );
     child.on('close', (code, signal) => {
       run.signal.removeEventListener('abort', onAbort);
@@ -69,10 +73,7 @@ export function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { eve
         () => {
           if (code === 0 && done) resolve(done);
           else if (run.signal.aborted) reject(new Error('training cancelled'));
-          else
-            reject(
-              new Error(`trainer exited with ${signal ?? `code ${code}`}:\n${stderrTail.join('\n')}`),
-            );
+          else reject(new Error(`trainer exited with ${signal ?? `code ${code}`}:\n${stderrTail.join('\n')}`));
         },
         (error: unknown) => reject(error as Error),
       );

@@ -20,7 +20,9 @@ async function healthy(url: string): Promise<boolean> {
 }
 
 /** Starts (or reuses) the local search engine over the default corpus (or `manifest`). */
-export async function ensureEngine(opts: { port?: number; manifest?: string } = {}): Promise<{ url: string; started: boolean }> {
+export async function ensureEngine(
+  opts: { port?: number; manifest?: string } = {},
+): Promise<{ url: string; started: boolean }> {
   const port = opts.port ?? DEFAULT_ENGINE_PORT;
   const url = `http://127.0.0.1:${port}`;
   if (await healthy(url)) return { url, started: false };

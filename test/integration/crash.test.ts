@@ -78,13 +78,21 @@ test('SIGKILL of the worker during download and again during training: the run c
     download: { concurrency: CONCURRENCY },
     train: { steps: 30, checkpointEvery: CHECKPOINT_EVERY, batchSize: 32 },
   });
-  const handle = await client.workflow.start(RUN_WORKFLOW, { taskQueue: WORKFLOW_QUEUE, workflowId: runId, args: [config] });
+  const handle = await client.workflow.start(RUN_WORKFLOW, {
+    taskQueue: WORKFLOW_QUEUE,
+    workflowId: runId,
+    args: [config],
+  });
 
   // 1. Kill during download, once some images are stored.
   const first = startWorker('first');
-  await until('downloads to start', async () => ((await db().fetch.count({ where: { runId } })) >= 5 ? true : undefined));
+  await until('downloads to start', async () =>
+    (await db().fetch.count({ where: { runId } })) >= 5 ? true : undefined,
+  );
   await killHard(first.proc);
-  const fetchedBeforeKill = new Set((await db().fetch.findMany({ where: { runId }, select: { url: true } })).map((f) => f.url));
+  const fetchedBeforeKill = new Set(
+    (await db().fetch.findMany({ where: { runId }, select: { url: true } })).map((f) => f.url),
+  );
   const stageAtKill = await db().iteration.findUniqueOrThrow({ where: { runId_index: { runId, index: 0 } } });
   expect(stageAtKill.trainSteps).toBeNull(); // it really was killed before training
 
@@ -118,7 +126,9 @@ test('SIGKILL of the worker during download and again during training: the run c
   expect(resumed.find((r) => r.iteration === 0)?.step).toBeGreaterThanOrEqual(stepAtKill);
   const iteration0 = await db().iteration.findUniqueOrThrow({ where: { runId_index: { runId, index: 0 } } });
   expect(iteration0.trainSteps).toBe(30);
-  const steps = (await db().checkpoint.findMany({ where: { runId, iteration: 0 }, orderBy: { step: 'asc' } })).map((c) => c.step);
+  const steps = (await db().checkpoint.findMany({ where: { runId, iteration: 0 }, orderBy: { step: 'asc' } })).map(
+    (c) => c.step,
+  );
   expect(steps[steps.length - 1]).toBe(30);
   expect(steps.every((s) => s % CHECKPOINT_EVERY === 0)).toBe(true);
 

@@ -41,7 +41,11 @@ export function testEngine(imageLatencyMs = 0): Promise<RunningEngine> {
 }
 
 /** Run config sized for tests: two short iterations. */
-export function smallRunConfig(target: string, engineUrl: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
+export function smallRunConfig(
+  target: string,
+  engineUrl: string,
+  overrides: Partial<RunConfigInput> = {},
+): RunConfigInput {
   return {
     target,
     iterations: 2,

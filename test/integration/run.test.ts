@@ -4,7 +4,15 @@ import { db, closeDb } from '../../lib/db';
 import { ITERATION_WORKFLOW, RUN_WORKFLOW, WORKFLOW_QUEUE, iterationWorkflowId } from '../../lib/queues';
 import type { RunningEngine } from '../../engine/server';
 import type { Progress } from '../../workflows/types';
-import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, testEngine, uniqueId, withWorkers } from './harness';
+import {
+  createTestDatabase,
+  smallPetsTarget,
+  smallRunConfig,
+  temporalClient,
+  testEngine,
+  uniqueId,
+  withWorkers,
+} from './harness';
 
 jest.setTimeout(15 * 60_000);
 
@@ -26,7 +34,11 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
   const config = smallRunConfig(smallPetsTarget(), engine.url);
 
   const { result, progress } = await withWorkers(async () => {
-    const handle = await client.workflow.start(RUN_WORKFLOW, { taskQueue: WORKFLOW_QUEUE, workflowId: runId, args: [config] });
+    const handle = await client.workflow.start(RUN_WORKFLOW, {
+      taskQueue: WORKFLOW_QUEUE,
+      workflowId: runId,
+      args: [config],
+    });
     const finished = (await handle.result()) as Progress;
     // Queries are answered by a worker replaying the (closed) latest run of the chain.
     return { result: finished, progress: await handle.query<Progress>('progress') };
@@ -40,7 +52,15 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
     expect(h.trainSteps).toBe(8);
     expect(h.knnAccuracy).toBeGreaterThanOrEqual(0);
     expect(h.knnAccuracy).toBeLessThanOrEqual(1);
-    expect(Object.keys(h.stageMs).sort()).toEqual(['download', 'evaluate', 'sample', 'score', 'search', 'train', 'update']);
+    expect(Object.keys(h.stageMs).sort()).toEqual([
+      'download',
+      'evaluate',
+      'sample',
+      'score',
+      'search',
+      'train',
+      'update',
+    ]);
   }
   expect(result.imagesDownloaded).toBeGreaterThan(0);
   expect(result.history[1].temperature).not.toBeNull();
@@ -90,7 +110,10 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
   // Workflow code replays deterministically over the histories this run recorded
   const histories = [
     { workflowId: runId, history: await client.workflow.getHandle(runId).fetchHistory() },
-    { workflowId: iterationWorkflowId(runId, 1), history: await client.workflow.getHandle(iterationWorkflowId(runId, 1)).fetchHistory() },
+    {
+      workflowId: iterationWorkflowId(runId, 1),
+      history: await client.workflow.getHandle(iterationWorkflowId(runId, 1)).fetchHistory(),
+    },
   ];
   for (const { workflowId, history } of histories) {
     await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId);

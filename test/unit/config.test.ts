@@ -12,8 +12,12 @@ describe('run config', () => {
 
   test('a misspelt key is an error that names it and the allowed keys', () => {
     expect(() => parseRunConfig({ target: '/x', iteratons: 3 })).toThrow(ConfigError);
-    expect(() => parseRunConfig({ target: '/x', iteratons: 3 })).toThrow(/unknown key 'iteratons': allowed keys are target, mode, iterations/);
-    expect(() => parseRunConfig({ target: '/x', train: { stepz: 3 } })).toThrow(/unknown key 'train.stepz': allowed keys are preset, steps/);
+    expect(() => parseRunConfig({ target: '/x', iteratons: 3 })).toThrow(
+      /unknown key 'iteratons': allowed keys are target, mode, iterations/,
+    );
+    expect(() => parseRunConfig({ target: '/x', train: { stepz: 3 } })).toThrow(
+      /unknown key 'train.stepz': allowed keys are preset, steps/,
+    );
   });
 
   test('bad values name the key and what is allowed', () => {

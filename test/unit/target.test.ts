@@ -5,7 +5,10 @@ import sharp from 'sharp';
 import { TargetError, checkTargetReadable, listTarget } from '../../activities/target';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ie-target-'));
-const png = (colour: string) => sharp({ create: { width: 8, height: 8, channels: 3, background: colour } }).png().toBuffer();
+const png = (colour: string) =>
+  sharp({ create: { width: 8, height: 8, channels: 3, background: colour } })
+    .png()
+    .toBuffer();
 
 describe('target folders', () => {
   test('one subfolder per class gives labels (for evaluation only)', async () => {
@@ -46,6 +49,8 @@ describe('target folders', () => {
     fs.writeFileSync(path.join(dir, 'good.png'), await png('#00ff00'));
     fs.writeFileSync(path.join(dir, 'broken.jpg'), Buffer.from('this is not a jpeg'));
     const listing = await listTarget(dir);
-    await expect(checkTargetReadable(listing, 1e6)).rejects.toThrow(/1 of 2 target images cannot be read:\n {2}.*broken\.jpg/);
+    await expect(checkTargetReadable(listing, 1e6)).rejects.toThrow(
+      /1 of 2 target images cannot be read:\n {2}.*broken\.jpg/,
+    );
   });
 });
