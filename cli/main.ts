@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, type RunConfig } from '../lib/config';
+import { logger } from '../lib/logger';
 import { PROJECT_ROOT, stateDir } from '../lib/paths';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
 import { ensureServices, stopServices, type Services } from '../lib/services';
@@ -50,12 +51,14 @@ async function startRun(config: RunConfig, runId: string) {
   return client;
 }
 
-function spawnWorkers(logFile: string): ChildProcess {
+function spawnWorkers(logFile: string, readyFile: string): ChildProcess {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  fs.rmSync(readyFile, { force: true });
   const log = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
     stdio: ['ignore', log, log],
-    env: process.env,
+    // Workers log at info to their file unless asked otherwise.
+    env: { ...process.env, IE_LOG_LEVEL: process.env.IE_WORKER_LOG_LEVEL ?? 'info', IE_WORKER_READY_FILE: readyFile },
   });
   fs.closeSync(log);
   return child;
@@ -79,14 +82,11 @@ async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): 
   exportServiceEnv(services);
   const runId = flags.id ?? defaultRunId(config);
   const workerLog = path.join(stateDir(), 'logs', `${runId}.workers.log`);
-  const workers = spawnWorkers(workerLog);
+  const readyFile = path.join(stateDir(), 'logs', `${runId}.workers.ready`);
+  const workers = spawnWorkers(workerLog, readyFile);
   let code: number = EXIT.ok;
   try {
-    await waitFor(
-      'workers',
-      async () => fs.readFileSync(workerLog, 'utf8').includes('workers ready') || workers.exitCode !== null,
-      120_000,
-    );
+    await waitFor('workers', async () => fs.existsSync(readyFile) || workers.exitCode !== null, 120_000, workerLog);
     if (workers.exitCode !== null) throw new Error(`workers exited with code ${workers.exitCode}; see ${workerLog}`);
     const client = await startRun(config, runId);
     out(
@@ -117,6 +117,8 @@ async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): 
 }
 
 async function main(): Promise<void> {
+  // The console shows progress lines; structured service logs only when asked (workers log to their file).
+  logger.level = process.env.IE_LOG_LEVEL ?? 'warn';
   const program = new Command()
     .name('ie')
     .description('Internet Explorer: targeted representation learning on the open web');

@@ -2,13 +2,29 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 
-/** Time spent in database calls by the current activity, so stage timings can separate it out. */
-const dbClock = new AsyncLocalStorage<{ ms: number }>();
+/**
+ * Wall-clock time during which the current activity had at least one database call in flight, so stage
+ * timings can separate it out. Concurrent calls overlap: summing their durations would overcount.
+ */
+interface DbClock {
+  ms: number;
+  inFlight: number;
+  since: number;
+}
+const dbClock = new AsyncLocalStorage<DbClock>();
 
 export async function withDbClock<T>(fn: () => Promise<T>): Promise<{ value: T; dbMs: number }> {
-  const clock = { ms: 0 };
+  const clock: DbClock = { ms: 0, inFlight: 0, since: 0 };
   const value = await dbClock.run(clock, fn);
   return { value, dbMs: clock.ms };
+}
+
+function enterDb(clock: DbClock | undefined): void {
+  if (clock && clock.inFlight++ === 0) clock.since = performance.now();
+}
+
+function leaveDb(clock: DbClock | undefined): void {
+  if (clock && --clock.inFlight === 0) clock.ms += performance.now() - clock.since;
 }
 
 function createClient(databaseUrl: string) {
@@ -17,11 +33,11 @@ function createClient(databaseUrl: string) {
     query: {
       async $allOperations({ args, query }) {
         const clock = dbClock.getStore();
-        const started = performance.now();
+        enterDb(clock);
         try {
           return await query(args);
         } finally {
-          if (clock) clock.ms += performance.now() - started;
+          leaveDb(clock);
         }
       },
     },

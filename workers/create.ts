@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import {
   DefaultLogger,
   NativeConnection,
@@ -67,6 +68,8 @@ export async function runWorkers(roles: WorkerRole[]): Promise<void> {
   try {
     const workers = await createWorkers(connection, roles);
     logger.info({ roles, address: temporalAddress(), namespace: temporalNamespace() }, 'workers ready');
+    // Lets a supervising process (the demo) know the workers poll, whatever the log level.
+    if (process.env.IE_WORKER_READY_FILE) fs.writeFileSync(process.env.IE_WORKER_READY_FILE, `${process.pid}\n`);
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();

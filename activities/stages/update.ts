@@ -42,7 +42,7 @@ export async function updateDistribution(
         python: run.config.train.python,
       });
       predicted = gp.predicted;
-      fit = gp;
+      fit = { lengthScale: gp.lengthScale, noise: gp.noise };
       temperature =
         run.config.temperature.fixed ??
         temperatureForTopMass(predicted, run.config.temperature.topK, run.config.temperature.topMass);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +15,27 @@ export function localDatabaseUrl(database = 'ie'): string {
   return `postgresql://${LOCAL_USER}@127.0.0.1:${LOCAL_PG_PORT}/${database}`;
 }
 
+/**
+ * Where the local cluster lives: `.state/postgres`, unless we run as root and the server's `postgres`
+ * user cannot reach that folder (e.g. a checkout under a private home): then a folder it owns, keyed
+ * by the state folder so two checkouts never share a cluster.
+ */
+function pgRoot(): string {
+  const preferred = path.join(stateDir(), 'postgres');
+  if (process.env.IE_PG_ROOT) return process.env.IE_PG_ROOT;
+  if (os.userInfo().uid !== 0) return preferred;
+  fs.mkdirSync(stateDir(), { recursive: true });
+  try {
+    execFileSync('runuser', ['-u', 'postgres', '--', 'test', '-x', stateDir()], { stdio: 'ignore' });
+    return preferred;
+  } catch {
+    const key = createHash('sha256').update(stateDir()).digest('hex').slice(0, 12);
+    return path.join('/var/lib/postgresql/internet-explorer', key);
+  }
+}
+
 function dataDir(): string {
-  return path.join(stateDir(), 'postgres', 'data');
+  return path.join(pgRoot(), 'data');
 }
 
 /** initdb refuses to run as root; as root, run the server as Debian's `postgres` user. */
@@ -37,7 +57,7 @@ export async function ensureLocalPostgres(): Promise<{ started: boolean }> {
       `PostgreSQL 15 server binaries not found in ${PG_BIN}: run scripts/setup.sh (apt-get install postgresql)`,
     );
   }
-  const root = path.join(stateDir(), 'postgres');
+  const root = pgRoot();
   fs.mkdirSync(root, { recursive: true });
   ensureOwnedByServerUser(root);
   if (!fs.existsSync(path.join(dataDir(), 'PG_VERSION'))) {
