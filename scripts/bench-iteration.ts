@@ -1,6 +1,8 @@
 // Wall time per iteration, broken down by stage, and the share of Temporal + database overhead.
 //
-//   node --import tsx scripts/bench-iteration.ts            runs `ie demo` at its defaults, then reports
+//   node --import tsx scripts/bench-iteration.ts [flags]    runs `ie demo` at its defaults (flags go to it)
+//                                                           on a fresh database, so no search or download
+//                                                           cache from earlier runs helps, then reports
 //   node --import tsx scripts/bench-iteration.ts RUN_ID     reports on a finished run (DATABASE_URL)
 //
 // Overhead = time inside the iteration not spent computing in a stage: the gaps between stages (Temporal
@@ -51,20 +53,24 @@ async function report(runId: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let runId = process.argv[2];
-  if (!process.env.DATABASE_URL) {
-    await ensureLocalPostgres();
-    process.env.DATABASE_URL = localDatabaseUrl('ie');
-    await ensureDatabase(process.env.DATABASE_URL);
-  }
+  const given = process.argv[2] && !process.argv[2].startsWith('-') ? process.argv[2] : undefined;
+  let runId = given;
   if (!runId) {
     runId = `bench-demo-${Date.now().toString(36)}`;
+    if (!process.env.DATABASE_URL) {
+      await ensureLocalPostgres();
+      process.env.DATABASE_URL = localDatabaseUrl(runId.replace(/-/g, '_'));
+      await ensureDatabase(process.env.DATABASE_URL);
+    }
     const demo = spawnSync(
       process.execPath,
-      ['--import', 'tsx', path.join(PROJECT_ROOT, 'cli', 'main.ts'), 'demo', '--id', runId, ...process.argv.slice(3)],
+      ['--import', 'tsx', path.join(PROJECT_ROOT, 'cli', 'main.ts'), 'demo', '--id', runId, ...process.argv.slice(2)],
       { stdio: 'inherit', env: process.env },
     );
     if (demo.status !== 0) throw new Error(`demo failed with exit code ${demo.status}`);
+  } else if (!process.env.DATABASE_URL) {
+    await ensureLocalPostgres();
+    process.env.DATABASE_URL = localDatabaseUrl('ie');
   }
   await report(runId);
 }

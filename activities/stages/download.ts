@@ -1,10 +1,12 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { fetchBytes } from '../download/fetch';
-import { ImageDecodeError, normaliseImage } from '../store/normalise';
-import { putImage, sha256 } from '../store/content-store';
+import { ImageDecodeError, normaliseImage, type NormaliseOptions } from '../store/normalise';
+import { recordFetch } from '../download/record';
+import { putImage, sha256, storedImage } from '../store/content-store';
 import type { StageRef } from '../../workflows/types';
 
 export const USER_AGENT =
@@ -39,6 +41,8 @@ export async function downloadCandidates(
     ctx.log.info({ urls: urls.length, alreadyFetched: known.size, toFetch: todo.length }, 'download planned');
 
     const limit = pLimit(download.concurrency);
+    // Every in-flight request listens for cancellation on the same signal.
+    setMaxListeners(download.concurrency + 10, ctx.signal);
     let done = 0;
     let lastBeat = 0;
     await Promise.all(
@@ -89,41 +93,36 @@ async function fetchOne(
   const started = performance.now();
   const outcome = await fetchBytes(url, { ...opts, userAgent: USER_AGENT, signal });
   if (signal.aborted) return; // leave no outcome: the retry fetches it
-  let record: { status: string; reason?: string; sha256?: string; bytes?: number; httpStatus?: number };
+  const base = { url, runId: ref.runId, iteration: ref.iteration };
+  const elapsed = () => Math.round(performance.now() - started);
   if (!outcome.ok) {
-    record = { status: 'failed', reason: outcome.reason, httpStatus: outcome.httpStatus };
-  } else {
-    const sha = sha256(outcome.bytes);
-    record = { status: 'ok', sha256: sha, bytes: outcome.bytes.length, httpStatus: outcome.httpStatus };
-    const stored = await db().image.findUnique({ where: { sha256: sha }, select: { sha256: true } });
-    if (!stored) {
-      try {
-        const image = await normaliseImage(outcome.bytes, opts);
-        const path = await putImage(sha, image.jpeg);
-        await db().image.upsert({
-          where: { sha256: sha },
-          create: {
-            sha256: sha,
-            path,
-            width: image.width,
-            height: image.height,
-            bytes: outcome.bytes.length,
-            sourceUrl: url,
-          },
-          update: {},
-        });
-      } catch (error) {
-        if (!(error instanceof ImageDecodeError)) throw error;
-        record = {
-          status: 'failed',
-          reason: 'decode_error',
-          sha256: sha,
-          bytes: outcome.bytes.length,
-          httpStatus: outcome.httpStatus,
-        };
-      }
-    }
+    await recordFetch({
+      ...base,
+      status: 'failed',
+      reason: outcome.reason,
+      httpStatus: outcome.httpStatus,
+      ms: elapsed(),
+    });
+    return;
   }
-  const row = { ...record, ms: Math.round(performance.now() - started), runId: ref.runId, iteration: ref.iteration };
-  await db().fetch.upsert({ where: { url }, create: { url, ...row }, update: row });
+  const sha = sha256(outcome.bytes);
+  const fetched = { ...base, sha256: sha, bytes: outcome.bytes.length, httpStatus: outcome.httpStatus };
+  let image: { path: string; width: number; height: number };
+  try {
+    // The same bytes are normalised and stored once, whichever URL served them.
+    image = (await storedImage(sha)) ?? (await storeNew(sha, outcome.bytes, opts));
+  } catch (error) {
+    if (!(error instanceof ImageDecodeError)) throw error;
+    await recordFetch({ ...fetched, status: 'failed', reason: 'decode_error', ms: elapsed() });
+    return;
+  }
+  await recordFetch(
+    { ...fetched, status: 'ok', ms: elapsed() },
+    { sha256: sha, ...image, bytes: outcome.bytes.length, sourceUrl: url },
+  );
+}
+
+async function storeNew(sha: string, bytes: Buffer, opts: NormaliseOptions) {
+  const image = await normaliseImage(bytes, opts);
+  return { path: await putImage(sha, image.jpeg), width: image.width, height: image.height };
 }

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import { stateDir } from '../../lib/paths';
 
 /** Content-addressed image store: one file per SHA-256 of the source bytes, written atomically. */
@@ -30,4 +31,15 @@ export async function putImage(sha: string, jpeg: Buffer): Promise<string> {
   await fs.writeFile(tmp, jpeg);
   await fs.rename(tmp, target);
   return target;
+}
+
+/** The stored image for `sha`, if its file is already in the store (its size read from the header). */
+export async function storedImage(sha: string): Promise<{ path: string; width: number; height: number } | undefined> {
+  const file = storePath(sha);
+  try {
+    const { width, height } = await sharp(file).metadata();
+    return width && height ? { path: file, width, height } : undefined;
+  } catch {
+    return undefined;
+  }
 }

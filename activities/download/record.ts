@@ -1,0 +1,51 @@
+import { db } from '../../lib/db';
+
+export interface FetchRecord {
+  url: string;
+  status: 'ok' | 'failed';
+  reason?: string;
+  httpStatus?: number;
+  sha256?: string;
+  bytes?: number;
+  ms: number;
+  runId: string;
+  iteration: number;
+}
+
+export interface StoredImageRow {
+  sha256: string;
+  path: string;
+  width: number;
+  height: number;
+  bytes: number;
+  sourceUrl: string;
+}
+
+/**
+ * Records a URL's outcome — and, when it produced a new image, the image — in one statement: the
+ * download stage writes once per URL, so a round trip saved per URL is most of its database time.
+ * Idempotent: the image is inserted only if absent, the outcome replaces an earlier one.
+ */
+export async function recordFetch(record: FetchRecord, image?: StoredImageRow): Promise<void> {
+  const r = record;
+  if (image) {
+    await db().$executeRaw`
+      WITH stored AS (
+        INSERT INTO "Image" ("sha256", "path", "width", "height", "bytes", "sourceUrl")
+        VALUES (${image.sha256}, ${image.path}, ${image.width}, ${image.height}, ${image.bytes}, ${image.sourceUrl})
+        ON CONFLICT ("sha256") DO NOTHING
+      )
+      INSERT INTO "Fetch" ("url", "status", "reason", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
+      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
+      ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
+        "httpStatus" = EXCLUDED."httpStatus", "sha256" = EXCLUDED."sha256", "bytes" = EXCLUDED."bytes",
+        "ms" = EXCLUDED."ms", "fetchedAt" = now()`;
+  } else {
+    await db().$executeRaw`
+      INSERT INTO "Fetch" ("url", "status", "reason", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
+      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
+      ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
+        "httpStatus" = EXCLUDED."httpStatus", "sha256" = EXCLUDED."sha256", "bytes" = EXCLUDED."bytes",
+        "ms" = EXCLUDED."ms", "fetchedAt" = now()`;
+  }
+}
