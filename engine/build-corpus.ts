@@ -37,6 +37,27 @@ interface PhotoRow {
   height: number;
 }
 
+/** Manifest records of the full-size ImageNet sample photos (all, or those of `wanted` classes). */
+export function photoRecords(
+  data: string,
+  captionOf: (wnid: string) => string,
+  wanted?: Set<string>,
+): ManifestRecord[] {
+  const photos = readJsonl<PhotoRow>(path.join(data, 'imagenet-1k-samples', 'index.jsonl'));
+  return photos
+    .filter((r) => !wanted || wanted.has(r.wnid))
+    .map((r) => ({
+      key: `photo/${r.wnid}`,
+      caption: captionOf(r.wnid),
+      file: path.resolve(data, 'imagenet-1k-samples', r.shard),
+      offset: r.offset,
+      size: r.size,
+      width: r.width,
+      height: r.height,
+      meta: { wnid: r.wnid },
+    }));
+}
+
 /**
  * Builds (once) the default corpus: Tiny ImageNet train + the full-size ImageNet sample photos.
  * Val/test are left out on purpose: evaluation targets are carved from them. Returns the manifest path.
@@ -74,7 +95,6 @@ async function buildDefaultRecords(data: string, tarPath: string, wnDir: string)
   };
 
   const tiny = readJsonl<TinyRow>(path.join(data, 'tiny-imagenet-200-32px', 'train.jsonl.gz'));
-  const photos = readJsonl<PhotoRow>(path.join(data, 'imagenet-1k-samples', 'index.jsonl'));
   const records: ManifestRecord[] = tiny.map((r) => ({
     key: `tiny/${path.basename(r.path, path.extname(r.path))}`,
     caption: captionOf(r.wnid),
@@ -85,18 +105,7 @@ async function buildDefaultRecords(data: string, tarPath: string, wnDir: string)
     height: 32,
     meta: { wnid: r.wnid },
   }));
-  for (const r of photos) {
-    records.push({
-      key: `photo/${r.wnid}`,
-      caption: captionOf(r.wnid),
-      file: path.resolve(data, 'imagenet-1k-samples', r.shard),
-      offset: r.offset,
-      size: r.size,
-      width: r.width,
-      height: r.height,
-      meta: { wnid: r.wnid },
-    });
-  }
+  records.push(...photoRecords(data, captionOf));
   return records;
 }
 

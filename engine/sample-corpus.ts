@@ -7,6 +7,7 @@ import { loadNouns } from '../lib/wordnet';
 import { classCaption, type ClassInfo } from './captions';
 import { readJsonl } from './jsonl';
 import { type ManifestRecord, writeManifest } from './corpus';
+import { photoRecords } from './build-corpus';
 
 export interface SampleCorpusOptions {
   /** Tiny ImageNet classes whose first `perClass` train images are included. */
@@ -62,26 +63,7 @@ export async function buildSampleCorpus(dir: string, options: SampleCorpusOption
   }
 
   const wanted = new Set(options.photoClasses ?? []);
-  const photos = readJsonl<{
-    wnid: string;
-    shard: string;
-    offset: number;
-    size: number;
-    width: number;
-    height: number;
-  }>(path.join(data, 'imagenet-1k-samples', 'index.jsonl'));
-  for (const r of photos.filter((p) => wanted.has(p.wnid))) {
-    records.push({
-      key: `photo/${r.wnid}`,
-      caption: captionOf(r.wnid),
-      file: path.resolve(data, 'imagenet-1k-samples', r.shard),
-      offset: r.offset,
-      size: r.size,
-      width: r.width,
-      height: r.height,
-      meta: { wnid: r.wnid },
-    });
-  }
+  records.push(...photoRecords(data, captionOf, wanted));
 
   await mkdir(dir, { recursive: true });
   await writeFile(blobPath, Buffer.concat(chunks));

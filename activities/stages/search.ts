@@ -1,11 +1,23 @@
 import pLimit from 'p-limit';
+import { Prisma } from '@prisma/client';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { createProvider } from '../search/providers';
+import type { SearchHit } from '../search/provider';
 import type { StageRef } from '../../workflows/types';
 
 const SEARCH_CONCURRENCY = 8;
+/** Queries whose responses are written together: one transaction per chunk, not per query. */
+const CHUNK = 32;
+
+interface Outcome {
+  conceptId: number;
+  key: string;
+  hits?: SearchHit[];
+  total?: number;
+  error?: string;
+}
 
 /**
  * Searches every query of the iteration. Responses are cached per (provider, normalised query), so a
@@ -17,77 +29,87 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
   return runStage('search', ref, async (ctx) => {
     const provider = createProvider(run.config);
     const queries = await db().query.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
+    const cachedTotals = new Map(
+      (
+        await db().searchResponse.findMany({
+          where: { provider: provider.name, query: { in: [...new Set(queries.map((q) => q.searchKey))] } },
+          select: { query: true, total: true },
+        })
+      ).map((r) => [r.query, r.total]),
+    );
     const limit = pLimit(SEARCH_CONCURRENCY);
-    let done = 0;
+    let searched = 0;
     let cached = 0;
-    await Promise.all(
-      queries.map((query) =>
-        limit(async () => {
-          const key = query.searchKey;
-          let response = await db().searchResponse.findUnique({
-            where: { provider_query: { provider: provider.name, query: key } },
-          });
-          if (response) cached++;
-          else {
+    for (let start = 0; start < queries.length; start += CHUNK) {
+      const outcomes: Outcome[] = await Promise.all(
+        queries.slice(start, start + CHUNK).map((query) =>
+          limit(async (): Promise<Outcome> => {
+            const key = query.searchKey;
+            const known = cachedTotals.get(key);
+            if (known !== undefined) return { conceptId: query.conceptId, key, total: known };
             try {
               const hits = await provider.search(key, run.config.resultsPerQuery, ctx.signal);
-              await db().$transaction([
-                db().searchResponse.upsert({
-                  where: { provider_query: { provider: provider.name, query: key } },
-                  create: { provider: provider.name, query: key, total: hits.length },
-                  update: {},
-                }),
-                db().searchResult.createMany({
-                  data: hits.map((h) => ({
-                    provider: provider.name,
-                    query: key,
-                    rank: h.rank,
-                    url: h.url,
-                    pageUrl: h.pageUrl,
-                    title: h.title,
-                  })),
-                  skipDuplicates: true,
-                }),
-              ]);
-              response = { provider: provider.name, query: key, total: hits.length, fetchedAt: new Date() };
+              return { conceptId: query.conceptId, key, hits, total: hits.length };
             } catch (error) {
               ctx.log.warn({ query: query.text, err: (error as Error).message }, 'search failed');
-              await db().query.update({
-                where: {
-                  runId_iteration_conceptId: { runId: ref.runId, iteration: ref.iteration, conceptId: query.conceptId },
-                },
-                data: { error: (error as Error).message, results: 0 },
-              });
-              return;
+              return { conceptId: query.conceptId, key, error: (error as Error).message };
             }
-          }
-          // The cache may hold more results than this run asks for.
-          const results = Math.min(response.total, run.config.resultsPerQuery);
-          await db().query.update({
-            where: {
-              runId_iteration_conceptId: { runId: ref.runId, iteration: ref.iteration, conceptId: query.conceptId },
-            },
-            data: { results, error: null },
-          });
-          done++;
-          ctx.heartbeat({ searched: done });
-        }),
-      ),
-    );
-    const searched = await db().query.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
-    const results = searched.reduce((sum, q) => sum + (q.results ?? 0), 0);
-    const withResults = searched.filter((q) => (q.results ?? 0) > 0).length;
-    const failed = searched.filter((q) => q.error).length;
+          }),
+        ),
+      );
+      await recordOutcomes(ref, provider.name, outcomes, run.config.resultsPerQuery);
+      for (const o of outcomes) if (o.hits) cachedTotals.set(o.key, o.hits.length);
+      searched += outcomes.length;
+      cached += outcomes.filter((o) => !o.hits && o.error === undefined).length;
+      ctx.heartbeat({ searched });
+    }
+
+    const rows = await db().query.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
+    const results = rows.reduce((sum, q) => sum + (q.results ?? 0), 0);
+    const withResults = rows.filter((q) => (q.results ?? 0) > 0).length;
+    const failed = rows.filter((q) => q.error).length;
     await db().iteration.update({
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
       data: { results },
     });
-    ctx.log.info({ queries: searched.length, withResults, results, cached, failed }, 'search finished');
-    if (failed === searched.length && searched.length > 0) {
+    ctx.log.info({ queries: rows.length, withResults, results, cached, failed }, 'search finished');
+    if (failed === rows.length && rows.length > 0) {
       throw new Error(
-        `every search of iteration ${ref.iteration} failed (e.g. ${searched[0].error}); is the search engine up?`,
+        `every search of iteration ${ref.iteration} failed (e.g. ${rows[0].error}); is the search engine up?`,
       );
     }
-    return { queries: searched.length, withResults, results };
+    return { queries: rows.length, withResults, results };
   });
+}
+
+/** Writes a chunk's new responses and every query's result count (or error) in one transaction. */
+async function recordOutcomes(ref: StageRef, provider: string, outcomes: Outcome[], perQuery: number): Promise<void> {
+  const fresh = outcomes.filter((o) => o.hits);
+  const values = outcomes.map(
+    (o) =>
+      Prisma.sql`(${o.conceptId}::int, ${o.error === undefined ? Math.min(o.total ?? 0, perQuery) : 0}::int, ${o.error ?? null}::text)`,
+  );
+  await db().$transaction([
+    db().searchResponse.createMany({
+      data: fresh.map((o) => ({ provider, query: o.key, total: o.hits?.length ?? 0 })),
+      skipDuplicates: true,
+    }),
+    db().searchResult.createMany({
+      data: fresh.flatMap((o) =>
+        (o.hits ?? []).map((h) => ({
+          provider,
+          query: o.key,
+          rank: h.rank,
+          url: h.url,
+          pageUrl: h.pageUrl,
+          title: h.title,
+        })),
+      ),
+      skipDuplicates: true,
+    }),
+    db().$executeRaw`
+      UPDATE "Query" AS q SET "results" = v.results, "error" = v.error
+      FROM (VALUES ${Prisma.join(values)}) AS v("conceptId", results, error)
+      WHERE q."runId" = ${ref.runId} AND q."iteration" = ${ref.iteration} AND q."conceptId" = v."conceptId"`,
+  ]);
 }
