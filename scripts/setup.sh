@@ -35,7 +35,8 @@ if [ ! -d node_modules/.bin ] || [ package-lock.json -nt node_modules/.package-l
 fi
 
 # Generating the client reads the schema's datasource, which needs some URL; nothing connects to it.
-if [ ! -f node_modules/.prisma/client/index.js ] || [ prisma/schema.prisma -nt node_modules/.prisma/client/index.js ]; then
+# (npm installs a stub client; a generated one carries a copy of the schema it was made from.)
+if ! cmp -s prisma/schema.prisma node_modules/.prisma/client/schema.prisma; then
   log "generating the Prisma client"
   DATABASE_URL=${DATABASE_URL:-postgresql://localhost/unused} npx --no-install prisma generate >/dev/null
 fi
