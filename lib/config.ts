@@ -30,17 +30,50 @@ export const runConfigSchema = z.strictObject({
     .prefault({}),
   download: z
     .strictObject({
+      /** Requests in flight at once, over all hosts. */
       concurrency: z.number().int().min(1).max(256).default(16),
+      /** Requests in flight at once to one host (host:port). */
+      perHostConcurrency: z.number().int().min(1).max(256).default(4),
+      /** Requests started per second to one host; 0 = unlimited. The run's own local engine is exempt. */
+      perHostRps: z.number().min(0).default(10),
+      /** Total time for one request, headers and body. */
       timeoutMs: z.number().int().min(100).default(10_000),
+      /** Time to establish the TCP (and TLS) connection. */
+      connectTimeoutMs: z.number().int().min(100).default(5_000),
+      /** The body is aborted once it passes this many bytes. */
       maxBytes: z
         .number()
         .int()
         .min(1024)
         .default(20 * 1024 * 1024),
       maxRedirects: z.number().int().min(0).max(20).default(5),
+      /** Extra attempts for retryable failures (timeouts, network errors, 408, 429, 5xx). */
+      retries: z.number().int().min(0).max(10).default(2),
+      /** First backoff; doubled on each retry (with jitter). */
+      backoffMs: z.number().int().min(0).default(500),
+      /** A Retry-After longer than this is not waited for: the URL is left as a retryable failure. */
+      maxRetryAfterMs: z.number().int().min(0).default(30_000),
+      /** Stage runs (iterations or retries) a URL with a retryable failure is attempted before it is given up. */
+      maxAttempts: z.number().int().min(1).default(3),
       /** Stored images are bounded to this many pixels on their longer side. */
       maxSide: z.number().int().min(16).max(4096).default(256),
+      /** Refused (too_many_pixels) from the header, before decoding: decompression bombs. */
       maxPixels: z.number().int().min(1).default(64_000_000),
+      /** Refused (too_small) when the shorter side of the source is below this. */
+      minSide: z.number().int().min(1).default(32),
+      /** Refused (bad_aspect_ratio) when longer side / shorter side exceeds this. */
+      maxAspectRatio: z.number().min(1).default(4),
+      /** Skip (opted_out) responses whose X-Robots-Tag says noai, noimageai, noindex or noimageindex. */
+      respectRobotsTag: z.boolean().default(true),
+      /** Sent with every request; should name the crawler and a contact. Default: $IE_USER_AGENT or the project's. */
+      userAgent: z.string().min(1).optional(),
+      /**
+       * host:port pairs (or bare hosts, any port) exempt from the private-address guard. The local
+       * search engine's host is added automatically.
+       */
+      allowHosts: z.array(z.string().min(1)).default([]),
+      /** Downloads whose perceptual hash is within this Hamming distance of a target image are excluded. */
+      nearDuplicateDistance: z.number().int().min(0).max(64).default(5),
     })
     .prefault({}),
   train: z

@@ -1,46 +1,261 @@
-import axios, { AxiosError } from 'axios';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { type AddressGuard, destinationOf } from './guard';
+import { HostLimiter, sleep } from './hosts';
+import { isRetryable, parseRetryAfter } from './outcomes';
+import { botToken, robotsOptOut } from './robots';
+import { SNIFF_BYTES, sniffImage, type ImageFormat } from './sniff';
 
 export interface FetchOptions {
+  /** Total time of one attempt (every redirect hop, headers and body). */
   timeoutMs: number;
+  connectTimeoutMs: number;
   maxBytes: number;
   maxRedirects: number;
+  retries: number;
+  backoffMs: number;
+  maxRetryAfterMs: number;
+  respectRobotsTag: boolean;
   userAgent: string;
+  guard: AddressGuard;
+  hosts?: HostLimiter;
   signal?: AbortSignal;
 }
 
 export type FetchOutcome =
-  { ok: true; bytes: Buffer; httpStatus: number } | { ok: false; reason: string; httpStatus?: number };
+  | { ok: true; bytes: Buffer; format: ImageFormat; httpStatus: number; finalUrl: string; attempts: number }
+  | { ok: false; reason: string; retryable: boolean; httpStatus?: number; detail?: string; attempts: number };
 
-/** Fetches one URL's bytes; never throws for what the remote side does, it returns the reason instead. */
+type Attempt =
+  | { ok: true; bytes: Buffer; format: ImageFormat; httpStatus: number; finalUrl: string }
+  | { ok: false; reason: string; httpStatus?: number; detail?: string; retryAfterMs?: number };
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Fetches one image URL off the open web; never throws for what the remote side does, it returns the
+ * reason instead. Each hop's destination passes the address guard before a connection is made and the
+ * connection goes to the address that was checked; redirects are followed by hand (each Location is
+ * checked again). Retryable failures are retried with exponential backoff, honouring Retry-After.
+ */
 export async function fetchBytes(url: string, opts: FetchOptions): Promise<FetchOutcome> {
-  try {
-    const response = await axios.get<ArrayBuffer>(url, {
-      responseType: 'arraybuffer',
-      timeout: opts.timeoutMs,
-      maxContentLength: opts.maxBytes,
-      maxBodyLength: opts.maxBytes,
-      maxRedirects: opts.maxRedirects,
-      headers: { 'User-Agent': opts.userAgent, Accept: 'image/*' },
-      signal: opts.signal,
-      validateStatus: () => true,
-      decompress: true,
-    });
-    if (response.status < 200 || response.status >= 300) {
-      return { ok: false, reason: `http_${response.status}`, httpStatus: response.status };
-    }
-    return { ok: true, bytes: Buffer.from(response.data), httpStatus: response.status };
-  } catch (error) {
-    return { ok: false, reason: failureReason(error) };
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    const result = await attemptOnce(url, opts);
+    if (result.ok) return { ...result, attempts };
+    const retryable = isRetryable(result.reason);
+    const failure = {
+      ok: false as const,
+      reason: result.reason,
+      retryable,
+      httpStatus: result.httpStatus,
+      detail: result.detail,
+      attempts,
+    };
+    if (!retryable || attempts > opts.retries || opts.signal?.aborted) return failure;
+    const backoff = opts.backoffMs * 2 ** (attempts - 1) * (0.75 + Math.random() / 2);
+    const wait = result.retryAfterMs ?? backoff;
+    if (wait > opts.maxRetryAfterMs) return failure; // the server asked for longer than we wait in-stage
+    await sleep(wait, opts.signal);
+    if (opts.signal?.aborted) return { ...failure, reason: 'cancelled', retryable: true };
   }
 }
 
-function failureReason(error: unknown): string {
-  if (error instanceof AxiosError) {
-    if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT') return 'timeout';
-    if (error.code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || /maxContentLength/.test(error.message)) return 'too_large';
-    if (error.code === 'ERR_FR_TOO_MANY_REDIRECTS') return 'too_many_redirects';
-    if (error.code === 'ERR_CANCELED') return 'cancelled';
-    return `network_error:${error.code ?? 'unknown'}`;
+async function attemptOnce(url: string, opts: FetchOptions): Promise<Attempt> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let current: URL;
+  try {
+    current = new URL(url);
+  } catch {
+    return { ok: false, reason: 'unsupported_scheme', detail: 'unparseable URL' };
   }
-  return `network_error:${(error as Error).message}`;
+  for (let hop = 0; ; hop++) {
+    if (current.protocol !== 'http:' && current.protocol !== 'https:') {
+      return { ok: false, reason: 'unsupported_scheme', detail: current.protocol };
+    }
+    const dest = destinationOf(current);
+    const checked = await opts.guard.check(dest);
+    if (!checked.ok) return { ok: false, reason: checked.reason, detail: checked.detail };
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return { ok: false, reason: 'timeout', detail: 'total timeout' };
+    const target = current;
+    const run = () => requestHop(target, checked, { ...opts, timeoutMs: remaining });
+    const hostKey = `${dest.hostname}:${dest.port}`;
+    const result = opts.hosts ? await opts.hosts.run(hostKey, run, opts.signal) : await run();
+    if (result.kind === 'redirect') {
+      if (hop >= opts.maxRedirects) return { ok: false, reason: 'too_many_redirects', httpStatus: result.status };
+      try {
+        current = new URL(result.location, current);
+      } catch {
+        return { ok: false, reason: 'bad_response', detail: `bad Location ${result.location}` };
+      }
+      continue;
+    }
+    if (result.kind === 'body') return { ok: true, ...result.body, finalUrl: current.toString() };
+    return result.failure;
+  }
+}
+
+type HopResult =
+  | { kind: 'redirect'; status: number; location: string }
+  | { kind: 'body'; body: { bytes: Buffer; format: ImageFormat; httpStatus: number } }
+  | { kind: 'failed'; failure: Attempt & { ok: false } };
+
+class HopError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** One HTTP GET to the pinned address; reads at most `maxBytes` of body, aborting the stream past it. */
+function requestHop(
+  url: URL,
+  pinned: { address: string; family: 4 | 6 },
+  opts: FetchOptions & { timeoutMs: number },
+): Promise<HopResult> {
+  return new Promise<HopResult>((resolve) => {
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (result: HopResult) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    const fail = (reason: string, detail?: string, httpStatus?: number, retryAfterMs?: number) =>
+      finish({ kind: 'failed', failure: { ok: false, reason, detail, httpStatus, retryAfterMs } });
+
+    // Connect to the checked address whatever a second DNS answer would say (no rebinding).
+    const lookup: LookupFunction = (_host, options, callback) => {
+      const cb = callback as (...args: unknown[]) => void;
+      if (options.all) cb(null, [{ address: pinned.address, family: pinned.family }]);
+      else cb(null, pinned.address, pinned.family);
+    };
+    const client = url.protocol === 'https:' ? https : http;
+    const req = client.request(url, {
+      method: 'GET',
+      lookup,
+      headers: {
+        'User-Agent': opts.userAgent,
+        Accept: 'image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8',
+        'Accept-Encoding': 'gzip, deflate, br',
+      },
+    });
+    // Why the request was destroyed from our side (timeout, cancellation), which outranks what it caused.
+    let killedBy: HopError | undefined;
+    const kill = (error: HopError) => {
+      killedBy ??= error;
+      req.destroy(error);
+    };
+    const onAbort = () => kill(new HopError('cancelled', 'cancelled'));
+    if (opts.signal?.aborted) return fail('cancelled');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    timers.push(setTimeout(() => kill(new HopError('timeout', 'total timeout')), opts.timeoutMs));
+    req.on('socket', (socket) => {
+      if (!socket.connecting) return; // a reused keep-alive connection
+      const t = setTimeout(() => kill(new HopError('timeout', 'connect timeout')), opts.connectTimeoutMs);
+      timers.push(t);
+      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(t));
+    });
+    req.on('error', (err) => {
+      const error = killedBy ?? err;
+      if (error instanceof HopError) return fail(error.reason, error.message, error.httpStatus);
+      const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+      if (/^(CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ERR_SSL)/.test(code)) return fail('tls_error', code);
+      if (code.startsWith('HPE_')) return fail('bad_response', code);
+      fail(`network_error:${code}`, error.message);
+    });
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      if (REDIRECTS.has(status) && res.headers.location) {
+        res.resume();
+        return finish({ kind: 'redirect', status, location: res.headers.location });
+      }
+      if (status < 200 || status >= 300) {
+        res.resume();
+        const retryAfter = status === 429 || status === 503 ? parseRetryAfter(header(res, 'retry-after')) : undefined;
+        return fail(`http_${status}`, undefined, status, retryAfter);
+      }
+      if (opts.respectRobotsTag) {
+        const directive = robotsOptOut(res.headers['x-robots-tag'], botToken(opts.userAgent));
+        if (directive) {
+          req.destroy();
+          return fail('opted_out', `X-Robots-Tag: ${directive}`, status);
+        }
+      }
+      const declared = Number(res.headers['content-length']);
+      const encoding = (header(res, 'content-encoding') ?? 'identity').toLowerCase();
+      if (encoding === 'identity' && Number.isFinite(declared) && declared > opts.maxBytes) {
+        req.destroy();
+        return fail('too_large', `Content-Length ${declared}`, status);
+      }
+      readBody(res, encoding, opts.maxBytes).then(
+        (bytes) => {
+          const format = sniffImage(bytes);
+          if (!format) return fail('not_an_image', undefined, status);
+          finish({ kind: 'body', body: { bytes, format, httpStatus: status } });
+        },
+        (err: unknown) => {
+          const error = killedBy ?? err;
+          req.destroy();
+          if (error instanceof HopError) return fail(error.reason, error.message, status);
+          const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+          if (code.startsWith('Z_') || code.startsWith('ERR__')) return fail('bad_response', code, status);
+          fail(`network_error:${code}`, (error as Error).message, status);
+        },
+      );
+    });
+    req.end();
+  });
+}
+
+function header(res: IncomingMessage, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Reads the (decoded) body, failing with too_large as soon as it passes `maxBytes` (the stream is
+ * destroyed, nothing more is read) and with not_an_image as soon as its first bytes are not an image.
+ */
+function readBody(res: IncomingMessage, encoding: string, maxBytes: number): Promise<Buffer> {
+  let stream: Readable = res;
+  if (encoding === 'gzip' || encoding === 'x-gzip') stream = res.pipe(zlib.createGunzip());
+  else if (encoding === 'deflate') stream = res.pipe(zlib.createInflate());
+  else if (encoding === 'br') stream = res.pipe(zlib.createBrotliDecompress());
+  else if (encoding !== 'identity') return Promise.reject(new HopError('bad_response', `Content-Encoding ${encoding}`));
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let sniffed = false;
+    const stop = (error: Error) => {
+      stream.destroy();
+      if (stream !== res) res.destroy();
+      reject(error);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) return stop(new HopError('too_large', `body over ${maxBytes} bytes`));
+      chunks.push(chunk);
+      if (!sniffed && size >= SNIFF_BYTES) {
+        sniffed = true;
+        if (!sniffImage(Buffer.concat(chunks))) stop(new HopError('not_an_image', 'not an image'));
+      }
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks, size)));
+    stream.on('error', (error) => reject(error));
+    res.on('close', () => {
+      if (!res.complete) reject(new HopError('network_error:ECONNRESET', 'connection closed mid-body'));
+    });
+  });
 }

@@ -3,7 +3,10 @@ import { db } from '../../lib/db';
 export interface FetchRecord {
   url: string;
   status: 'ok' | 'failed';
+  /** A failure's reason, or 'duplicate' for an ok URL whose bytes were already stored. */
   reason?: string;
+  retryable?: boolean;
+  detail?: string;
   httpStatus?: number;
   sha256?: string;
   bytes?: number;
@@ -19,32 +22,37 @@ export interface StoredImageRow {
   height: number;
   bytes: number;
   sourceUrl: string;
+  phash: string;
 }
 
 /**
  * Records a URL's outcome — and, when it produced a new image, the image — in one statement: the
  * download stage writes once per URL, so a round trip saved per URL is most of its database time.
- * Idempotent: the image is inserted only if absent, the outcome replaces an earlier one.
+ * Idempotent: the image is inserted only if absent, the outcome replaces an earlier one (counting the
+ * attempt).
  */
 export async function recordFetch(record: FetchRecord, image?: StoredImageRow): Promise<void> {
   const r = record;
+  const detail = r.detail?.slice(0, 500) ?? null;
   if (image) {
     await db().$executeRaw`
       WITH stored AS (
-        INSERT INTO "Image" ("sha256", "path", "width", "height", "bytes", "sourceUrl")
-        VALUES (${image.sha256}, ${image.path}, ${image.width}, ${image.height}, ${image.bytes}, ${image.sourceUrl})
-        ON CONFLICT ("sha256") DO NOTHING
+        INSERT INTO "Image" ("sha256", "path", "width", "height", "bytes", "sourceUrl", "phash")
+        VALUES (${image.sha256}, ${image.path}, ${image.width}, ${image.height}, ${image.bytes}, ${image.sourceUrl}, ${image.phash})
+        ON CONFLICT ("sha256") DO UPDATE SET "phash" = COALESCE("Image"."phash", EXCLUDED."phash")
       )
-      INSERT INTO "Fetch" ("url", "status", "reason", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
-      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
+      INSERT INTO "Fetch" ("url", "status", "reason", "retryable", "detail", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
+      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
       ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
+        "retryable" = EXCLUDED."retryable", "detail" = EXCLUDED."detail", "attempts" = "Fetch"."attempts" + 1,
         "httpStatus" = EXCLUDED."httpStatus", "sha256" = EXCLUDED."sha256", "bytes" = EXCLUDED."bytes",
         "ms" = EXCLUDED."ms", "fetchedAt" = now()`;
   } else {
     await db().$executeRaw`
-      INSERT INTO "Fetch" ("url", "status", "reason", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
-      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
+      INSERT INTO "Fetch" ("url", "status", "reason", "retryable", "detail", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
+      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
       ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
+        "retryable" = EXCLUDED."retryable", "detail" = EXCLUDED."detail", "attempts" = "Fetch"."attempts" + 1,
         "httpStatus" = EXCLUDED."httpStatus", "sha256" = EXCLUDED."sha256", "bytes" = EXCLUDED."bytes",
         "ms" = EXCLUDED."ms", "fetchedAt" = now()`;
   }

@@ -1,16 +1,26 @@
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
+import type { RunConfig } from '../../lib/config';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
-import { fetchBytes } from '../download/fetch';
-import { ImageDecodeError, normaliseImage, type NormaliseOptions } from '../store/normalise';
+import { fetchBytes, type FetchOptions } from '../download/fetch';
+import { AddressGuard, HostAllowlist } from '../download/guard';
+import { HostLimiter } from '../download/hosts';
+import { NEAR_DUPLICATE_OF_TARGET } from '../download/outcomes';
+import { downloadAllowHosts, downloadUserAgent, localEngineHost } from '../download/policy';
 import { recordFetch } from '../download/record';
+import {
+  hammingDistance,
+  ImageRejected,
+  inspectImage,
+  normaliseImage,
+  perceptualHash,
+  type ImageFilters,
+  type NormaliseOptions,
+} from '../store/normalise';
 import { putImage, sha256, storedImage } from '../store/content-store';
 import type { StageRef } from '../../workflows/types';
-
-export const USER_AGENT =
-  process.env.IE_USER_AGENT ?? 'InternetExplorerBot/0.1 (+https://github.com/internet-explorer; research crawler)';
 
 interface ResultRow {
   conceptId: number;
@@ -18,14 +28,31 @@ interface ResultRow {
   rank: number;
 }
 
+export interface DownloadSummary {
+  /** Distinct result URLs of this iteration. */
+  urls: number;
+  /** URLs requested by this run of the stage. */
+  fetched: number;
+  /** URLs whose recorded outcome was reused (successes, permanent failures, exhausted retries). */
+  reused: number;
+  /** Distinct images linked to this iteration's concepts (what training and scoring get). */
+  downloaded: number;
+  /** URLs with a failed outcome. */
+  failed: number;
+  /** Downloaded images left out because they are near duplicates of a target image. */
+  excluded: number;
+  /** This iteration's URLs per outcome: ok, duplicate, near_duplicate_of_target or a failure reason. */
+  reasons: Record<string, number>;
+}
+
 /**
- * Downloads every result of this iteration's queries. Each URL is fetched at most once ever (the Fetch
- * table keeps its outcome, ok or the reason it failed), each distinct content is normalised and stored
- * once (keyed by the SHA-256 of its bytes), and a retried stage only fetches URLs with no outcome yet.
+ * Downloads every result of this iteration's queries. Each URL's outcome is recorded (ok or the reason
+ * it failed, retryable or permanent); a URL with an outcome is fetched again only when its failure is
+ * retryable and it has attempts left. Each distinct content is normalised and stored once (keyed by the
+ * SHA-256 of its bytes). Images that are near duplicates of a target image get no Candidate row, so
+ * training and scoring never see them; they are recorded in Exclusion.
  */
-export async function downloadCandidates(
-  ref: StageRef,
-): Promise<{ urls: number; fetched: number; reused: number; downloaded: number; failed: number }> {
+export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary> {
   const run = await loadRun(ref.runId);
   return runStage('download', ref, async (ctx) => {
     const { download, resultsPerQuery } = run.config;
@@ -34,22 +61,30 @@ export async function downloadCandidates(
       FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
       WHERE q."runId" = ${ref.runId} AND q.iteration = ${ref.iteration} AND r.rank < ${resultsPerQuery}`;
     const urls = [...new Set(rows.map((r) => r.url))];
-    const known = new Set(
-      (await db().fetch.findMany({ where: { url: { in: urls } }, select: { url: true } })).map((f) => f.url),
+    const known = await db().fetch.findMany({
+      where: { url: { in: urls } },
+      select: { url: true, status: true, retryable: true, attempts: true },
+    });
+    const settled = new Set(
+      known.filter((f) => f.status === 'ok' || !f.retryable || f.attempts >= download.maxAttempts).map((f) => f.url),
     );
-    const todo = urls.filter((u) => !known.has(u));
-    ctx.log.info({ urls: urls.length, alreadyFetched: known.size, toFetch: todo.length }, 'download planned');
+    const todo = interleaveByHost(urls.filter((u) => !settled.has(u)));
+    ctx.log.info(
+      { urls: urls.length, settled: settled.size, retrying: known.length - settled.size, toFetch: todo.length },
+      'download planned',
+    );
 
+    const fetchOpts = fetchOptions(run.config, ctx.signal);
     const limit = pLimit(download.concurrency);
     // Every in-flight request listens for cancellation on the same signal.
-    setMaxListeners(download.concurrency + 10, ctx.signal);
+    setMaxListeners(download.concurrency * 2 + 10, ctx.signal);
     let done = 0;
     let lastBeat = 0;
     await Promise.all(
       todo.map((url) =>
         limit(async () => {
           if (ctx.signal.aborted) return;
-          await fetchOne(url, ref, run.config.download, ctx.signal);
+          await fetchOne(url, ref, run.config, fetchOpts, ctx.signal);
           done++;
           if (Date.now() - lastBeat > 1000) {
             lastBeat = Date.now();
@@ -60,38 +95,120 @@ export async function downloadCandidates(
     );
     if (ctx.signal.aborted) throw new Error('download cancelled');
 
-    // Link each fetched image to the concepts whose queries found it (idempotent).
+    // Link each fetched image to the concepts whose queries found it (idempotent), except near duplicates
+    // of the run's targets, which are recorded as exclusions instead.
     const fetches = await db().fetch.findMany({ where: { url: { in: urls } } });
-    const shaOf = new Map(fetches.filter((f) => f.status === 'ok' && f.sha256).map((f) => [f.url, f.sha256 as string]));
+    const okFetches = fetches.filter((f) => f.status === 'ok' && f.sha256);
+    const hashOf = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
+    const targets = await targetHashes(ref.runId);
+    const exclusions = okFetches.flatMap((f) => {
+      const near = nearestTarget(hashOf.get(f.sha256 as string), targets);
+      return near && near.distance <= download.nearDuplicateDistance
+        ? [
+            {
+              runId: ref.runId,
+              iteration: ref.iteration,
+              url: f.url,
+              sha256: f.sha256 as string,
+              reason: NEAR_DUPLICATE_OF_TARGET,
+              targetSha256: near.sha256,
+              distance: near.distance,
+            },
+          ]
+        : [];
+    });
+    const excludedUrls = new Set(exclusions.map((e) => e.url));
+    const excludedShas = new Set(exclusions.map((e) => e.sha256));
+    const shaOf = new Map(
+      okFetches.filter((f) => !excludedShas.has(f.sha256 as string)).map((f) => [f.url, f.sha256 as string]),
+    );
     const candidates = rows.flatMap((r) => {
       const sha = shaOf.get(r.url);
       return sha
         ? [{ runId: ref.runId, iteration: ref.iteration, conceptId: r.conceptId, sha256: sha, rank: r.rank }]
         : [];
     });
+    await db().exclusion.createMany({ data: exclusions, skipDuplicates: true });
     await db().candidate.createMany({ data: candidates, skipDuplicates: true });
     const distinct = new Set(candidates.map((c) => c.sha256)).size;
     const failed = fetches.filter((f) => f.status !== 'ok').length;
     const reasons: Record<string, number> = {};
-    for (const f of fetches)
-      if (f.status !== 'ok') reasons[f.reason ?? 'unknown'] = (reasons[f.reason ?? 'unknown'] ?? 0) + 1;
+    for (const f of fetches) {
+      const reason = excludedUrls.has(f.url)
+        ? NEAR_DUPLICATE_OF_TARGET
+        : f.status === 'ok'
+          ? (f.reason ?? 'ok')
+          : (f.reason ?? 'unknown');
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    }
     await db().iteration.update({
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
       data: { downloaded: distinct, failed },
     });
-    ctx.log.info({ urls: urls.length, fetched: todo.length, images: distinct, failed, reasons }, 'download finished');
-    return { urls: urls.length, fetched: todo.length, reused: known.size, downloaded: distinct, failed };
+    const summary: DownloadSummary = {
+      urls: urls.length,
+      fetched: todo.length,
+      reused: urls.length - todo.length,
+      downloaded: distinct,
+      failed,
+      excluded: excludedUrls.size,
+      reasons,
+    };
+    ctx.log.info(summary, 'download finished');
+    return summary;
   });
+}
+
+/** What every request of a run's download stage shares: limits, the address guard, per-host politeness. */
+export function fetchOptions(config: RunConfig, signal?: AbortSignal): FetchOptions {
+  const d = config.download;
+  const engine = localEngineHost(config);
+  return {
+    timeoutMs: d.timeoutMs,
+    connectTimeoutMs: d.connectTimeoutMs,
+    maxBytes: d.maxBytes,
+    maxRedirects: d.maxRedirects,
+    retries: d.retries,
+    backoffMs: d.backoffMs,
+    maxRetryAfterMs: d.maxRetryAfterMs,
+    respectRobotsTag: d.respectRobotsTag,
+    userAgent: downloadUserAgent(config),
+    guard: new AddressGuard(new HostAllowlist(downloadAllowHosts(config))),
+    hosts: new HostLimiter({ concurrency: d.perHostConcurrency, rps: d.perHostRps }, new Set(engine ? [engine] : [])),
+    signal,
+  };
+}
+
+/** Orders URLs round-robin over their hosts, so one slow or rate-limited host does not hold every slot. */
+export function interleaveByHost(urls: string[]): string[] {
+  const byHost = new Map<string, string[]>();
+  for (const url of urls) {
+    let host: string;
+    try {
+      host = new URL(url).host;
+    } catch {
+      host = '';
+    }
+    const list = byHost.get(host) ?? [];
+    list.push(url);
+    byHost.set(host, list);
+  }
+  const queues = [...byHost.values()];
+  const out: string[] = [];
+  for (let i = 0; out.length < urls.length; i++) for (const q of queues) if (i < q.length) out.push(q[i]);
+  return out;
 }
 
 async function fetchOne(
   url: string,
   ref: StageRef,
-  opts: { timeoutMs: number; maxBytes: number; maxRedirects: number; maxSide: number; maxPixels: number },
+  config: RunConfig,
+  fetchOpts: FetchOptions,
   signal: AbortSignal,
 ): Promise<void> {
+  const d = config.download;
   const started = performance.now();
-  const outcome = await fetchBytes(url, { ...opts, userAgent: USER_AGENT, signal });
+  const outcome = await fetchBytes(url, fetchOpts);
   if (signal.aborted) return; // leave no outcome: the retry fetches it
   const base = { url, runId: ref.runId, iteration: ref.iteration };
   const elapsed = () => Math.round(performance.now() - started);
@@ -100,6 +217,8 @@ async function fetchOne(
       ...base,
       status: 'failed',
       reason: outcome.reason,
+      retryable: outcome.retryable,
+      detail: outcome.detail,
       httpStatus: outcome.httpStatus,
       ms: elapsed(),
     });
@@ -107,22 +226,72 @@ async function fetchOne(
   }
   const sha = sha256(outcome.bytes);
   const fetched = { ...base, sha256: sha, bytes: outcome.bytes.length, httpStatus: outcome.httpStatus };
-  let image: { path: string; width: number; height: number };
+  const filters: ImageFilters = { minSide: d.minSide, maxAspectRatio: d.maxAspectRatio };
+  let image: { path: string; width: number; height: number; phash: string };
+  let duplicate = false;
   try {
     // The same bytes are normalised and stored once, whichever URL served them.
-    image = (await storedImage(sha)) ?? (await storeNew(sha, outcome.bytes, opts));
+    const stored = await storedImage(sha);
+    if (stored) {
+      await inspectImage(outcome.bytes, d, filters);
+      image = { ...stored, phash: await perceptualHash(stored.path) };
+      duplicate = true;
+    } else image = await storeNew(sha, outcome.bytes, d, filters);
   } catch (error) {
-    if (!(error instanceof ImageDecodeError)) throw error;
-    await recordFetch({ ...fetched, status: 'failed', reason: 'decode_error', ms: elapsed() });
+    if (!(error instanceof ImageRejected)) throw error;
+    await recordFetch({ ...fetched, status: 'failed', reason: error.reason, detail: error.message, ms: elapsed() });
     return;
   }
   await recordFetch(
-    { ...fetched, status: 'ok', ms: elapsed() },
+    { ...fetched, status: 'ok', reason: duplicate ? 'duplicate' : undefined, ms: elapsed() },
     { sha256: sha, ...image, bytes: outcome.bytes.length, sourceUrl: url },
   );
 }
 
-async function storeNew(sha: string, bytes: Buffer, opts: NormaliseOptions) {
-  const image = await normaliseImage(bytes, opts);
-  return { path: await putImage(sha, image.jpeg), width: image.width, height: image.height };
+async function storeNew(sha: string, bytes: Buffer, opts: NormaliseOptions, filters: ImageFilters) {
+  const image = await normaliseImage(bytes, opts, filters);
+  return { path: await putImage(sha, image.jpeg), width: image.width, height: image.height, phash: image.phash };
+}
+
+/** Perceptual hashes of stored images, computing (and saving) any that are missing. */
+async function perceptualHashes(shas: string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(shas)];
+  const images = await db().image.findMany({
+    where: { sha256: { in: unique } },
+    select: { sha256: true, path: true, phash: true },
+  });
+  const out = new Map<string, string>();
+  for (const image of images) {
+    let phash = image.phash;
+    if (!phash) {
+      try {
+        phash = await perceptualHash(image.path);
+      } catch {
+        continue; // a missing store file: no hash, so never judged a near duplicate
+      }
+      await db().image.update({ where: { sha256: image.sha256 }, data: { phash } });
+    }
+    out.set(image.sha256, phash);
+  }
+  return out;
+}
+
+async function targetHashes(runId: string): Promise<{ sha256: string; phash: string }[]> {
+  const targets = await db().targetImage.findMany({ where: { runId }, select: { sha256: true } });
+  const hashes = await perceptualHashes(targets.map((t) => t.sha256));
+  return [...hashes].map(([sha, phash]) => ({ sha256: sha, phash }));
+}
+
+/** The target image whose hash is nearest, with its Hamming distance. */
+export function nearestTarget(
+  phash: string | undefined,
+  targets: { sha256: string; phash: string }[],
+): { sha256: string; distance: number } | undefined {
+  if (!phash) return undefined;
+  let best: { sha256: string; distance: number } | undefined;
+  for (const t of targets) {
+    const distance = hammingDistance(phash, t.phash);
+    if (!best || distance < best.distance) best = { sha256: t.sha256, distance };
+  }
+  return best;
 }

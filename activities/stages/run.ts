@@ -72,6 +72,7 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
           height: image.height,
           bytes: bytes.length,
           sourceUrl: `file://${file.path}`,
+          phash: image.phash,
         },
         update: {},
       });

@@ -1,27 +1,94 @@
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 
 export interface NormaliseOptions {
   /** Longer side of the stored image, in pixels (never enlarged). */
   maxSide: number;
-  /** Refuse inputs with more pixels than this (decompression bombs). */
+  /** Refuse inputs with more pixels than this (decompression bombs), judged from the header. */
   maxPixels: number;
+}
+
+/** Filters for downloaded images (never applied to the target set). */
+export interface ImageFilters {
+  /** Refuse when the source's shorter side is below this. */
+  minSide: number;
+  /** Refuse when the source's longer side / shorter side is above this. */
+  maxAspectRatio: number;
 }
 
 export interface NormalisedImage {
   jpeg: Buffer;
   width: number;
   height: number;
+  /** 64-bit difference hash of the normalised image, 16 hex digits (see `perceptualHash`). */
+  phash: string;
 }
 
-export class ImageDecodeError extends Error {
+export type RejectReason = 'decode_error' | 'too_many_pixels' | 'too_small' | 'bad_aspect_ratio';
+
+/** An image refused before or while decoding; `reason` is the outcome recorded for its URL. */
+export class ImageRejected extends Error {
+  override readonly name: string = 'ImageRejected';
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ImageDecodeError extends ImageRejected {
   override readonly name = 'ImageDecodeError';
+  constructor(message: string) {
+    super('decode_error', message);
+  }
 }
 
 /**
- * Decodes any image sharp understands and re-encodes it as a plain RGB JPEG of bounded size, upright
- * (EXIF orientation applied), first frame of animations, transparency flattened onto white.
+ * The source's size from its header (nothing is decoded), checked against `maxPixels` and the filters.
+ * @throws ImageRejected
  */
-export async function normaliseImage(input: Buffer, opts: NormaliseOptions): Promise<NormalisedImage> {
+export async function inspectImage(
+  input: Buffer,
+  opts: Pick<NormaliseOptions, 'maxPixels'>,
+  filters?: ImageFilters,
+): Promise<{ width: number; height: number }> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw new ImageDecodeError((error as Error).message);
+  }
+  // Animations: one page (frame) is decoded.
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  if (!width || !height) throw new ImageDecodeError('no dimensions in the header');
+  if (width * height > opts.maxPixels) {
+    throw new ImageRejected('too_many_pixels', `${width}×${height} is over ${opts.maxPixels} pixels`);
+  }
+  if (filters) {
+    const short = Math.min(width, height);
+    const long = Math.max(width, height);
+    if (short < filters.minSide) throw new ImageRejected('too_small', `${width}×${height} < ${filters.minSide}`);
+    if (long / short > filters.maxAspectRatio) {
+      throw new ImageRejected('bad_aspect_ratio', `${width}×${height} is over ${filters.maxAspectRatio}:1`);
+    }
+  }
+  return { width, height };
+}
+
+/**
+ * Decodes any image sharp understands and re-encodes it as a plain 8-bit sRGB RGB JPEG of bounded size:
+ * upright (EXIF orientation applied), first frame of animations, transparency flattened onto white,
+ * CMYK / 16-bit / palette / greyscale converted. The pixel count is read from the header and checked
+ * before anything is decoded, so a small file that claims a huge canvas costs nothing.
+ * @throws ImageRejected (decode_error, too_many_pixels, too_small, bad_aspect_ratio)
+ */
+export async function normaliseImage(
+  input: Buffer,
+  opts: NormaliseOptions,
+  filters?: ImageFilters,
+): Promise<NormalisedImage> {
+  await inspectImage(input, opts, filters);
   try {
     const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn: 'error', pages: 1 })
       .rotate()
@@ -30,8 +97,43 @@ export async function normaliseImage(input: Buffer, opts: NormaliseOptions): Pro
       .toColourspace('srgb')
       .jpeg({ quality: 90, mozjpeg: false })
       .toBuffer({ resolveWithObject: true });
-    return { jpeg: data, width: info.width, height: info.height };
+    return { jpeg: data, width: info.width, height: info.height, phash: await perceptualHash(data) };
   } catch (error) {
     throw new ImageDecodeError((error as Error).message);
   }
+}
+
+/**
+ * A 64-bit difference hash (dHash): the image as a 9×8 greyscale thumbnail, one bit per horizontally
+ * adjacent pair (set when the left pixel is brighter). Re-encoding or resizing an image changes few
+ * bits; different images differ in about half. Returned as 16 hex digits.
+ */
+export async function perceptualHash(image: Buffer | string): Promise<string> {
+  const pixels = await sharp(image, { pages: 1 })
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .greyscale()
+    .resize(9, 8, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
+  let hash = 0n;
+  for (let y = 0; y < 8; y++) {
+    for (let x = 0; x < 8; x++) {
+      hash = (hash << 1n) | (pixels[y * 9 + x] > pixels[y * 9 + x + 1] ? 1n : 0n);
+    }
+  }
+  return hash.toString(16).padStart(16, '0');
+}
+
+/** Number of differing bits between two 16-hex-digit hashes. */
+export function hammingDistance(a: string, b: string): number {
+  const hi = (parseInt(a.slice(0, 8), 16) ^ parseInt(b.slice(0, 8), 16)) >>> 0;
+  const lo = (parseInt(a.slice(8, 16), 16) ^ parseInt(b.slice(8, 16), 16)) >>> 0;
+  return popcount32(hi) + popcount32(lo);
+}
+
+function popcount32(v: number): number {
+  let x = v - ((v >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
 }

@@ -1,0 +1,36 @@
+import type { RunConfig } from '../../lib/config';
+import { DEFAULT_ENGINE_URL } from '../search/providers';
+import { hostPortOf } from './guard';
+
+export const DEFAULT_USER_AGENT =
+  'InternetExplorerBot/0.1 (+https://github.com/internet-explorer/internet-explorer; research crawler)';
+
+/** The User-Agent downloads send: the run's `download.userAgent`, else $IE_USER_AGENT, else the project's. */
+export function downloadUserAgent(config: RunConfig): string {
+  return config.download.userAgent ?? process.env.IE_USER_AGENT ?? DEFAULT_USER_AGENT;
+}
+
+/**
+ * host:port of the run's own search engine when it is the local one: its image URLs point at it, it is
+ * usually on a private address, and it is ours (exempt from the address guard and per-host limits).
+ */
+export function localEngineHost(config: RunConfig): string | undefined {
+  // Read loosely: the search block grows (several providers, per-provider options).
+  const search = config.search as unknown as {
+    provider: string;
+    providers?: string[];
+    baseUrl?: string;
+    local?: { baseUrl?: string };
+  };
+  const kinds = search.providers ?? [search.provider];
+  if (!kinds.includes('local')) return undefined;
+  // The top-level baseUrl is the local engine's when it is the only provider or the one `provider` names.
+  const topLevel = kinds.length === 1 || search.provider === 'local' ? search.baseUrl : undefined;
+  return hostPortOf(search.local?.baseUrl ?? topLevel ?? process.env.IE_ENGINE_URL ?? DEFAULT_ENGINE_URL);
+}
+
+/** Every destination a run may download from despite the private-address guard. */
+export function downloadAllowHosts(config: RunConfig): string[] {
+  const engine = localEngineHost(config);
+  return [...config.download.allowHosts, ...(engine ? [engine] : [])];
+}
