@@ -1,6 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { logger } from '../lib/logger';
+import { FAULT_KINDS, type FaultConfigInput, parseFaultConfig } from './faults';
 import { startEngine } from './server';
+import { ensureWebdatasetManifest } from './webdataset-corpus';
 
 const log = logger.child({ component: 'engine' });
 
@@ -11,18 +14,58 @@ async function main(): Promise<void> {
     .option('--port <port>', 'port to listen on (0 = any free port)', '8600')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--manifest <path>', 'JSONL corpus manifest (default: the built-in corpus, built on first use)')
-    .option('--image-latency <ms>', 'delay before each image response, like a slow web server', '0')
+    .option('--webdataset <dir>', 'serve an img2dataset webdataset folder (tar shards), indexed on first use')
+    .option(
+      '--faults <file>',
+      `JSON fault config (engine/faults.ts): rates of ${FAULT_KINDS.length} fault kinds, noise, …`,
+    )
+    .option('--noise <fraction>', "fraction of each query's results replaced by random corpus images")
+    .option('--fault-rate <fraction>', 'fraction of image URLs given a fault, spread evenly over every kind')
+    .option('--seed <n>', 'seed of fault choice and noise')
+    .option('--search-latency <ms>', 'delay before each search response')
+    .option('--image-latency <ms>', 'delay before each image response, like a slow web server')
     .parse();
-  const opts = program.opts<{ port: string; host: string; manifest?: string; imageLatency: string }>();
+  const opts = program.opts<{
+    port: string;
+    host: string;
+    manifest?: string;
+    webdataset?: string;
+    faults?: string;
+    noise?: string;
+    faultRate?: string;
+    seed?: string;
+    searchLatency?: string;
+    imageLatency?: string;
+  }>();
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`invalid --port ${opts.port}`);
+  if (opts.manifest && opts.webdataset) program.error('give --manifest or --webdataset, not both');
 
-  const engine = await startEngine({
-    manifestPath: opts.manifest,
-    port,
-    host: opts.host,
-    imageLatencyMs: Number(opts.imageLatency),
-  });
+  const config = (opts.faults ? JSON.parse(await readFile(opts.faults, 'utf8')) : {}) as Record<string, unknown>;
+  const num = (value: string | undefined, flag: string): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isFinite(n)) program.error(`invalid ${flag} ${value}`);
+    return n;
+  };
+  const flags = {
+    noise: num(opts.noise, '--noise'),
+    seed: num(opts.seed, '--seed'),
+    searchLatencyMs: num(opts.searchLatency, '--search-latency'),
+    imageLatencyMs: num(opts.imageLatency, '--image-latency'),
+  };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) config[k] = v;
+  const rate = num(opts.faultRate, '--fault-rate');
+  if (rate !== undefined) config.rates = Object.fromEntries(FAULT_KINDS.map((k) => [k, rate / FAULT_KINDS.length]));
+  let faults: FaultConfigInput = {};
+  try {
+    faults = parseFaultConfig(config);
+  } catch (err) {
+    program.error(`invalid fault config: ${(err as Error).message}`);
+  }
+
+  const manifestPath = opts.webdataset ? await ensureWebdatasetManifest(opts.webdataset) : opts.manifest;
+  const engine = await startEngine({ manifestPath, port, host: opts.host, faults });
   log.info({ url: engine.url, images: engine.images }, 'engine listening');
   process.stdout.write(`${engine.url}\n`);
 

@@ -1,11 +1,31 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { logger } from '../lib/logger';
+import { stateDir } from '../lib/paths';
 import { ensureDefaultCorpus } from './build-corpus';
 import { captionTitle } from './captions';
 import { loadManifest, type ManifestRecord } from './corpus';
-import { ImageStore, sniffContentType } from './image-store';
+import { FaultAssets } from './fault-assets';
+import { serveFault } from './fault-server';
+import {
+  FAULT_KINDS,
+  type FaultConfig,
+  type FaultConfigInput,
+  type FaultKind,
+  faultForKey,
+  isFaultKind,
+  noiseReplacement,
+  parseFaultConfig,
+  unitHash,
+} from './faults';
+import { ImageStore } from './image-store';
+import { encodeKey } from './keys';
 import { SearchIndex } from './search-index';
+import { normaliseText } from './text';
+
+export { encodeKey } from './keys';
+export { FAULT_KINDS, faultForKey, faultUrl, type FaultConfigInput, type FaultKind } from './faults';
 
 const log = logger.child({ component: 'engine' });
 
@@ -18,13 +38,19 @@ export interface EngineOptions {
   /** 0 picks a free port. */
   port?: number;
   host?: string;
-  /** Delay before each image response, as a slow web server would have (0 = none). */
+  /** Delay before each image response, as a slow web server would have (0 = none); overrides `faults.imageLatencyMs`. */
   imageLatencyMs?: number;
+  /** Result noise, latency and per-URL faults (see `engine/faults.ts`); none by default. */
+  faults?: FaultConfigInput;
+  /** Where generated fault assets (huge image, bombs) are cached; default `<state>/engine/fault-assets`. */
+  assetDir?: string;
 }
 
 export interface EngineStats {
-  /** Successful image GETs per key. */
+  /** Image GETs per key, faulted ones and redirect hops included (so retries can be counted). */
   imageRequests: Record<string, number>;
+  /** Image GETs answered with each fault kind. */
+  faultRequests: Partial<Record<FaultKind, number>>;
   searchRequests: number;
 }
 
@@ -75,8 +101,42 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
 
   const byKey = new Map(records.map((r) => [r.key, r]));
   const store = new ImageStore();
+  const faults = parseFaultConfig(options.faults ?? {});
+  if (options.imageLatencyMs !== undefined) faults.imageLatencyMs = options.imageLatencyMs;
+  const assets = new FaultAssets(options.assetDir ?? path.join(stateDir(), 'engine', 'fault-assets'));
   const imageRequests = new Map<string, number>();
+  const faultRequests = new Map<FaultKind, number>();
+  /** GETs per (fault, key), for the faults that fail the first N requests. */
+  const faultHits = new Map<string, number>();
   let searchRequests = 0;
+  let requestNo = 0;
+  const delay = async (ms: number): Promise<void> => {
+    const jitter = faults.latencyJitterMs * unitHash(faults.seed, `jitter\u0000${requestNo++}`);
+    if (ms + jitter > 0) await new Promise((resolve) => setTimeout(resolve, ms + jitter));
+  };
+
+  const serveImage = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    record: ManifestRecord,
+    fault: FaultKind | undefined,
+    base: string,
+  ): Promise<void> => {
+    const head = req.method === 'HEAD';
+    let hits = 0;
+    if (!head) {
+      imageRequests.set(record.key, (imageRequests.get(record.key) ?? 0) + 1);
+      if (fault) {
+        faultRequests.set(fault, (faultRequests.get(fault) ?? 0) + 1);
+        hits = (faultHits.get(`${fault}\u0000${record.key}`) ?? 0) + 1;
+        faultHits.set(`${fault}\u0000${record.key}`, hits);
+      }
+    }
+    await delay(faults.imageLatencyMs);
+    const bytes = await store.read(record);
+    await serveFault({ req, res, url, record, fault, base, bytes, hits, head, faults, assets });
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, base: string): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `method ${req.method} not allowed`);
@@ -84,20 +144,29 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
     const route = url.pathname;
     if (route === '/search') {
       searchRequests++;
-      return sendJson(res, 200, search(index, url, base));
+      const body = search(index, records, faults, url, base);
+      await delay(faults.searchLatencyMs);
+      return sendJson(res, 200, body);
     }
     if (route.startsWith('/images/') && route.endsWith('.jpg')) {
       const record = lookup(byKey, route.slice('/images/'.length, -'.jpg'.length));
-      const bytes = await store.read(record);
-      if (options.imageLatencyMs) await new Promise((resolve) => setTimeout(resolve, options.imageLatencyMs));
-      if (req.method === 'GET') imageRequests.set(record.key, (imageRequests.get(record.key) ?? 0) + 1);
-      res.writeHead(200, {
-        'Content-Type': sniffContentType(bytes),
-        'Content-Length': bytes.length,
-        'Cache-Control': 'public, max-age=86400',
-      });
-      res.end(req.method === 'HEAD' ? undefined : bytes);
-      return;
+      const forced = url.searchParams.get('fault');
+      if (forced !== null && forced !== 'none' && !isFaultKind(forced)) {
+        throw new HttpError(400, `unknown fault ${forced}; one of none, ${FAULT_KINDS.join(', ')}`);
+      }
+      const fault = forced === null ? faultForKey(record.key, faults) : forced === 'none' ? undefined : forced;
+      return serveImage(req, res, url, record, fault as FaultKind | undefined, base);
+    }
+    if (route === '/faults' || route === '/faults/') {
+      return sendJson(res, 200, { kinds: FAULT_KINDS, config: faults });
+    }
+    if (route.startsWith('/faults/') && route.endsWith('.jpg')) {
+      const rest = route.slice('/faults/'.length, -'.jpg'.length);
+      const slash = rest.indexOf('/');
+      const kind = slash > 0 ? rest.slice(0, slash) : '';
+      if (!isFaultKind(kind)) throw new HttpError(404, `unknown fault ${kind}; one of ${FAULT_KINDS.join(', ')}`);
+      const record = lookup(byKey, rest.slice(slash + 1));
+      return serveImage(req, res, url, record, kind, base);
     }
     if (route.startsWith('/pages/')) {
       const record = lookup(byKey, route.slice('/pages/'.length));
@@ -111,7 +180,11 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
     throw new HttpError(404, `no route for ${route}`);
   };
 
-  const stats = (): EngineStats => ({ imageRequests: Object.fromEntries(imageRequests), searchRequests });
+  const stats = (): EngineStats => ({
+    imageRequests: Object.fromEntries(imageRequests),
+    faultRequests: Object.fromEntries(faultRequests),
+    searchRequests,
+  });
 
   const server = createServer((req, res) => {
     // Absolute URLs follow the Host the client used, like a real site behind any name.
@@ -151,12 +224,24 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
   };
 }
 
-function search(index: SearchIndex, url: URL, base: string): SearchResponse {
+function search(
+  index: SearchIndex,
+  all: readonly ManifestRecord[],
+  faults: FaultConfig,
+  url: URL,
+  base: string,
+): SearchResponse {
   const query = url.searchParams.get('q');
   if (query === null || query.trim() === '') throw new HttpError(400, 'missing query parameter q');
   const page = intParam(url, 'page', 1, 1, Number.MAX_SAFE_INTEGER);
   const perPage = intParam(url, 'per_page', DEFAULT_PER_PAGE, 1, MAX_PER_PAGE);
-  const { total, records } = index.search(query, (page - 1) * perPage, perPage);
+  const offset = (page - 1) * perPage;
+  const { total, records: ranked } = index.search(query, offset, perPage);
+  const q = normaliseText(query);
+  const records = ranked.map((r, i) => {
+    const noise = noiseReplacement(q, offset + i, all.length, faults);
+    return noise === undefined ? r : all[noise];
+  });
   return {
     query,
     page,
@@ -191,11 +276,6 @@ function lookup(byKey: ReadonlyMap<string, ManifestRecord>, encoded: string): Ma
   const record = byKey.get(key);
   if (!record) throw new HttpError(404, `unknown image ${key}`);
   return record;
-}
-
-/** Keys may hold '/', kept as path separators; every segment is percent-encoded. */
-export function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/');
 }
 
 function renderPage(record: ManifestRecord, base: string): string {
