@@ -1,5 +1,23 @@
 import { z } from 'zod';
 
+export const SEARCH_PROVIDERS = ['local', 'openverse', 'wikimedia', 'flickr', 'brave'] as const;
+
+/** Options of one search provider; every key optional, defaults per provider (activities/search/providers.ts). */
+const searchProviderOptions = z
+  .strictObject({
+    /** The API's root URL (tests and proxies); default: the provider's public API. */
+    baseUrl: z.url().optional(),
+    /** Request rate of this worker to the provider (token bucket). */
+    requestsPerSecond: z.number().positive().max(1000).optional(),
+    /** Requests per UTC day this worker may make; the search fails with QuotaExhaustedError beyond. */
+    dailyQuota: z.number().int().min(1).optional(),
+    /** Retries of a 429, 5xx or network error. */
+    maxRetries: z.number().int().min(0).max(10).optional(),
+    /** Wikimedia only: contactable User-Agent; default: the worker's IE_WIKIMEDIA_USER_AGENT. */
+    userAgent: z.string().min(1).optional(),
+  })
+  .optional();
+
 /**
  * A run's configuration. Every key has a default except `target`; unknown keys are errors (a misspelt
  * key must not silently fall back to a default). The effective config is stored with the run.
@@ -23,9 +41,27 @@ export const runConfigSchema = z.strictObject({
     .prefault({}),
   search: z
     .strictObject({
-      provider: z.enum(['local']).default('local'),
-      /** Base URL of the local engine; default: the worker's IE_ENGINE_URL. */
+      provider: z.enum(SEARCH_PROVIDERS).default('local'),
+      /** Base URL of the local engine (or of `provider`'s API); default: IE_ENGINE_URL / the API's own. */
       baseUrl: z.url().optional(),
+      /** Several providers per run, combined as `combine` says; `provider` must then be one of them or unset. */
+      providers: z
+        .array(z.enum(SEARCH_PROVIDERS))
+        .min(1)
+        .refine((list) => new Set(list).size === list.length, 'each provider may be listed once')
+        .optional(),
+      /** round-robin: query i goes to provider i mod n; split: each query's results are divided across them. */
+      combine: z.enum(['round-robin', 'split']).default('round-robin'),
+      /** Per-provider options (API keys and tokens never go here: they come from the worker's environment). */
+      local: searchProviderOptions,
+      openverse: searchProviderOptions,
+      wikimedia: searchProviderOptions,
+      flickr: searchProviderOptions,
+      brave: searchProviderOptions,
+    })
+    .refine((s) => !s.providers || s.provider === 'local' || s.providers.includes(s.provider), {
+      message: 'search.provider must be one of search.providers when both are given',
+      path: ['provider'],
     })
     .prefault({}),
   download: z

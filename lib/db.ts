@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
+import { localDatabaseUrl } from './services/postgres';
 
 /**
  * Wall-clock time during which the current activity had at least one database call in flight, so stage
@@ -51,9 +52,8 @@ let client: Db | undefined;
 /** The Prisma client for activities (workflow code never touches the database). */
 export function db(): Db {
   if (!client) {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error('DATABASE_URL is not set: point it at PostgreSQL, or run `ie up` to start a local one');
-    client = createClient(url);
+    // Default: the project-local cluster that `ie up` / `ie demo` start.
+    client = createClient(process.env.DATABASE_URL ?? localDatabaseUrl('ie'));
   }
   return client;
 }

@@ -90,7 +90,9 @@ export function installRuntimeLogging(): void {
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const method =
         entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
-      sdkLog[method](entry.meta ?? {}, entry.message);
+      // pino serialises errors under `err`; the SDK passes them as `error`.
+      const { error, ...meta } = (entry.meta ?? {}) as { error?: unknown } & Record<string, unknown>;
+      sdkLog[method](error === undefined ? meta : { ...meta, err: error }, entry.message);
     }),
   });
 }
