@@ -1,0 +1,267 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import sharp from 'sharp';
+import { fetchBytes, type FetchOptions } from '../../activities/download/fetch';
+import { AddressGuard, HostAllowlist, type Resolver } from '../../activities/download/guard';
+import { HostLimiter } from '../../activities/download/hosts';
+
+// A real HTTP server on 127.0.0.1; it is allowlisted explicitly (loopback is otherwise refused).
+let server: Server;
+let base: string;
+let port: number;
+let png: Buffer;
+const hits = new Map<string, number>();
+let active = 0;
+let maxActive = 0;
+let bigBytesWritten = 0;
+let bigClosed = false;
+let lastUserAgent = '';
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', base);
+  const key = url.pathname + url.search;
+  hits.set(key, (hits.get(key) ?? 0) + 1);
+  const n = hits.get(key) as number;
+  lastUserAgent = req.headers['user-agent'] ?? '';
+  const image = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+  switch (url.pathname) {
+    case '/img.png':
+      return image();
+    case '/html-as-jpeg':
+      res.writeHead(200, { 'Content-Type': 'image/jpeg' });
+      return void res.end('<!DOCTYPE html><html><head><title>Not found</title></head><body>gone</body></html>');
+    case '/busy': // 503 with Retry-After: 1 the first time, then the image
+      if (n === 1) return void res.writeHead(503, { 'Retry-After': '1' }).end();
+      return image();
+    case '/throttled': // 429 with an HTTP-date Retry-After, then the image
+      if (n === 1) {
+        const at = new Date(Date.now() + 1500).toUTCString();
+        return void res.writeHead(429, { 'Retry-After': at }).end();
+      }
+      return image();
+    case '/long-retry-after':
+      return void res.writeHead(429, { 'Retry-After': '3600' }).end();
+    case '/error':
+      return void res.writeHead(500).end('boom');
+    case '/missing':
+      return void res.writeHead(404).end('nope');
+    case '/redirect':
+      return void res.writeHead(302, { Location: url.searchParams.get('to') ?? '/' }).end();
+    case '/loop':
+      return void res.writeHead(301, { Location: '/loop' }).end();
+    case '/endless': {
+      // An endless body: the client must stop reading (and close) once past maxBytes.
+      bigBytesWritten = 0;
+      bigClosed = false;
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      const chunk = Buffer.concat([png, Buffer.alloc(64 * 1024)]);
+      const pump = () => {
+        while (!bigClosed && bigBytesWritten < 200 * 1024 * 1024) {
+          bigBytesWritten += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+      };
+      res.on('close', () => (bigClosed = true));
+      return pump();
+    }
+    case '/declared-huge':
+      return void res.writeHead(200, { 'Content-Length': String(50 * 1024 * 1024) }).write(png);
+    case '/stall': // headers and the start of an image, then nothing
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      return void res.write(png.subarray(0, 40));
+    case '/robots':
+      return void res.writeHead(200, { 'X-Robots-Tag': 'noai, noimageai' }).end(png);
+    case '/gzip':
+      return void res.writeHead(200, { 'Content-Encoding': 'gzip' }).end(gzipSync(png));
+    case '/slow': {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      setTimeout(() => {
+        active--;
+        image();
+      }, 150);
+      return;
+    }
+    default:
+      res.writeHead(404).end();
+  }
+}
+
+beforeAll(async () => {
+  png = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#4477aa' } })
+    .png()
+    .toBuffer();
+  server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+  base = `http://127.0.0.1:${port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+beforeEach(() => hits.clear());
+
+function options(overrides: Partial<FetchOptions> = {}, allow = [`127.0.0.1:${port}`], resolver?: Resolver) {
+  return {
+    timeoutMs: 3000,
+    connectTimeoutMs: 1000,
+    maxBytes: 1024 * 1024,
+    maxRedirects: 3,
+    retries: 2,
+    backoffMs: 50,
+    maxRetryAfterMs: 5000,
+    respectRobotsTag: true,
+    userAgent: 'InternetExplorerBot/0.1 (+https://example.org/contact)',
+    guard: new AddressGuard(new HostAllowlist(allow), resolver),
+    ...overrides,
+  } satisfies FetchOptions;
+}
+
+test('an image is fetched, identified by its bytes, with our User-Agent', async () => {
+  const r = await fetchBytes(`${base}/img.png`, options());
+  expect(r).toMatchObject({ ok: true, format: 'png', httpStatus: 200, attempts: 1 });
+  expect(r.ok && r.bytes.equals(png)).toBe(true);
+  expect(lastUserAgent).toBe('InternetExplorerBot/0.1 (+https://example.org/contact)');
+});
+
+test('the allowlist is needed: the same loopback server is refused without it', async () => {
+  expect(await fetchBytes(`${base}/img.png`, options({}, []))).toMatchObject({
+    ok: false,
+    reason: 'blocked_address',
+    retryable: false,
+  });
+  expect(hits.size).toBe(0);
+});
+
+test('HTML served as image/jpeg is not_an_image', async () => {
+  expect(await fetchBytes(`${base}/html-as-jpeg`, options())).toMatchObject({ ok: false, reason: 'not_an_image' });
+});
+
+test('503 with Retry-After in seconds is retried after waiting', async () => {
+  const started = Date.now();
+  const r = await fetchBytes(`${base}/busy`, options());
+  expect(r).toMatchObject({ ok: true, attempts: 2 });
+  expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+});
+
+test('429 with Retry-After as an HTTP date is retried after waiting', async () => {
+  const started = Date.now();
+  const r = await fetchBytes(`${base}/throttled`, options());
+  expect(r).toMatchObject({ ok: true, attempts: 2 });
+  expect(Date.now() - started).toBeGreaterThanOrEqual(400); // HTTP dates have one-second resolution
+});
+
+test('a Retry-After beyond maxRetryAfterMs is not waited for; the failure stays retryable', async () => {
+  const started = Date.now();
+  const r = await fetchBytes(`${base}/long-retry-after`, options());
+  expect(r).toMatchObject({ ok: false, reason: 'http_429', retryable: true, attempts: 1 });
+  expect(Date.now() - started).toBeLessThan(1000);
+});
+
+test('5xx is retried with backoff up to `retries`; 404 is permanent and not retried', async () => {
+  expect(await fetchBytes(`${base}/error`, options())).toMatchObject({
+    ok: false,
+    reason: 'http_500',
+    retryable: true,
+    attempts: 3,
+  });
+  expect(hits.get('/error')).toBe(3);
+  expect(await fetchBytes(`${base}/missing`, options())).toMatchObject({
+    reason: 'http_404',
+    retryable: false,
+    attempts: 1,
+  });
+  expect(hits.get('/missing')).toBe(1);
+});
+
+test('redirects are followed, up to maxRedirects', async () => {
+  const to = encodeURIComponent(`/redirect?to=${encodeURIComponent('/img.png')}`);
+  expect(await fetchBytes(`${base}/redirect?to=${to}`, options())).toMatchObject({ ok: true });
+  expect(await fetchBytes(`${base}/loop`, options())).toMatchObject({ ok: false, reason: 'too_many_redirects' });
+  expect(hits.get('/loop')).toBe(4); // the first request and 3 redirects
+});
+
+test.each([
+  'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+  'http://10.0.0.1/internal.png',
+  'http://[fd00:ec2::254]/latest/meta-data/',
+  'http://metadata.google.internal/computeMetadata/v1/',
+  'http://100.100.100.200/latest/meta-data/',
+  'http://127.0.0.1:1/img.png', // loopback, but not the allowlisted port
+  'http://[::ffff:127.0.0.1]/img.png', // IPv4-mapped loopback
+  'http://0x7f.1/img.png', // loopback spelt in hex
+])('a redirect from an allowed host to %s is refused before connecting', async (target) => {
+  const resolved: string[] = [];
+  const resolver: Resolver = async (host) => {
+    resolved.push(host);
+    return [{ address: '93.184.216.34', family: 4 }]; // whatever a name resolves to, names are checked too
+  };
+  const r = await fetchBytes(`${base}/redirect?to=${encodeURIComponent(target)}`, options({}, undefined, resolver));
+  expect(r).toMatchObject({ ok: false, reason: 'blocked_address', retryable: false });
+  expect(resolved).toEqual([]); // metadata names are refused by name, addresses without DNS
+});
+
+test('the connection goes to the address that was checked (a name the system cannot resolve works)', async () => {
+  const resolver: Resolver = async (host) => {
+    expect(host).toBe('images.pinned.invalid');
+    return [{ address: '127.0.0.1', family: 4 }];
+  };
+  const opts = options({}, [`images.pinned.invalid:${port}`], resolver);
+  expect(await fetchBytes(`http://images.pinned.invalid:${port}/img.png`, opts)).toMatchObject({ ok: true });
+});
+
+test('an endless body is aborted past maxBytes while streaming, not buffered', async () => {
+  const r = await fetchBytes(`${base}/endless`, options({ maxBytes: 256 * 1024 }));
+  expect(r).toMatchObject({ ok: false, reason: 'too_large', retryable: false });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(bigClosed).toBe(true);
+  expect(bigBytesWritten).toBeLessThan(20 * 1024 * 1024); // socket buffers, not the 200 MB on offer
+});
+
+test('a declared Content-Length over maxBytes is refused from the headers', async () => {
+  expect(await fetchBytes(`${base}/declared-huge`, options())).toMatchObject({ ok: false, reason: 'too_large' });
+});
+
+test('a stalled body is a (retryable) timeout', async () => {
+  const started = Date.now();
+  const r = await fetchBytes(`${base}/stall`, options({ timeoutMs: 300, retries: 1 }));
+  expect(r).toMatchObject({ ok: false, reason: 'timeout', retryable: true, attempts: 2 });
+  expect(Date.now() - started).toBeLessThan(2000);
+});
+
+test('X-Robots-Tag noai opts out unless respectRobotsTag is off', async () => {
+  expect(await fetchBytes(`${base}/robots`, options())).toMatchObject({ ok: false, reason: 'opted_out' });
+  expect(await fetchBytes(`${base}/robots`, options({ respectRobotsTag: false }))).toMatchObject({ ok: true });
+});
+
+test('a gzip-encoded body is decoded', async () => {
+  const r = await fetchBytes(`${base}/gzip`, options());
+  expect(r.ok && r.bytes.equals(png)).toBe(true);
+});
+
+test('per-host concurrency and rate limits hold', async () => {
+  maxActive = 0;
+  const hosts = new HostLimiter({ concurrency: 2, rps: 0 });
+  await Promise.all(Array.from({ length: 6 }, (_, i) => fetchBytes(`${base}/slow?i=${i}`, options({ hosts }))));
+  expect(maxActive).toBe(2);
+
+  const paced = new HostLimiter({ concurrency: 10, rps: 10 });
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: 5 }, (_, i) => fetchBytes(`${base}/img.png?i=${i}`, options({ hosts: paced }))),
+  );
+  expect(Date.now() - started).toBeGreaterThanOrEqual(390); // starts at 0, 100, 200, 300, 400 ms
+});
+
+test('cancellation stops a request without waiting for it', async () => {
+  const controller = new AbortController();
+  const started = Date.now();
+  setTimeout(() => controller.abort(), 100);
+  const r = await fetchBytes(`${base}/stall`, options({ signal: controller.signal, timeoutMs: 5000 }));
+  expect(r).toMatchObject({ ok: false, reason: 'cancelled' });
+  expect(Date.now() - started).toBeLessThan(1000);
+});
