@@ -3,7 +3,7 @@ import { db } from '../../lib/db';
 export interface FetchRecord {
   url: string;
   status: 'ok' | 'failed';
-  /** A failure's reason, or 'duplicate' for an ok URL whose bytes were already stored. */
+  /** A failure's reason. An ok URL whose image was already stored (from another URL) is recorded as 'duplicate'. */
   reason?: string;
   retryable?: boolean;
   detail?: string;
@@ -29,7 +29,8 @@ export interface StoredImageRow {
  * Records a URL's outcome — and, when it produced a new image, the image — in one statement: the
  * download stage writes once per URL, so a round trip saved per URL is most of its database time.
  * Idempotent: the image is inserted only if absent, the outcome replaces an earlier one (counting the
- * attempt).
+ * attempt). The statement sees the Image table as it was before its own insert, so an ok URL is marked
+ * 'duplicate' exactly when another URL had already delivered the same bytes.
  */
 export async function recordFetch(record: FetchRecord, image?: StoredImageRow): Promise<void> {
   const r = record;
@@ -42,7 +43,9 @@ export async function recordFetch(record: FetchRecord, image?: StoredImageRow): 
         ON CONFLICT ("sha256") DO UPDATE SET "phash" = COALESCE("Image"."phash", EXCLUDED."phash")
       )
       INSERT INTO "Fetch" ("url", "status", "reason", "retryable", "detail", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
-      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
+      VALUES (${r.url}, ${r.status},
+        COALESCE(${r.reason ?? null}, (SELECT 'duplicate' FROM "Image" i WHERE i."sha256" = ${image.sha256} AND i."sourceUrl" <> ${r.url})),
+        ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
       ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
         "retryable" = EXCLUDED."retryable", "detail" = EXCLUDED."detail", "attempts" = "Fetch"."attempts" + 1,
         "httpStatus" = EXCLUDED."httpStatus", "sha256" = EXCLUDED."sha256", "bytes" = EXCLUDED."bytes",

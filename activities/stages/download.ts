@@ -228,14 +228,12 @@ async function fetchOne(
   const fetched = { ...base, sha256: sha, bytes: outcome.bytes.length, httpStatus: outcome.httpStatus };
   const filters: ImageFilters = { minSide: d.minSide, maxAspectRatio: d.maxAspectRatio };
   let image: { path: string; width: number; height: number; phash: string };
-  let duplicate = false;
   try {
     // The same bytes are normalised and stored once, whichever URL served them.
     const stored = await storedImage(sha);
     if (stored) {
       await inspectImage(outcome.bytes, d, filters);
       image = { ...stored, phash: await perceptualHash(stored.path) };
-      duplicate = true;
     } else image = await storeNew(sha, outcome.bytes, d, filters);
   } catch (error) {
     if (!(error instanceof ImageRejected)) throw error;
@@ -243,7 +241,7 @@ async function fetchOne(
     return;
   }
   await recordFetch(
-    { ...fetched, status: 'ok', reason: duplicate ? 'duplicate' : undefined, ms: elapsed() },
+    { ...fetched, status: 'ok', ms: elapsed() },
     { sha256: sha, ...image, bytes: outcome.bytes.length, sourceUrl: url },
   );
 }

@@ -24,7 +24,9 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   hits.set(key, (hits.get(key) ?? 0) + 1);
   const n = hits.get(key) as number;
   lastUserAgent = req.headers['user-agent'] ?? '';
-  const image = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+  const image = (): void => {
+    res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+  };
   switch (url.pathname) {
     case '/img.png':
       return image();

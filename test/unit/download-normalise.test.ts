@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import {
   hammingDistance,
   ImageRejected,
@@ -10,7 +10,7 @@ import {
 const OPTS = { maxSide: 256, maxPixels: 64_000_000 };
 
 /** A 64×48 picture with a red left half and a blue right half, so rotation is visible. */
-function halves(width = 64, height = 48): sharp.Sharp {
+function halves(width = 64, height = 48): Sharp {
   const raw = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) raw.set(x < width / 2 ? [220, 30, 30] : [30, 30, 220], (y * width + x) * 3);
@@ -18,7 +18,7 @@ function halves(width = 64, height = 48): sharp.Sharp {
 }
 
 /** A deterministic scene of coloured shapes (SVG), different for each seed. */
-function scene(seed: number, size = 128): sharp.Sharp {
+function scene(seed: number, size = 128): Sharp {
   let s = seed * 9301 + 49297;
   const rnd = () => (s = (s * 9301 + 49297) % 233280) / 233280;
   const shapes = Array.from({ length: 12 }, () => {
@@ -30,7 +30,7 @@ function scene(seed: number, size = 128): sharp.Sharp {
   return sharp(Buffer.from(svg));
 }
 
-async function expectPlainJpeg(jpeg: Buffer): Promise<sharp.Metadata> {
+async function expectPlainJpeg(jpeg: Buffer): Promise<Metadata> {
   const meta = await sharp(jpeg).metadata();
   expect(meta.format).toBe('jpeg');
   expect(meta.space).toBe('srgb');
