@@ -6,6 +6,7 @@ import { sampleUniform, sampleWithoutReplacement } from '../concepts/distributio
 import { loadVocabulary } from '../concepts/vocabulary';
 import { float32FromBytes } from '../bytes';
 import { normaliseQuery } from '../search/provider';
+import { searchProviderName } from '../search/providers';
 import type { StageRef } from '../../workflows/types';
 
 /**
@@ -50,7 +51,7 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
         descriptor,
         text,
         searchKey: normaliseQuery(text),
-        provider: run.config.search.provider,
+        provider: searchProviderName(run.config),
       };
     });
     await db().query.createMany({ data: rows, skipDuplicates: true });

@@ -4,6 +4,8 @@ import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { createProvider } from '../search/providers';
+import { QuotaExhaustedError } from '../search/http';
+import { ApplicationFailure } from '@temporalio/common';
 import type { SearchHit } from '../search/provider';
 import type { StageRef } from '../../workflows/types';
 
@@ -51,6 +53,7 @@ export async function searchQueries(ref: StageRef): Promise<{ queries: number; w
               const hits = await provider.search(key, run.config.resultsPerQuery, ctx.signal);
               return { conceptId: query.conceptId, key, hits, total: hits.length };
             } catch (error) {
+              if (error instanceof QuotaExhaustedError) throw quotaFailure(error);
               ctx.log.warn({ query: query.text, err: (error as Error).message }, 'search failed');
               return { conceptId: query.conceptId, key, error: (error as Error).message };
             }
@@ -112,4 +115,18 @@ async function recordOutcomes(ref: StageRef, provider: string, outcomes: Outcome
       FROM (VALUES ${Prisma.join(values)}) AS v("conceptId", results, error)
       WHERE q."runId" = ${ref.runId} AND q."iteration" = ${ref.iteration} AND q."conceptId" = v."conceptId"`,
   ]);
+}
+
+/**
+ * A spent quota is not a failed search: retrying now would only burn attempts. When the provider says
+ * when it resets, the stage is retried then (the run waits); otherwise the iteration stops, saying why.
+ */
+function quotaFailure(error: QuotaExhaustedError): ApplicationFailure {
+  const waitMs = error.resetsAt ? error.resetsAt.getTime() - Date.now() : undefined;
+  return ApplicationFailure.create({
+    type: 'QuotaExhaustedError',
+    message: error.message,
+    nonRetryable: waitMs === undefined,
+    nextRetryDelay: waitMs === undefined ? undefined : Math.max(1000, waitMs),
+  });
 }
