@@ -110,6 +110,12 @@ export const runConfigSchema = z.strictObject({
       allowHosts: z.array(z.string().min(1)).default([]),
       /** Downloads whose perceptual hash is within this Hamming distance of a target image are excluded. */
       nearDuplicateDistance: z.number().int().min(0).max(64).default(5),
+      /** Also write each iteration's kept images as webdataset tar shards (`<key>.jpg` + `<key>.json`). */
+      writeShards: z.boolean().default(false),
+      /** Samples per shard. */
+      shardSize: z.number().int().min(1).default(1000),
+      /** Where shards go, as `<shardsDir>/<runId>/iter-<nnn>/<nnnnn>.tar`; default: the state folder's shards/. */
+      shardsDir: z.string().min(1).optional(),
     })
     .prefault({}),
   train: z

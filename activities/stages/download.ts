@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { RunConfig } from '../../lib/config';
+import path from 'node:path';
 import { db } from '../../lib/db';
+import { stateDir } from '../../lib/paths';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { fetchBytes, type FetchOptions } from '../download/fetch';
@@ -10,6 +12,7 @@ import { HostLimiter } from '../download/hosts';
 import { NEAR_DUPLICATE_OF_TARGET } from '../download/outcomes';
 import { downloadAllowHosts, downloadUserAgent, localEngineHost } from '../download/policy';
 import { recordFetch } from '../download/record';
+import { writeShards } from '../download/shards';
 import {
   hammingDistance,
   ImageRejected,
@@ -43,6 +46,8 @@ export interface DownloadSummary {
   excluded: number;
   /** This iteration's URLs per outcome: ok, duplicate, near_duplicate_of_target or a failure reason. */
   reasons: Record<string, number>;
+  /** Tar shards written (with `download.writeShards`). */
+  shards?: string[];
 }
 
 /**
@@ -145,6 +150,7 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
       data: { downloaded: distinct, failed },
     });
+    const shards = download.writeShards ? await writeIterationShards(ref, run.config, candidates, rows, fetches) : [];
     const summary: DownloadSummary = {
       urls: urls.length,
       fetched: todo.length,
@@ -153,6 +159,7 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
       failed,
       excluded: excludedUrls.size,
       reasons,
+      ...(download.writeShards ? { shards } : {}),
     };
     ctx.log.info(summary, 'download finished');
     return summary;
@@ -292,4 +299,45 @@ export function nearestTarget(
     if (!best || distance < best.distance) best = { sha256: t.sha256, distance };
   }
   return best;
+}
+
+/** Writes the iteration's kept images (its candidates) as webdataset shards, ordered by SHA-256. */
+async function writeIterationShards(
+  ref: StageRef,
+  config: RunConfig,
+  candidates: { conceptId: number; sha256: string; rank: number }[],
+  rows: ResultRow[],
+  fetches: { url: string; sha256: string | null }[],
+): Promise<string[]> {
+  const shas = [...new Set(candidates.map((c) => c.sha256))].sort();
+  const images = new Map(
+    (await db().image.findMany({ where: { sha256: { in: shas } } })).map((image) => [image.sha256, image]),
+  );
+  const urlsOf = new Map<string, Set<string>>();
+  for (const f of fetches) if (f.sha256) urlsOf.set(f.sha256, (urlsOf.get(f.sha256) ?? new Set()).add(f.url));
+  const samples = shas.flatMap((sha) => {
+    const image = images.get(sha);
+    if (!image) return [];
+    const urls = urlsOf.get(sha) ?? new Set<string>();
+    const found = rows.filter((r) => urls.has(r.url)).map((r) => ({ conceptId: r.conceptId, rank: r.rank }));
+    return [
+      {
+        key: sha,
+        jpegPath: image.path,
+        meta: {
+          sha256: sha,
+          url: [...urls].sort()[0] ?? image.sourceUrl,
+          width: image.width,
+          height: image.height,
+          phash: image.phash,
+          runId: ref.runId,
+          iteration: ref.iteration,
+          found,
+        },
+      },
+    ];
+  });
+  const root = config.download.shardsDir ?? path.join(stateDir(), 'shards');
+  const dir = path.join(root, ref.runId, `iter-${String(ref.iteration).padStart(3, '0')}`);
+  return writeShards(dir, samples, config.download.shardSize);
 }

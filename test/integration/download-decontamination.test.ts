@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -71,6 +72,7 @@ test('a target image planted on the web never becomes a candidate and is recorde
   ];
 
   const runId = uniqueId('it-decontam');
+  const shardsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-decontam-shards-'));
   await prepareRun({
     runId,
     config: {
@@ -78,7 +80,7 @@ test('a target image planted on the web never becomes a candidate and is recorde
       iterations: 2,
       resultsPerQuery: 20,
       search: { baseUrl: web },
-      download: { retries: 0, backoffMs: 0 },
+      download: { retries: 0, backoffMs: 0, writeShards: true, shardsDir },
     },
   });
   // Target images get their perceptual hash when the run is prepared.
@@ -131,6 +133,15 @@ test('a target image planted on the web never becomes a candidate and is recorde
   expect(exclusion).toMatchObject({ reason: 'near_duplicate_of_target', sha256: copySha, iteration: 0 });
   expect(exclusion.targetSha256).toBe(plantedTargetSha);
   expect(exclusion.distance).toBeLessThanOrEqual(5);
+
+  // The iteration's shard holds the 6 kept photos, not the planted copy.
+  expect(first.shards).toHaveLength(1);
+  const shard = fs.readFileSync((first.shards as string[])[0]).toString('latin1');
+  expect(shard).not.toContain(`${copySha}.jpg`);
+  expect(await db().candidate.findMany({ where: { runId, iteration: 0 }, distinct: ['sha256'] })).toHaveLength(6);
+  for (const c of await db().candidate.findMany({ where: { runId, iteration: 0 } })) {
+    expect(shard).toContain(`${c.sha256}.jpg`);
+  }
 
   // Outcomes are classified: only the 503 is retryable.
   const fetches = await db().fetch.findMany({ where: { url: { startsWith: web } } });
