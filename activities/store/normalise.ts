@@ -89,6 +89,7 @@ export async function normaliseImage(
   filters?: ImageFilters,
 ): Promise<NormalisedImage> {
   await inspectImage(input, opts, filters);
+  if (isTruncatedJpeg(input)) throw new ImageDecodeError('JPEG without an end-of-image marker (truncated or corrupt)');
   try {
     const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn: 'error', pages: 1 })
       .rotate()
@@ -102,6 +103,21 @@ export async function normaliseImage(
     throw new ImageDecodeError((error as Error).message);
   }
 }
+
+/**
+ * Whether a JPEG lacks its end-of-image marker after the scan data. libjpeg only warns about such files
+ * and decodes grey or garbage for the missing part; a truncated download or garbage entropy data looks
+ * like this. Entropy-coded data never holds FF D9 (a data FF is stuffed as FF 00), so the marker after the
+ * first start-of-scan is the image's end; a thumbnail's EOI lies before it, in APP1.
+ */
+export function isTruncatedJpeg(bytes: Buffer): boolean {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return false;
+  const sos = bytes.indexOf(SOS);
+  return sos < 0 || bytes.indexOf(EOI, sos + 2) < 0;
+}
+
+const SOS = Buffer.from([0xff, 0xda]);
+const EOI = Buffer.from([0xff, 0xd9]);
 
 /**
  * A 64-bit difference hash (dHash): the image as a 9×8 greyscale thumbnail, one bit per horizontally

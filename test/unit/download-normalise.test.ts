@@ -3,6 +3,7 @@ import {
   hammingDistance,
   ImageRejected,
   inspectImage,
+  isTruncatedJpeg,
   normaliseImage,
   perceptualHash,
 } from '../../activities/store/normalise';
@@ -157,6 +158,15 @@ describe('refusals, from the header before decoding', () => {
     const truncated = (await halves().jpeg().toBuffer()).subarray(0, 200);
     await expect(normaliseImage(truncated, OPTS)).rejects.toMatchObject({ reason: 'decode_error' });
   });
+});
+
+test('a JPEG whose scan data stops before the end-of-image marker is a decode_error; trailing bytes are fine', async () => {
+  const jpeg = await scene(3, 128).jpeg().toBuffer();
+  expect(isTruncatedJpeg(jpeg)).toBe(false);
+  const cut = jpeg.subarray(0, Math.floor(jpeg.length * 0.7));
+  expect(isTruncatedJpeg(cut)).toBe(true);
+  await expect(normaliseImage(cut, OPTS)).rejects.toMatchObject({ reason: 'decode_error' });
+  await expect(normaliseImage(Buffer.concat([jpeg, Buffer.from('trailer')]), OPTS)).resolves.toBeDefined();
 });
 
 describe('perceptual hash', () => {
