@@ -14,6 +14,7 @@ export function formatIteration(s: IterationSummary): string {
     `iteration ${s.iteration}: ${s.queries} queries → ${s.results} results → ${s.downloaded} images (${s.failed} failed), ` +
     `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}; ` +
     `loss ${s.trainLoss?.toFixed(3) ?? '—'}; ${(s.wallMs / 1000).toFixed(0)}s (${stages})\n` +
+    failureLine(s) +
     `  top concepts: ${
       s.topConcepts
         .slice(0, 5)
@@ -21,6 +22,14 @@ export function formatIteration(s: IterationSummary): string {
         .join(', ') || '—'
     }`
   );
+}
+
+function failureLine(s: IterationSummary): string {
+  const failures = Object.entries(s.outcomes ?? {}).filter(([reason]) => reason !== 'ok' && reason !== 'duplicate');
+  const excluded = s.excluded ? `; ${s.excluded} excluded as near-duplicates of the target` : '';
+  return failures.length || excluded
+    ? `  not kept: ${failures.map(([reason, n]) => `${reason} ${n}`).join(', ') || '—'}${excluded}\n`
+    : '';
 }
 
 /**

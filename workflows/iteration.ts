@@ -68,6 +68,8 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
     results: searched.results,
     downloaded: downloaded.downloaded,
     failed: downloaded.failed,
+    outcomes: downloaded.reasons,
+    excluded: downloaded.excluded,
     kept: scored.admitted,
     meanReward: scored.meanReward,
     trainSteps: trained.steps,

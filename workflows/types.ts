@@ -16,6 +16,10 @@ export interface IterationSummary {
   results: number;
   downloaded: number;
   failed: number;
+  /** Download outcomes per URL, counted by reason (ok, duplicate, timeout, not_an_image, blocked_address, …). */
+  outcomes: Record<string, number>;
+  /** Downloads excluded as near-duplicates of target images. */
+  excluded: number;
   kept: number;
   meanReward: number | null;
   trainSteps: number;
