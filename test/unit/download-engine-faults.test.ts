@@ -1,3 +1,4 @@
+import axios from 'axios';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,35 +8,11 @@ import { fetchOptions } from '../../activities/stages/download';
 import { ImageRejected, normaliseImage } from '../../activities/store/normalise';
 import { parseRunConfig, type RunConfig } from '../../lib/config';
 import { buildSampleCorpus } from '../../engine/sample-corpus';
-import { FAULT_KINDS, type FaultKind, faultUrl, startEngine, type RunningEngine } from '../../engine/server';
+import { FAULT_KINDS, faultUrl, startEngine, type RunningEngine } from '../../engine/server';
+import { EXPECTED } from '../fault-outcomes';
 
 // Every way the local engine can misbehave, through the whole per-URL path of the download stage
 // (fetch with the run's options, then the header checks, filters and normalisation).
-const EXPECTED: Record<FaultKind, string> = {
-  not_found: 'http_404',
-  server_error: 'http_500',
-  unavailable: 'ok', // 503 twice, retried
-  rate_limit: 'ok', // 429 with Retry-After, waited for
-  slow_body: 'timeout',
-  truncated: 'network_error:ECONNRESET',
-  html_as_jpeg: 'not_an_image',
-  jpeg_as_html: 'ok', // the bytes decide, not Content-Type
-  corrupt_jpeg: 'decode_error',
-  huge_image: 'too_many_pixels',
-  oversize_body: 'too_large',
-  endless_body: 'too_large',
-  bomb_png: 'too_many_pixels',
-  bomb_gif: 'too_many_pixels',
-  redirect: 'ok',
-  redirect_loopback: 'blocked_address',
-  redirect_metadata: 'blocked_address',
-  redirect_private: 'blocked_address',
-  animated_gif: 'ok',
-  cmyk_jpeg: 'ok',
-  png16: 'ok',
-  palette_png: 'ok',
-  exif_rotated: 'ok',
-};
 
 let dir: string;
 let engine: RunningEngine;
@@ -55,6 +32,11 @@ beforeAll(async () => {
       oversizeBytes: 3 * 1024 * 1024,
       endlessCapBytes: 8 * 1024 * 1024,
     },
+  });
+  // Make the huge image once now (it takes seconds), so that the timed fetches below don't race it.
+  await axios.get(faultUrl(engine.url, 'huge_image', 'tiny/n02099601_0'), {
+    responseType: 'arraybuffer',
+    timeout: 120_000,
   });
   // The engine is the run's local search engine, so its host:port is allowed; nothing else on loopback is.
   config = parseRunConfig({

@@ -1,0 +1,28 @@
+import type { FaultKind } from '../engine/faults';
+
+/** The outcome the downloader must record for each engine fault (with the options the fault tests use). */
+export const EXPECTED: Record<FaultKind, string> = {
+  not_found: 'http_404',
+  server_error: 'http_500',
+  unavailable: 'ok', // 503 twice, retried
+  rate_limit: 'ok', // 429 with Retry-After, waited for
+  slow_body: 'timeout',
+  truncated: 'network_error:ECONNRESET',
+  html_as_jpeg: 'not_an_image',
+  jpeg_as_html: 'ok', // the bytes decide, not Content-Type
+  corrupt_jpeg: 'decode_error',
+  huge_image: 'too_many_pixels',
+  oversize_body: 'too_large',
+  endless_body: 'too_large',
+  bomb_png: 'too_many_pixels',
+  bomb_gif: 'too_many_pixels',
+  redirect: 'ok',
+  redirect_loopback: 'blocked_address',
+  redirect_metadata: 'blocked_address',
+  redirect_private: 'blocked_address',
+  animated_gif: 'ok',
+  cmyk_jpeg: 'ok',
+  png16: 'ok',
+  palette_png: 'ok',
+  exif_rotated: 'ok',
+};

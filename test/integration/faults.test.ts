@@ -1,0 +1,85 @@
+import { closeDb, db } from '../../lib/db';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import axios from 'axios';
+import { FAULT_KINDS, faultForKey, faultUrl, type FaultConfigInput } from '../../engine/faults';
+import { startEngine, type RunningEngine } from '../../engine/server';
+import { EXPECTED } from '../fault-outcomes';
+import type { Progress } from '../../workflows/types';
+import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId, withWorkers } from './harness';
+
+jest.setTimeout(10 * 60_000);
+
+// Every fault kind on 3% of the corpus each (69% of URLs misbehave), over real HTTP.
+const FAULTS: FaultConfigInput = {
+  seed: 11,
+  rates: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0.03])),
+  transientFailures: 2,
+  rateLimitFailures: 1,
+  retryAfterS: 1,
+  slowBodyIntervalMs: 200,
+  oversizeBytes: 3 * 1024 * 1024,
+  endlessCapBytes: 8 * 1024 * 1024,
+};
+const SUCCESS = new Set(['ok', 'duplicate']);
+
+let engine: RunningEngine;
+
+beforeAll(async () => {
+  await createTestDatabase('faults');
+  engine = await startEngine({ port: 0, faults: FAULTS });
+  // Make the huge image once now (it takes seconds), so that the timed downloads don't race it.
+  await axios.get(faultUrl(engine.url, 'huge_image', 'tiny/n02099601_0'), {
+    responseType: 'arraybuffer',
+    timeout: 120_000,
+  });
+});
+
+afterAll(async () => {
+  await engine?.close();
+  await closeDb();
+});
+
+test('an iteration survives every fault of the web: it completes, nothing valid is lost, each failure has its reason', async () => {
+  const { client, connection } = await temporalClient();
+  const runId = uniqueId('it-faults');
+  const config = smallRunConfig(smallPetsTarget(), engine.url, {
+    iterations: 1,
+    queriesPerIteration: 32,
+    download: { timeoutMs: 1500, maxBytes: 2 * 1024 * 1024, retries: 2, backoffMs: 20 },
+  });
+  const result = await withWorkers(async () => {
+    const handle = await client.workflow.start(RUN_WORKFLOW, {
+      taskQueue: WORKFLOW_QUEUE,
+      workflowId: runId,
+      args: [config],
+    });
+    return (await handle.result()) as Progress;
+  });
+  expect(result.status).toBe('completed');
+
+  const fetches = await db().fetch.findMany({ where: { runId } });
+  const keyOf = (url: string) =>
+    decodeURIComponent(new URL(url).pathname.replace(/^\/images\//, '').replace(/\.jpg$/, ''));
+  const seen = new Set<string>();
+  for (const f of fetches) {
+    const fault = faultForKey(keyOf(f.url), { seed: FAULTS.seed ?? 0, rates: FAULTS.rates ?? {} });
+    const expected = fault ? EXPECTED[fault] : 'ok';
+    const actual = f.status === 'ok' ? 'ok' : (f.reason ?? 'unknown');
+    if (expected === 'ok') expect([f.url, SUCCESS.has(actual) || f.reason === 'duplicate']).toEqual([f.url, true]);
+    else expect([f.url, actual]).toEqual([f.url, expected]);
+    if (fault) seen.add(fault);
+  }
+  // The sample really exercised most kinds.
+  expect(seen.size).toBeGreaterThanOrEqual(12);
+
+  // Nothing valid is lost: every URL that delivered an image is a candidate of the iteration (or a
+  // recorded exclusion), and only those.
+  const ok = fetches.filter((f) => f.status === 'ok' && f.sha256);
+  const candidates = new Set((await db().candidate.findMany({ where: { runId } })).map((c) => c.sha256));
+  const excluded = new Set((await db().exclusion.findMany({ where: { runId } })).map((e) => e.url));
+  for (const f of ok) expect([f.url, candidates.has(f.sha256 as string) || excluded.has(f.url)]).toEqual([f.url, true]);
+  expect(result.history[0].downloaded).toBe(candidates.size);
+  const failures = Object.entries(result.history[0].outcomes).filter(([reason]) => !SUCCESS.has(reason));
+  expect(failures.reduce((sum, [, n]) => sum + n, 0)).toBe(fetches.filter((f) => f.status !== 'ok').length);
+  await connection.close();
+});
