@@ -1,4 +1,8 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type SharpOptions } from 'sharp';
+
+// libvips' operation cache keys every operation by its arguments and keeps recent results alive; downloaded
+// images are each seen once, so it only costs CPU (≈5 % of the download path) and memory.
+sharp.cache(false);
 
 export interface NormaliseOptions {
   /** Longer side of the stored image, in pixels (never enlarged). */
@@ -52,12 +56,22 @@ export async function inspectImage(
   opts: Pick<NormaliseOptions, 'maxPixels'>,
   filters?: ImageFilters,
 ): Promise<{ width: number; height: number }> {
-  let meta: Metadata;
+  return checkHeader(await readHeader(input), opts, filters);
+}
+
+async function readHeader(input: Buffer): Promise<Metadata> {
   try {
-    meta = await sharp(input, { limitInputPixels: false }).metadata();
+    return await sharp(input, { limitInputPixels: false }).metadata();
   } catch (error) {
     throw new ImageDecodeError((error as Error).message);
   }
+}
+
+function checkHeader(
+  meta: Pick<Metadata, 'width' | 'height' | 'pageHeight'>,
+  opts: Pick<NormaliseOptions, 'maxPixels'>,
+  filters?: ImageFilters,
+): { width: number; height: number } {
   // Animations: one page (frame) is decoded.
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
@@ -77,6 +91,32 @@ export async function inspectImage(
 }
 
 /**
+ * Whether the source already is what `normaliseImage` would make of it, so its bytes can be stored as they
+ * are: a baseline 8-bit 3-channel sRGB JPEG within `maxSide`, one frame, no alpha, upright, carrying no
+ * metadata (EXIF, ICC, XMP, IPTC: a re-encode drops them). Re-encoding such a file would only lose quality.
+ */
+export function isNormalised(meta: Metadata, opts: Pick<NormaliseOptions, 'maxSide'>): boolean {
+  return (
+    meta.format === 'jpeg' &&
+    meta.isProgressive === false &&
+    meta.space === 'srgb' &&
+    meta.channels === 3 &&
+    meta.depth === 'uchar' &&
+    !meta.hasAlpha &&
+    !meta.hasProfile &&
+    (meta.orientation ?? 1) === 1 &&
+    (meta.pages ?? 1) === 1 &&
+    !meta.exif &&
+    !meta.icc &&
+    !meta.xmp &&
+    !meta.iptc &&
+    !!meta.width &&
+    !!meta.height &&
+    Math.max(meta.width, meta.height) <= opts.maxSide
+  );
+}
+
+/**
  * Decodes any image sharp understands and re-encodes it as a plain 8-bit sRGB RGB JPEG of bounded size:
  * upright (EXIF orientation applied), first frame of animations, transparency flattened onto white,
  * CMYK / 16-bit / palette / greyscale converted. The pixel count is read from the header and checked
@@ -88,9 +128,18 @@ export async function normaliseImage(
   opts: NormaliseOptions,
   filters?: ImageFilters,
 ): Promise<NormalisedImage> {
-  await inspectImage(input, opts, filters);
+  // A plain baseline JPEG's header is read here; anything else is read by libvips.
+  const plain = plainJpegHeader(input);
+  const meta = plain ?? (await readHeader(input));
+  const { width, height } = checkHeader(meta, opts, filters);
   if (isTruncatedJpeg(input)) throw new ImageDecodeError('JPEG without an end-of-image marker (truncated or corrupt)');
   try {
+    if (plain ? Math.max(width, height) <= opts.maxSide : isNormalised(meta as Metadata, opts)) {
+      // Stored byte for byte; hashing it decodes it in full (with the normalising pipeline's limits), so a
+      // file libjpeg cannot decode is still refused.
+      const phash = await perceptualHash(input, { limitInputPixels: opts.maxPixels, failOn: 'error' });
+      return { jpeg: input, width, height, phash };
+    }
     const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn: 'error', pages: 1 })
       .rotate()
       .resize({ width: opts.maxSide, height: opts.maxSide, fit: 'inside', withoutEnlargement: true })
@@ -102,6 +151,39 @@ export async function normaliseImage(
   } catch (error) {
     throw new ImageDecodeError((error as Error).message);
   }
+}
+
+/**
+ * The size of a plain baseline JPEG, read from its frame header without libvips: 8-bit, 3 components
+ * (YCbCr, or RGB by component ids: sRGB either way), and before the frame header only JFIF (APP0),
+ * quantisation and Huffman tables and a restart interval, so no EXIF (orientation), ICC profile, XMP,
+ * IPTC or Adobe (colour transform) segment. Undefined for anything else, which libvips then reads.
+ */
+export function plainJpegHeader(bytes: Buffer): { width: number; height: number } | undefined {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
+  let at = 2;
+  while (at + 4 <= bytes.length) {
+    if (bytes[at] !== 0xff) return undefined;
+    const marker = bytes[at + 1];
+    if (marker === 0xff) {
+      at++; // fill byte
+      continue;
+    }
+    const length = bytes.readUInt16BE(at + 2);
+    if (length < 2 || at + 2 + length > bytes.length) return undefined;
+    if (marker === 0xc0) {
+      if (length < 8 + 3 * 3) return undefined;
+      const precision = bytes[at + 4];
+      const height = bytes.readUInt16BE(at + 5);
+      const width = bytes.readUInt16BE(at + 7);
+      const components = bytes[at + 9];
+      return precision === 8 && components === 3 && width > 0 && height > 0 ? { width, height } : undefined;
+    }
+    // APP0 (JFIF), DQT, DHT, DRI; any other segment (APP1..15, COM, another frame type, a scan) is not plain.
+    if (marker !== 0xe0 && marker !== 0xdb && marker !== 0xc4 && marker !== 0xdd) return undefined;
+    at += 2 + length;
+  }
+  return undefined;
 }
 
 /**
@@ -124,8 +206,8 @@ const EOI = Buffer.from([0xff, 0xd9]);
  * adjacent pair (set when the left pixel is brighter). Re-encoding or resizing an image changes few
  * bits; different images differ in about half. Returned as 16 hex digits.
  */
-export async function perceptualHash(image: Buffer | string): Promise<string> {
-  const pixels = await sharp(image, { pages: 1 })
+export async function perceptualHash(image: Buffer | string, input: SharpOptions = {}): Promise<string> {
+  const pixels = await sharp(image, { ...input, pages: 1 })
     .rotate()
     .flatten({ background: '#ffffff' })
     .greyscale()

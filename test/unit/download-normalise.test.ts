@@ -6,6 +6,7 @@ import {
   isTruncatedJpeg,
   normaliseImage,
   perceptualHash,
+  plainJpegHeader,
 } from '../../activities/store/normalise';
 
 const OPTS = { maxSide: 256, maxPixels: 64_000_000 };
@@ -114,6 +115,36 @@ describe('normaliseImage turns odd images into plain 8-bit sRGB RGB JPEG', () =>
     expect([out.width, out.height]).toEqual([48, 64]);
     expect((await pixelAt(out.jpeg, 24, 5))[0]).toBeGreaterThan(150);
     expect((await pixelAt(out.jpeg, 24, 58))[2]).toBeGreaterThan(150);
+  });
+
+  test('an already normalised JPEG is stored byte for byte, with the hash of those bytes', async () => {
+    const plain = await scene(3, 32).jpeg({ quality: 80 }).toBuffer();
+    expect(plainJpegHeader(plain)).toEqual({ width: 32, height: 32 });
+    const out = await normaliseImage(plain, OPTS);
+    expect(out.jpeg.equals(plain)).toBe(true);
+    expect([out.width, out.height]).toEqual([32, 32]);
+    expect(out.phash).toBe(await perceptualHash(plain));
+  });
+
+  test('JPEGs that need work are re-encoded: too large, progressive, EXIF, ICC, greyscale', async () => {
+    const needsWork = [
+      await scene(4, 300).jpeg().toBuffer(),
+      await scene(4, 64).jpeg({ progressive: true }).toBuffer(),
+      await halves(64, 48).jpeg().withMetadata({ orientation: 1 }).toBuffer(),
+      await halves(64, 48).jpeg().withIccProfile('p3').toBuffer(),
+      await sharp(Buffer.alloc(64 * 48, 128), { raw: { width: 64, height: 48, channels: 1 } })
+        .toColourspace('b-w')
+        .jpeg()
+        .toBuffer(),
+    ];
+    expect(plainJpegHeader(needsWork[0])).toEqual({ width: 300, height: 300 });
+    for (const input of needsWork.slice(1)) expect(plainJpegHeader(input)).toBeUndefined();
+    for (const input of needsWork) {
+      const out = await normaliseImage(input, OPTS);
+      expect(out.jpeg.equals(input)).toBe(false);
+      await expectPlainJpeg(out.jpeg);
+      expect(out.phash).toBe(await perceptualHash(out.jpeg));
+    }
   });
 
   test('large images are bounded to maxSide', async () => {
