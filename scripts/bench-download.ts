@@ -55,32 +55,22 @@ function arg(name: string): string | undefined {
 async function worker(urlsFile: string, storeDir: string): Promise<void> {
   process.env.IE_STORE_DIR = storeDir;
   const { fetchBytes } = await import('../activities/download/fetch');
-  const { AddressGuard, HostAllowlist, hostPortOf } = await import('../activities/download/guard');
-  const { HostLimiter } = await import('../activities/download/hosts');
+  const { hostPortOf } = await import('../activities/download/guard');
+  const { fetchOptions } = await import('../activities/stages/download');
   const { normaliseImage, inspectImage, ImageRejected } = await import('../activities/store/normalise');
   const { putImage, sha256, storedImage } = await import('../activities/store/content-store');
   const { parseRunConfig } = await import('../lib/config');
 
   const urls = (await readFile(urlsFile, 'utf8')).split('\n').filter((u) => u !== '');
   const engineHost = hostPortOf(urls[0]);
-  const d = parseRunConfig({ target: storeDir }).download;
-  const opts = {
-    timeoutMs: TIMEOUT_MS,
-    connectTimeoutMs: d.connectTimeoutMs,
-    maxBytes: d.maxBytes,
-    maxRedirects: d.maxRedirects,
-    retries: d.retries,
-    backoffMs: d.backoffMs,
-    maxRetryAfterMs: d.maxRetryAfterMs,
-    respectRobotsTag: d.respectRobotsTag,
-    userAgent: 'InternetExplorerBench/0.1',
-    // The engine is the run's own (allowlisted, no per-host limits), exactly as in a run on the local engine.
-    guard: new AddressGuard(new HostAllowlist(engineHost ? [engineHost] : [])),
-    hosts: new HostLimiter(
-      { concurrency: d.perHostConcurrency, rps: d.perHostRps },
-      new Set(engineHost ? [engineHost] : []),
-    ),
-  };
+  // The run's own options, with the engine as the run's local search engine (allowlisted, no per-host limits).
+  const config = parseRunConfig({
+    target: storeDir,
+    search: engineHost ? { baseUrl: `http://${engineHost}` } : {},
+    download: { timeoutMs: TIMEOUT_MS, userAgent: 'InternetExplorerBench/0.1' },
+  });
+  const d = config.download;
+  const opts = fetchOptions(config);
   const norm = { maxSide: MAX_SIDE, maxPixels: d.maxPixels };
   const filters = { minSide: d.minSide, maxAspectRatio: d.maxAspectRatio };
   let ok = 0;

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ProviderHttp, SearchHttpError, bodyDetail, type HttpResponse, type RateOptions, type Verdict } from './http';
+import {
+  ProviderHttp,
+  SearchHttpError,
+  bodyDetail,
+  type HttpResponse,
+  type RateOptions,
+  type Verdict,
+  transportOptions,
+} from './http';
 import type { SearchHit, SearchProvider } from './provider';
 
 export const BRAVE_URL = 'https://api.search.brave.com';
@@ -43,12 +51,7 @@ export class BraveImagesProvider implements SearchProvider {
       provider: this.name,
       baseUrl: (options.baseUrl ?? BRAVE_URL).replace(/\/+$/, ''),
       headers: { 'X-Subscription-Token': options.token, Accept: 'application/json' },
-      requestsPerSecond: options.requestsPerSecond,
-      dailyQuota: options.dailyQuota,
-      timeoutMs: options.timeoutMs,
-      maxRetries: options.maxRetries,
-      retryBaseMs: options.retryBaseMs,
-      maxRetryWaitMs: options.maxRetryWaitMs,
+      ...transportOptions(options),
       secrets: [options.token],
       quotaHint: 'Brave quotas depend on the subscription plan (https://api-dashboard.search.brave.com).',
       inspect: inspectBrave,

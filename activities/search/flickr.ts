@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { ProviderHttp, SearchHttpError, type HttpResponse, type RateOptions, type Verdict } from './http';
+import {
+  ProviderHttp,
+  SearchHttpError,
+  type HttpResponse,
+  type RateOptions,
+  type Verdict,
+  transportOptions,
+} from './http';
 import type { SearchHit, SearchProvider } from './provider';
 
 export const FLICKR_URL = 'https://api.flickr.com';
@@ -71,12 +78,7 @@ export class FlickrProvider implements SearchProvider {
     this.http = new ProviderHttp({
       provider: this.name,
       baseUrl: (options.baseUrl ?? FLICKR_URL).replace(/\/+$/, ''),
-      requestsPerSecond: options.requestsPerSecond,
-      dailyQuota: options.dailyQuota,
-      timeoutMs: options.timeoutMs,
-      maxRetries: options.maxRetries,
-      retryBaseMs: options.retryBaseMs,
-      maxRetryWaitMs: options.maxRetryWaitMs,
+      ...transportOptions(options),
       secrets: [options.apiKey],
       secretParams: ['api_key'],
       quotaHint: 'Flickr allows 3,600 calls an hour per key.',

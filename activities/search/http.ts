@@ -43,6 +43,17 @@ export interface RateOptions {
   dailyQuota?: number;
 }
 
+/** The rate, quota, timeout and retry settings every provider hands its ProviderHttp unchanged. */
+export type TransportOptions = Pick<
+  ProviderHttpOptions,
+  'requestsPerSecond' | 'dailyQuota' | 'timeoutMs' | 'maxRetries' | 'retryBaseMs' | 'maxRetryWaitMs'
+>;
+
+export function transportOptions(o: TransportOptions): TransportOptions {
+  const { requestsPerSecond, dailyQuota, timeoutMs, maxRetries, retryBaseMs, maxRetryWaitMs } = o;
+  return { requestsPerSecond, dailyQuota, timeoutMs, maxRetries, retryBaseMs, maxRetryWaitMs };
+}
+
 export interface ProviderHttpOptions extends RateOptions {
   /** Provider name used in messages and to share rate/quota state, e.g. 'openverse'. */
   provider: string;

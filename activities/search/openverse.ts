@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderHttp, SearchHttpError, bodyDetail, type RateOptions } from './http';
+import { ProviderHttp, SearchHttpError, bodyDetail, type RateOptions, transportOptions } from './http';
 import type { SearchHit, SearchProvider } from './provider';
 
 export const OPENVERSE_URL = 'https://api.openverse.org';
@@ -82,12 +82,7 @@ export class OpenverseProvider implements SearchProvider {
     this.http = new ProviderHttp({
       provider: this.name,
       baseUrl: this.baseUrl,
-      requestsPerSecond: options.requestsPerSecond,
-      dailyQuota: options.dailyQuota,
-      timeoutMs: options.timeoutMs,
-      maxRetries: options.maxRetries,
-      retryBaseMs: options.retryBaseMs,
-      maxRetryWaitMs: options.maxRetryWaitMs,
+      ...transportOptions(options),
       secrets: [options.clientSecret],
       quotaHint: this.authenticated
         ? ''

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ProviderHttp, SearchHttpError, bodyDetail, type HttpResponse, type RateOptions, type Verdict } from './http';
+import {
+  ProviderHttp,
+  SearchHttpError,
+  bodyDetail,
+  type HttpResponse,
+  type RateOptions,
+  type Verdict,
+  transportOptions,
+} from './http';
 import type { SearchHit, SearchProvider } from './provider';
 
 export const WIKIMEDIA_COMMONS_URL = 'https://commons.wikimedia.org';
@@ -74,12 +82,7 @@ export class WikimediaCommonsProvider implements SearchProvider {
       provider: this.name,
       baseUrl: this.baseUrl,
       headers: { 'User-Agent': options.userAgent, 'Api-User-Agent': options.userAgent },
-      requestsPerSecond: options.requestsPerSecond,
-      dailyQuota: options.dailyQuota,
-      timeoutMs: options.timeoutMs,
-      maxRetries: options.maxRetries,
-      retryBaseMs: options.retryBaseMs,
-      maxRetryWaitMs: options.maxRetryWaitMs,
+      ...transportOptions(options),
       inspect: inspectMediaWiki,
     });
   }
