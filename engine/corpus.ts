@@ -49,7 +49,7 @@ export async function writeManifest(manifestPath: string, records: readonly Mani
   await writeFileAtomic(manifestPath, records.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
-export async function writeFileAtomic(target: string, data: string): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Buffer): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   try {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createDeflate, crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { tempPathFor } from './corpus';
+import { writeFileAtomic } from './corpus';
 import { unitHash } from './faults';
 
 /**
@@ -73,15 +73,7 @@ export class FaultAssets {
     const existing = await readFile(file).catch(() => undefined);
     if (existing) return existing;
     const bytes = await make();
-    await mkdir(path.dirname(file), { recursive: true });
-    const tmp = tempPathFor(file);
-    try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomic(file, bytes);
     return bytes;
   }
 }

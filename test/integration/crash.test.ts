@@ -10,6 +10,7 @@ import { encodeKey, type RunningEngine } from '../../engine/server';
 import type { Progress } from '../../workflows/types';
 import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, testEngine, uniqueId } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
+import { liveProcessesMatching } from '../processes';
 
 jest.setTimeout(20 * 60_000);
 
@@ -57,20 +58,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Trainer processes still running for this run (they must die with their worker). */
-function trainerProcesses(runId: string): number {
-  return fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runId);
-      } catch {
-        return false;
-      }
-    }).length;
-}
-
 test('SIGKILL of the worker during download and again during training: the run completes, nothing is duplicated or fetched twice, training resumes', async () => {
   const { client, connection } = await temporalClient();
   const runId = uniqueId('it-crash');
@@ -104,7 +91,11 @@ test('SIGKILL of the worker during download and again during training: the run c
   });
   await killHard(second.proc);
   // The trainer dies with its worker instead of writing on as an orphan.
-  await until('the orphaned trainer to exit', async () => (trainerProcesses(runId) === 0 ? true : undefined), 20_000);
+  await until(
+    'the orphaned trainer to exit',
+    async () => (liveProcessesMatching(runId).length === 0 ? true : undefined),
+    20_000,
+  );
 
   // 3. A fresh worker finishes the run.
   const third = startWorker('third');

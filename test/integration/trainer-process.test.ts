@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pythonExecutable } from '../../lib/paths';
 import { runTrainer, type TrainerEvent } from '../../activities/train/trainer-process';
 import { smallPetsTarget } from './harness';
+import { liveProcessesMatching } from '../processes';
 
 jest.setTimeout(5 * 60_000);
 
@@ -21,15 +22,6 @@ function manifest(dir: string): string {
   const file = path.join(dir, 'manifest.json');
   fs.writeFileSync(file, JSON.stringify({ target: images, candidates: [], replay: [] }));
   return file;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !fs.readFileSync(`/proc/${pid}/status`, 'utf8').includes('State:\tZ');
-  } catch {
-    return false;
-  }
 }
 
 test('cancelling the training activity stops the Python process', async () => {
@@ -57,17 +49,8 @@ test('cancelling the training activity stops the Python process', async () => {
     },
   });
   await expect(running).rejects.toThrow('training cancelled');
-  const trainers = fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
-      }
-    });
-  expect(trainers.filter((pid) => alive(Number(pid)))).toEqual([]);
+  // The trainer's command line names its checkpoint folder.
+  expect(liveProcessesMatching(dir)).toEqual([]);
   expect(events.some((e) => e.event === 'step')).toBe(true);
   expect(events.some((e) => e.event === 'done')).toBe(false);
 });
