@@ -1,6 +1,19 @@
-import type { FaultKind } from '../engine/faults';
+import type { FaultConfigInput, FaultKind } from '../engine/faults';
 
-/** The outcome the downloader must record for each engine fault (with the options the fault tests use). */
+/** Engine fault settings the fault tests share: few failures, short waits, bodies just past FAULT_DOWNLOAD.maxBytes. */
+export const FAULT_OPTIONS: FaultConfigInput = {
+  transientFailures: 2,
+  rateLimitFailures: 1,
+  retryAfterS: 1,
+  slowBodyIntervalMs: 200,
+  oversizeBytes: 3 * 1024 * 1024,
+  endlessCapBytes: 8 * 1024 * 1024,
+};
+
+/** The run's download settings in the fault tests: retries that recover the transient faults, a short timeout. */
+export const FAULT_DOWNLOAD = { timeoutMs: 1500, maxBytes: 2 * 1024 * 1024, retries: 2, backoffMs: 20 };
+
+/** The outcome the downloader must record for each engine fault, with FAULT_OPTIONS and FAULT_DOWNLOAD. */
 export const EXPECTED: Record<FaultKind, string> = {
   not_found: 'http_404',
   server_error: 'http_500',

@@ -3,7 +3,7 @@ import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
 import axios from 'axios';
 import { FAULT_KINDS, faultForKey, faultUrl, type FaultConfigInput } from '../../engine/faults';
 import { startEngine, type RunningEngine } from '../../engine/server';
-import { EXPECTED } from '../fault-outcomes';
+import { EXPECTED, FAULT_DOWNLOAD, FAULT_OPTIONS } from '../fault-outcomes';
 import type { Progress } from '../../workflows/types';
 import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId, withWorkers } from './harness';
 
@@ -13,12 +13,7 @@ jest.setTimeout(10 * 60_000);
 const FAULTS: FaultConfigInput = {
   seed: 11,
   rates: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0.03])),
-  transientFailures: 2,
-  rateLimitFailures: 1,
-  retryAfterS: 1,
-  slowBodyIntervalMs: 200,
-  oversizeBytes: 3 * 1024 * 1024,
-  endlessCapBytes: 8 * 1024 * 1024,
+  ...FAULT_OPTIONS,
 };
 const SUCCESS = new Set(['ok', 'duplicate']);
 
@@ -45,7 +40,7 @@ test('an iteration survives every fault of the web: it completes, nothing valid 
   const config = smallRunConfig(smallPetsTarget(), engine.url, {
     iterations: 1,
     queriesPerIteration: 32,
-    download: { timeoutMs: 1500, maxBytes: 2 * 1024 * 1024, retries: 2, backoffMs: 20 },
+    download: FAULT_DOWNLOAD,
   });
   const result = await withWorkers(async () => {
     const handle = await client.workflow.start(RUN_WORKFLOW, {

@@ -9,7 +9,7 @@ import { ImageRejected, normaliseImage } from '../../activities/store/normalise'
 import { parseRunConfig, type RunConfig } from '../../lib/config';
 import { buildSampleCorpus } from '../../engine/sample-corpus';
 import { FAULT_KINDS, faultUrl, startEngine, type RunningEngine } from '../../engine/server';
-import { EXPECTED } from '../fault-outcomes';
+import { EXPECTED, FAULT_DOWNLOAD, FAULT_OPTIONS } from '../fault-outcomes';
 
 // Every way the local engine can misbehave, through the whole per-URL path of the download stage
 // (fetch with the run's options, then the header checks, filters and normalisation).
@@ -24,14 +24,7 @@ beforeAll(async () => {
   engine = await startEngine({
     manifestPath,
     assetDir: path.join(dir, 'assets'),
-    faults: {
-      transientFailures: 2,
-      rateLimitFailures: 1,
-      retryAfterS: 1,
-      slowBodyIntervalMs: 200,
-      oversizeBytes: 3 * 1024 * 1024,
-      endlessCapBytes: 8 * 1024 * 1024,
-    },
+    faults: FAULT_OPTIONS,
   });
   // Make the huge image once now (it takes seconds), so that the timed fetches below don't race it.
   await axios.get(faultUrl(engine.url, 'huge_image', 'tiny/n02099601_0'), {
@@ -42,7 +35,7 @@ beforeAll(async () => {
   config = parseRunConfig({
     target: '/unused',
     search: { baseUrl: engine.url },
-    download: { timeoutMs: 1500, maxBytes: 2 * 1024 * 1024, retries: 2, backoffMs: 20 },
+    download: FAULT_DOWNLOAD,
   });
 }, 60_000);
 
