@@ -133,14 +133,18 @@ export async function normaliseImage(
   const meta = plain ?? (await readHeader(input));
   const { width, height } = checkHeader(meta, opts, filters);
   if (isTruncatedJpeg(input)) throw new ImageDecodeError('JPEG without an end-of-image marker (truncated or corrupt)');
+  // libjpeg only *warns* about corrupt entropy data (the image decodes to noise), and garbage after the
+  // scan can hold an end-of-image marker by chance; real photos decode without warnings (none of 11,000
+  // corpus JPEGs sampled raise one). Other formats stay at 'error': libpng warns about harmless things.
+  const failOn = plain || (meta as Metadata).format === 'jpeg' ? 'warning' : 'error';
   try {
     if (plain ? Math.max(width, height) <= opts.maxSide : isNormalised(meta as Metadata, opts)) {
       // Stored byte for byte; hashing it decodes it in full (with the normalising pipeline's limits), so a
       // file libjpeg cannot decode is still refused.
-      const phash = await perceptualHash(input, { limitInputPixels: opts.maxPixels, failOn: 'error' });
+      const phash = await perceptualHash(input, { limitInputPixels: opts.maxPixels, failOn });
       return { jpeg: input, width, height, phash };
     }
-    const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn: 'error', pages: 1 })
+    const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn, pages: 1 })
       .rotate()
       .resize({ width: opts.maxSide, height: opts.maxSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
