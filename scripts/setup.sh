@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-APT_PACKAGES=(postgresql python3-torch python3-torchvision python3-onnx python3-sklearn python3-scipy python3-pytest python3-pil wordnet-base)
+APT_PACKAGES=(postgresql chromium fonts-dejavu-core python3-torch python3-torchvision python3-onnx python3-sklearn python3-scipy python3-pytest python3-pil wordnet-base)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

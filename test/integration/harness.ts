@@ -7,11 +7,12 @@ import { startEngine, type RunningEngine } from '../../engine/server';
 import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
-import { TEST_TEMPORAL_ADDRESS } from './services';
+import { TEST_TEMPORAL_ADDRESS, TEST_TEMPORAL_PORT } from './services';
 
 /** A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. */
 export async function createTestDatabase(name: string): Promise<string> {
-  const database = `ie_test_${name}`;
+  // Suffixed by the suite's Temporal port so suites running at once never share a database.
+  const database = `ie_test_${name}_${TEST_TEMPORAL_PORT}`;
   const base = process.env.IE_TEST_DATABASE_URL ?? localDatabaseUrl('postgres');
   const admin = new PgClient({ connectionString: base });
   await admin.connect();
