@@ -1,7 +1,7 @@
 import { getExternalWorkflowHandle, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, type Stage } from '../lib/queues';
-import type { IterationInput, IterationSummary } from './types';
+import type { IterationEvaluation, IterationInput, IterationSummary } from './types';
 import { stageSignal } from './run';
 
 const retry = { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError', 'TargetError', 'TrainerError'] };
@@ -54,10 +54,10 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
   const scored = await score.scoreCandidates(ref);
   await stage('update', { downloaded: downloaded.downloaded, kept: scored.admitted });
   const updated = await io.updateDistribution(ref);
-  let knnAccuracy: number | null = null;
+  let evaluation: IterationEvaluation | null = null;
   if (input.hasLabels) {
     await stage('evaluate', { downloaded: downloaded.downloaded, kept: scored.admitted });
-    knnAccuracy = (await score.evaluateEncoder(ref)).knnAccuracy;
+    evaluation = await score.evaluateEncoder(ref);
   }
   const finished = await io.finishIteration({ ...ref, wallMs: Date.now() - started });
   await stage('done', { downloaded: downloaded.downloaded, kept: scored.admitted });
@@ -76,7 +76,8 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
     trainLoss: trained.loss,
     temperature: updated.temperature,
     topConcepts: updated.topConcepts,
-    knnAccuracy,
+    knnAccuracy: evaluation?.knnAccuracy ?? null,
+    evaluation,
     stageMs: finished.stageMs,
     wallMs: Date.now() - started,
   };

@@ -107,6 +107,8 @@ function refreshTotals(progress: Progress): void {
   if (last) {
     progress.meanReward = last.meanReward;
     progress.topConcepts = last.topConcepts;
-    progress.evaluation = last.knnAccuracy === null ? null : { knnAccuracy: last.knnAccuracy };
+    progress.evaluation =
+      last.evaluation ??
+      (last.knnAccuracy === null ? null : { knnAccuracy: last.knnAccuracy, linearProbeAccuracy: null });
   }
 }

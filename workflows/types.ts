@@ -10,6 +10,19 @@ export interface TopConcept {
   probability: number;
 }
 
+/** Figures of an encoder on the labelled target (null where the target has no labels). */
+export interface EncoderEvaluation {
+  /** Leave-one-out cosine kNN accuracy. */
+  knnAccuracy: number | null;
+  /** Logistic regression on frozen features, reported on the target's fixed test split. */
+  linearProbeAccuracy: number | null;
+}
+
+/** What the evaluate stage returns: the iteration's encoder, and at iteration 0 also the starting one. */
+export interface IterationEvaluation extends EncoderEvaluation {
+  base?: EncoderEvaluation;
+}
+
 export interface IterationSummary {
   iteration: number;
   queries: number;
@@ -27,6 +40,7 @@ export interface IterationSummary {
   temperature: number | null;
   topConcepts: TopConcept[];
   knnAccuracy: number | null;
+  evaluation: IterationEvaluation | null;
   stageMs: Record<string, number>;
   wallMs: number;
 }
@@ -42,7 +56,7 @@ export interface Progress {
   imagesKept: number;
   meanReward: number | null;
   topConcepts: TopConcept[];
-  evaluation: { knnAccuracy: number | null } | null;
+  evaluation: IterationEvaluation | null;
   history: IterationSummary[];
 }
 

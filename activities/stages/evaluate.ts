@@ -5,16 +5,16 @@ import { runStage } from '../stage';
 import { float32FromBytes } from '../bytes';
 import { knnAccuracyLeaveOneOut } from '../evaluate/knn';
 import { targetEmbeddingsPath } from './score';
-import type { StageRef } from '../../workflows/types';
+import type { IterationEvaluation, StageRef } from '../../workflows/types';
 
 /**
  * kNN accuracy (leave-one-out, cosine) of this iteration's encoder on the labelled target. Labels are
  * read here and nowhere in exploration or training.
  */
-export async function evaluateEncoder(ref: StageRef): Promise<{ knnAccuracy: number | null }> {
+export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluation> {
   const run = await loadRun(ref.runId);
   return runStage('evaluate', ref, async (ctx) => {
-    if (!run.hasLabels) return { knnAccuracy: null };
+    if (!run.hasLabels) return { knnAccuracy: null, linearProbeAccuracy: null };
     const targets = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
     const embeddings = float32FromBytes(await fs.readFile(targetEmbeddingsPath(ref)));
     const dim = embeddings.length / targets.length;
@@ -36,6 +36,6 @@ export async function evaluateEncoder(ref: StageRef): Promise<{ knnAccuracy: num
       data: { knnAccuracy },
     });
     ctx.log.info({ knnAccuracy, k: run.config.evaluate.k, images: targets.length }, 'evaluated');
-    return { knnAccuracy };
+    return { knnAccuracy, linearProbeAccuracy: null };
   });
 }
