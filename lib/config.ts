@@ -22,14 +22,56 @@ const searchProviderOptions = z
  * A run's configuration. Every key has a default except `target`; unknown keys are errors (a misspelt
  * key must not silently fall back to a default). The effective config is stored with the run.
  */
-export const runConfigSchema = z.strictObject({
+const runConfigObject = z.strictObject({
   target: z.string().min(1, 'target must be a folder of images'),
   mode: z.enum(['explore', 'random']).default('explore'),
   iterations: z.number().int().min(1).max(1000).default(5),
   queriesPerIteration: z.number().int().min(1).max(2000).default(64),
   resultsPerQuery: z.number().int().min(1).max(1000).default(50),
   seed: z.number().int().default(0),
-  descriptors: z.enum(['none', 'wordnet']).default('none'),
+  /** Words added to each query for visual diversity (the reward still goes to the concept): none, WordNet, or an LLM. */
+  descriptors: z.enum(['none', 'wordnet', 'llm']).default('none'),
+  /**
+   * The OpenAI-compatible chat-completions endpoint for `descriptors: 'llm'` (OpenAI, vLLM, Ollama). The API
+   * key comes from the worker's IE_LLM_API_KEY, never from the config.
+   */
+  llm: z
+    .strictObject({
+      /** Root of the API, e.g. https://api.openai.com/v1 or http://localhost:11434/v1 ({baseUrl}/chat/completions). */
+      baseUrl: z.url().optional(),
+      model: z.string().min(1).optional(),
+      temperature: z.number().min(0).max(2).default(0.7),
+      /** Descriptors asked per concept; each query uses one of them. */
+      maxDescriptors: z.number().int().min(1).max(20).default(5),
+      /** Per request. */
+      timeoutMs: z.number().int().min(100).default(30_000),
+      /** Retries of a 429, 5xx or network error before the concept falls back to WordNet descriptors. */
+      maxRetries: z.number().int().min(0).max(10).default(2),
+      /** Requests in flight at once. */
+      concurrency: z.number().int().min(1).max(64).default(4),
+    })
+    .prefault({}),
+  /** Concepts of this run beyond the WordNet nouns: the target's class names (the label-set variant). */
+  concepts: z
+    .strictObject({
+      classNames: z.array(z.string().trim().min(1, 'a class name must not be empty').max(200)).max(10_000).default([]),
+      /** Query each of the run's own concepts once as soon as it is known, before drawing the rest from p(c). */
+      queryFirst: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** The text encoder behind the concept embeddings the GP regresses on. */
+  textEncoder: z
+    .strictObject({
+      /** glove: offline 100-d word vectors; onnx: a sentence-transformers model exported to ONNX (e.g. MiniLM). */
+      kind: z.enum(['glove', 'onnx']).default('glove'),
+      /** onnx: a local folder with tokenizer.json, tokenizer_config.json and model.onnx (or onnx/model.onnx). */
+      path: z.string().min(1).optional(),
+    })
+    .refine((t) => t.kind !== 'onnx' || t.path !== undefined, {
+      message: "textEncoder.kind 'onnx' needs textEncoder.path: a local folder holding the exported model",
+      path: ['path'],
+    })
+    .prefault({}),
   temperature: z
     .strictObject({
       /** τ is chosen so that the `topK` best-predicted concepts hold `topMass` of the probability. */
@@ -137,6 +179,20 @@ export const runConfigSchema = z.strictObject({
     })
     .prefault({}),
   evaluate: z.strictObject({ k: z.number().int().min(1).default(20) }).prefault({}),
+});
+
+/** Checks across keys; refinements keep the object schema, so unknown-key messages still list its keys. */
+export const runConfigSchema = runConfigObject.superRefine((config, ctx) => {
+  if (config.descriptors !== 'llm') return;
+  for (const key of ['baseUrl', 'model'] as const) {
+    if (config.llm[key] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['llm', key],
+        message: `descriptors 'llm' needs llm.${key} (e.g. llm: { baseUrl: 'http://localhost:11434/v1', model: 'llama3.2' })`,
+      });
+    }
+  }
 });
 
 export type RunConfigInput = z.input<typeof runConfigSchema>;
