@@ -26,6 +26,8 @@ export interface EnsureConceptEmbeddingsOptions {
   vocabulary?: string[];
   /** Concepts per `encoder.embed` call, bounding the encoder's working memory. */
   chunkSize?: number;
+  /** Called after each chunk (e.g. an activity heartbeat): a slow encoder takes minutes over the vocabulary. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 const Sidecar = z.object({
@@ -65,7 +67,7 @@ export async function ensureConceptEmbeddings(
   if (isCached(file, expected)) return info;
 
   const started = Date.now();
-  const vectors = await embedAll(encoder, vocabulary, options.chunkSize ?? 8192);
+  const vectors = await embedAll(encoder, vocabulary, options.chunkSize ?? 8192, options.onProgress);
   await mkdir(dir, { recursive: true });
   writeAtomic(file, Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength));
   // The sidecar goes last: its presence vouches for a complete .f32 file.
@@ -85,7 +87,48 @@ export function loadConceptEmbeddings(file: string): Float32Array {
   return out;
 }
 
-async function embedAll(encoder: TextEncoder, vocabulary: string[], chunkSize: number): Promise<Float32Array> {
+/**
+ * Embeddings of a vocabulary that extends the cached one: the first `baseCount` names are the cached
+ * vocabulary (the WordNet nouns), the rest are concepts runs added. Their rows are appended to a copy of
+ * the cached matrix, cached as `<encoder>-<count>x<dim>-<hash of the added names>.f32`, so concept ids
+ * stay the rows and adding a concept never re-embeds the whole vocabulary.
+ */
+export async function ensureExtendedEmbeddings(
+  options: EnsureConceptEmbeddingsOptions & { vocabulary: string[]; baseCount: number },
+): Promise<ConceptEmbeddingsInfo> {
+  const { vocabulary, baseCount } = options;
+  const base = await ensureConceptEmbeddings({ ...options, vocabulary: vocabulary.slice(0, baseCount) });
+  if (vocabulary.length === baseCount) return base;
+  const encoder = options.encoder ?? new GloveTextEncoder({ fallbackText: (lemma) => wordnetGloss(lemma) });
+  const dir = options.dir ?? path.join(stateDir(), 'concepts');
+  const added = vocabulary.slice(baseCount);
+  const expected: Sidecar = {
+    count: vocabulary.length,
+    dim: encoder.dim,
+    encoder: encoder.name,
+    vocabularySha256: vocabularySha256(vocabulary),
+  };
+  const file = path.join(
+    dir,
+    `${encoder.name}-${expected.count}x${expected.dim}-${vocabularySha256(added).slice(0, 12)}.f32`,
+  );
+  const info: ConceptEmbeddingsInfo = { path: file, count: expected.count, dim: expected.dim, encoder: encoder.name };
+  if (isCached(file, expected)) return info;
+  const out = new Float32Array(vocabulary.length * encoder.dim);
+  out.set(loadConceptEmbeddings(base.path));
+  out.set(await embedAll(encoder, added, options.chunkSize ?? 8192, options.onProgress), baseCount * encoder.dim);
+  writeAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  writeAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  logger.info({ ...info, added: added.length }, 'added concepts embedded');
+  return info;
+}
+
+async function embedAll(
+  encoder: TextEncoder,
+  vocabulary: string[],
+  chunkSize: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array> {
   const dim = encoder.dim;
   const out = new Float32Array(vocabulary.length * dim);
   for (let start = 0; start < vocabulary.length; start += chunkSize) {
@@ -95,6 +138,7 @@ async function embedAll(encoder: TextEncoder, vocabulary: string[], chunkSize: n
       throw new Error(`encoder ${encoder.name} returned ${rows.length} values for ${chunk.length}×${dim}`);
     }
     out.set(rows, start * dim);
+    onProgress?.(start + chunk.length, vocabulary.length);
   }
   return out;
 }

@@ -1,7 +1,11 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ensureConceptEmbeddings, loadConceptEmbeddings } from '../../activities/concepts/embeddings-cache';
+import {
+  ensureConceptEmbeddings,
+  ensureExtendedEmbeddings,
+  loadConceptEmbeddings,
+} from '../../activities/concepts/embeddings-cache';
 import type { TextEncoder } from '../../activities/concepts/encoder';
 import { seededUnitVector } from '../../activities/concepts/prng';
 
@@ -69,5 +73,46 @@ describe('ensureConceptEmbeddings', () => {
   it('rejects an encoder that returns the wrong shape', async () => {
     const broken: TextEncoder = { name: 'broken', dim: 3, embed: async (t) => new Float32Array(t.length * 2) };
     await expect(ensureConceptEmbeddings({ encoder: broken, dir, vocabulary })).rejects.toThrow(/returned/);
+  });
+});
+
+describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabulary)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'concept-embeddings-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const base = ['dog', 'golden retriever', 'tabby cat'];
+
+  it('appends only the added concepts to the cached matrix, keyed by the added names', async () => {
+    const encoder = new CountingEncoder();
+    const baseInfo = await ensureConceptEmbeddings({ encoder, dir, vocabulary: base });
+    expect(encoder.embedded).toBe(3);
+    const vocabulary = [...base, 'Abyssinian', 'Bengal'];
+    const info = await ensureExtendedEmbeddings({ encoder, dir, vocabulary, baseCount: 3 });
+    expect(encoder.embedded).toBe(5); // the cached rows were not embedded again
+    expect(info.count).toBe(5);
+    expect(info.path).not.toBe(baseInfo.path);
+    const rows = loadConceptEmbeddings(info.path);
+    expect(Array.from(rows.subarray(0, 12))).toEqual(Array.from(loadConceptEmbeddings(baseInfo.path)));
+    expect(Array.from(rows.subarray(12, 16))).toEqual(Array.from(seededUnitVector('Abyssinian', 4)));
+    expect(Array.from(rows.subarray(16, 20))).toEqual(Array.from(seededUnitVector('Bengal', 4)));
+
+    expect(await ensureExtendedEmbeddings({ encoder, dir, vocabulary, baseCount: 3 })).toEqual(info);
+    expect(encoder.embedded).toBe(5);
+    // Other added names at the same ids are a different file, never the same rows.
+    const other = await ensureExtendedEmbeddings({
+      encoder,
+      dir,
+      vocabulary: [...base, 'Sphynx', 'Bengal'],
+      baseCount: 3,
+    });
+    expect(other.path).not.toBe(info.path);
+    expect(Array.from(loadConceptEmbeddings(other.path).subarray(12, 16))).toEqual(
+      Array.from(seededUnitVector('Sphynx', 4)),
+    );
+    // Nothing added: the cached matrix itself.
+    expect(await ensureExtendedEmbeddings({ encoder, dir, vocabulary: base, baseCount: 3 })).toEqual(baseInfo);
   });
 });
