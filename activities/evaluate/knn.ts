@@ -1,24 +1,23 @@
 import { nearestNeighbours } from '../score/nearest';
 
 /**
- * Leave-one-out cosine kNN accuracy: each sample is classified by its k nearest *other* samples
- * (k clipped to n − 1), each voting for its label with weight = its cosine similarity; ties go to
- * the smallest label. `embeddings` is row-major, L2-normalised [labels.length, dim].
- * Returns the fraction of samples whose predicted label equals their own, in [0, 1].
+ * Similarity-weighted vote over each query's neighbours: every neighbour votes for its label with
+ * weight = its cosine similarity; ties go to the smallest label. Returns the fraction of queries
+ * whose predicted label equals `queryLabels[i]`.
  */
-export function knnAccuracyLeaveOneOut(embeddings: Float32Array, labels: number[], dim: number, k = 20): number {
-  const n = labels.length;
-  if (embeddings.length !== n * dim) throw new RangeError(`expected ${n}×${dim} embeddings, got ${embeddings.length}`);
-  if (n < 2) throw new RangeError('leave-one-out kNN needs at least two samples');
-  const { k: kk, indices, similarities } = nearestNeighbours(embeddings, embeddings, dim, k, { excludeSelf: true });
-
+function voteAccuracy(
+  neighbours: { k: number; indices: Int32Array; similarities: Float32Array },
+  keyLabels: ArrayLike<number>,
+  queryLabels: ArrayLike<number>,
+): number {
+  const { k, indices, similarities } = neighbours;
   let correct = 0;
   const votes = new Map<number, number>();
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < queryLabels.length; i++) {
     votes.clear();
-    for (let j = 0; j < kk; j++) {
-      const label = labels[indices[i * kk + j]];
-      votes.set(label, (votes.get(label) ?? 0) + similarities[i * kk + j]);
+    for (let j = 0; j < k; j++) {
+      const label = keyLabels[indices[i * k + j]];
+      votes.set(label, (votes.get(label) ?? 0) + similarities[i * k + j]);
     }
     let best = Infinity;
     let bestVote = -Infinity;
@@ -28,7 +27,56 @@ export function knnAccuracyLeaveOneOut(embeddings: Float32Array, labels: number[
         bestVote = vote;
       }
     }
-    if (best === labels[i]) correct++;
+    if (best === queryLabels[i]) correct++;
   }
-  return correct / n;
+  return correct / queryLabels.length;
+}
+
+function checkShape(embeddings: Float32Array, n: number, dim: number): void {
+  if (embeddings.length !== n * dim) throw new RangeError(`expected ${n}×${dim} embeddings, got ${embeddings.length}`);
+}
+
+/**
+ * Cosine kNN accuracy on a fixed split: each test sample (`test[i]` true) is classified by its k
+ * nearest training samples (k clipped to the training size). `embeddings` is row-major,
+ * L2-normalised [labels.length, dim]. Returns the fraction of test samples classified right, in [0, 1].
+ */
+export function knnAccuracySplit(
+  embeddings: Float32Array,
+  labels: number[],
+  test: boolean[],
+  dim: number,
+  k = 20,
+): number {
+  const n = labels.length;
+  checkShape(embeddings, n, dim);
+  if (test.length !== n) throw new RangeError(`expected ${n} test flags, got ${test.length}`);
+  const trainRows = labels.map((_, i) => i).filter((i) => !test[i]);
+  const testRows = labels.map((_, i) => i).filter((i) => test[i]);
+  if (trainRows.length === 0 || testRows.length === 0) {
+    throw new RangeError(`kNN needs training and test samples (got ${trainRows.length} and ${testRows.length})`);
+  }
+  const rows = (which: number[]) => {
+    const out = new Float32Array(which.length * dim);
+    which.forEach((row, i) => out.set(embeddings.subarray(row * dim, (row + 1) * dim), i * dim));
+    return out;
+  };
+  const neighbours = nearestNeighbours(rows(testRows), rows(trainRows), dim, k);
+  return voteAccuracy(
+    neighbours,
+    trainRows.map((i) => labels[i]),
+    testRows.map((i) => labels[i]),
+  );
+}
+
+/**
+ * Leave-one-out cosine kNN accuracy: each sample is classified by its k nearest *other* samples
+ * (k clipped to n − 1). Uses every labelled image, so it is less noisy than the split figure on a small
+ * target, but its neighbours include what the split's test images would be.
+ */
+export function knnAccuracyLeaveOneOut(embeddings: Float32Array, labels: number[], dim: number, k = 20): number {
+  const n = labels.length;
+  checkShape(embeddings, n, dim);
+  if (n < 2) throw new RangeError('leave-one-out kNN needs at least two samples');
+  return voteAccuracy(nearestNeighbours(embeddings, embeddings, dim, k, { excludeSelf: true }), labels, labels);
 }
