@@ -1,22 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { logger } from '../lib/logger';
 import { PROJECT_ROOT, stateDir } from '../lib/paths';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
 import { ensureServices, stopServices, type Services } from '../lib/services';
 import { waitFor } from '../lib/services/process';
-import { TargetError, checkTargetReadable, listTarget } from '../activities/target';
+import { checkTargetReadable, listTarget } from '../activities/target';
 import { parseRoles, runWorkers } from '../workers/create';
 import { connectClient, webUiUrl } from './client';
+import { registerListCommand } from './commands/list';
+import { registerReportCommand } from './commands/report';
+import { followStatus, registerStatusCommand } from './commands/status';
+import { registerWebCommands } from './commands/web';
+import { EXIT, exitCodeFor } from './exit';
 import { followRun } from './follow';
 import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
+import { barsView, linesView } from './status-view';
 import { PETS_CLASSES, prepareValTarget } from './targets';
-
-/** Exit codes: 0 success, 1 the run failed, 2 bad input (config or target), 3 services unavailable. */
-const EXIT = { ok: 0, runFailed: 1, badInput: 2, services: 3 } as const;
 
 /** Demo defaults: sized to finish in about 15 minutes on 2 CPU cores. */
 const DEMO_DEFAULTS = { iterations: 5, queriesPerIteration: 64, resultsPerQuery: 50, train: { steps: 100 } };
@@ -73,9 +76,19 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+function projectVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+function printConfig(config: RunConfig): number {
+  out(JSON.stringify(config, null, 2));
+  return EXIT.ok;
+}
+
 async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): Promise<number> {
   const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
   const config = buildRunConfig({ ...flags, target }, DEMO_DEFAULTS);
+  if (flags.printConfig) return printConfig(config);
   await validateRun(config);
   out('starting services (PostgreSQL, Temporal dev server, local search engine)…');
   const services = await ensureServices();
@@ -103,7 +116,7 @@ async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): 
     if (services.webUi) out(`  Web UI:    ${webUiUrl(runId, services.webUi)}`);
   } catch (error) {
     out(`run ${runId} failed: ${(error as Error).message}`);
-    code = EXIT.runFailed;
+    code = EXIT.failed;
   } finally {
     await stopChild(workers);
     if (!flags.keepServices) {
@@ -121,7 +134,25 @@ async function main(): Promise<void> {
   logger.level = process.env.IE_LOG_LEVEL ?? 'warn';
   const program = new Command()
     .name('ie')
-    .description('Internet Explorer: targeted representation learning on the open web');
+    .description('Internet Explorer: targeted representation learning on the open web')
+    .version(projectVersion())
+    // Usage mistakes exit with 2 (bad input) rather than commander's 1, which means a failed run here.
+    .exitOverride()
+    .showHelpAfterError('(ie <command> --help lists its options)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ie demo                                   services + workers + a 5-iteration run on pets, followed
+  ie up && ie worker &                      services, then workers (another terminal)
+  ie run --config run.yaml --iterations 3 --follow
+  ie status RUN --follow                    live progress bars per stage
+  ie list                                   runs, newest first
+  ie report RUN --out report/               HTML page + PNGs
+
+Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, target, unknown run),
+3 a service (PostgreSQL, Temporal) is not reachable.`,
+    );
 
   addRunOptions(
     program
@@ -140,15 +171,20 @@ async function main(): Promise<void> {
       .option('--id <runId>', 'workflow id of the run')
       .option('-f, --follow', 'follow progress until the run ends'),
   ).action(async (flags: RunFlags & { id?: string; follow?: boolean }) => {
-    if (!flags.target && !flags.config) throw new ConfigError('give --target DIR (or a --config file with "target")');
+    if (!flags.target && !flags.config && !flags.set?.length)
+      throw new ConfigError('give --target DIR (or a --config file with "target")');
     const config = buildRunConfig(flags);
+    if (flags.printConfig) return void (process.exitCode = printConfig(config));
     await validateRun(config);
     const runId = flags.id ?? defaultRunId(config);
     const client = await startRun(config, runId);
     out(`run ${runId} started; Web UI: ${webUiUrl(runId)}`);
-    if (flags.follow) {
-      const result = await followRun(client, runId, out);
-      process.exitCode = result.status === 'completed' ? EXIT.ok : EXIT.runFailed;
+    try {
+      if (flags.follow)
+        process.exitCode = await followStatus(client, runId, process.stdout.isTTY ? barsView() : linesView(out));
+      else out(`  ie status ${runId} --follow   # live progress`);
+    } finally {
+      await client.connection.close();
     }
   });
 
@@ -175,11 +211,20 @@ async function main(): Promise<void> {
     .argument('[roles]', 'comma-separated roles', 'all')
     .action(async (roles: string) => runWorkers(parseRoles(roles)));
 
+  registerStatusCommand(program);
+  registerListCommand(program);
+  registerReportCommand(program);
+  registerWebCommands(program);
+
   await program.parseAsync();
 }
 
 main().catch((error: unknown) => {
-  const bad = error instanceof ConfigError || error instanceof TargetError;
+  if (error instanceof CommanderError) {
+    // commander has printed the message (or the help) already
+    const shown = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code);
+    process.exit(shown ? EXIT.ok : EXIT.badInput);
+  }
   process.stderr.write(`error: ${(error as Error).message}\n`);
-  process.exit(bad ? EXIT.badInput : EXIT.runFailed);
+  process.exit(exitCodeFor(error));
 });

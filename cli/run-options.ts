@@ -1,6 +1,7 @@
-import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, parseRunConfig, type RunConfig } from '../lib/config';
+import { deepMerge, parseAssignments, readConfigFile, type PlainObject } from './config-file';
 
 export interface RunFlags {
   config?: string;
@@ -13,12 +14,16 @@ export interface RunFlags {
   batchSize?: string;
   seed?: string;
   preset?: string;
+  set?: string[];
+  printConfig?: boolean;
 }
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** Options shared by `ie run` and `ie demo`: a config file, overridden by flags. */
 export function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --config <file>', 'JSON run config (flags override it)')
+    .option('-c, --config <file>', 'run config file: JSON, or YAML if named .yaml/.yml (flags override it)')
     .option('-t, --target <dir>', 'target folder of images (one subfolder per class = labels for evaluation only)')
     .addOption(
       new Option('--mode <mode>', 'explore (learned concept distribution) or random (baseline)').choices([
@@ -32,37 +37,47 @@ export function addRunOptions(cmd: Command): Command {
     .option('--steps <n>', 'training steps per iteration')
     .option('--batch-size <n>', 'training batch size')
     .option('--seed <n>', 'random seed')
-    .addOption(new Option('--preset <name>', 'trainer preset').choices(['cpu-small', 'gpu-r50']));
+    .addOption(new Option('--preset <name>', 'trainer preset').choices(['cpu-small', 'gpu-r50']))
+    .option('--set <key=value>', 'any config key, e.g. --set download.concurrency=8 (repeatable)', collect)
+    .option('--print-config', 'print the effective run config as JSON and exit without starting anything');
 }
 
 function int(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new ConfigError(`--${flag} must be an integer, got '${value}'`);
+  if (value.trim() === '' || !Number.isInteger(n))
+    throw new ConfigError(`--${flag} must be an integer, got '${value}'`);
   return n;
 }
 
-export function buildRunConfig(flags: RunFlags, defaults: Record<string, unknown> = {}): RunConfig {
-  let file: Record<string, unknown> = {};
-  if (flags.config) {
-    try {
-      file = JSON.parse(fs.readFileSync(flags.config, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      throw new ConfigError(`cannot read config file ${flags.config}: ${(error as Error).message}`);
-    }
-  }
-  const merged: Record<string, unknown> = { ...defaults, ...file };
-  const set = (key: string, value: unknown) => value !== undefined && (merged[key] = value);
-  set('target', flags.target);
-  set('mode', flags.mode);
-  set('iterations', int('iterations', flags.iterations));
-  set('queriesPerIteration', int('queries', flags.queries));
-  set('resultsPerQuery', int('results', flags.results));
-  set('seed', int('seed', flags.seed));
-  const train = { ...((defaults.train as object) ?? {}), ...((file.train as object) ?? {}) } as Record<string, unknown>;
-  if (flags.steps !== undefined) train.steps = int('steps', flags.steps);
-  if (flags.batchSize !== undefined) train.batchSize = int('batch-size', flags.batchSize);
-  if (flags.preset !== undefined) train.preset = flags.preset;
-  if (Object.keys(train).length) merged.train = train;
+/** The config keys the named flags set (undefined where the flag was not given). */
+function flagValues(flags: RunFlags): PlainObject {
+  return {
+    target: flags.target === undefined ? undefined : path.resolve(flags.target),
+    mode: flags.mode,
+    iterations: int('iterations', flags.iterations),
+    queriesPerIteration: int('queries', flags.queries),
+    resultsPerQuery: int('results', flags.results),
+    seed: int('seed', flags.seed),
+    train: {
+      steps: int('steps', flags.steps),
+      batchSize: int('batch-size', flags.batchSize),
+      preset: flags.preset,
+    },
+  };
+}
+
+/**
+ * The effective run config: command defaults, then the config file, then `--set` assignments, then the
+ * named flags, each overriding the one before key by key; validated by the run config schema, whose
+ * errors name each bad key and the allowed keys or values.
+ */
+export function buildRunConfig(flags: RunFlags, defaults: PlainObject = {}): RunConfig {
+  let merged = deepMerge({}, defaults);
+  if (flags.config) merged = deepMerge(merged, readConfigFile(flags.config));
+  if (flags.set?.length) merged = deepMerge(merged, parseAssignments(flags.set));
+  merged = deepMerge(merged, flagValues(flags));
+  // Workers may run elsewhere in the tree: the target they get is absolute.
+  if (typeof merged.target === 'string' && merged.target) merged.target = path.resolve(merged.target);
   return parseRunConfig(merged);
 }
