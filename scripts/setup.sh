@@ -40,4 +40,20 @@ if ! cmp -s prisma/schema.prisma node_modules/.prisma/client/schema.prisma; then
   log "generating the Prisma client"
   DATABASE_URL=${DATABASE_URL:-postgresql://localhost/unused} npx --no-install prisma generate >/dev/null
 fi
+# The `ie` command on PATH: a symlink to bin/ie in the first writable of /usr/local/bin and ~/.local/bin.
+ie_link=""
+for dir in /usr/local/bin "$HOME/.local/bin"; do
+  mkdir -p "$dir" 2>/dev/null || continue
+  if [ -w "$dir" ]; then
+    ln -sfn "$PWD/bin/ie" "$dir/ie"
+    ie_link="$dir/ie"
+    break
+  fi
+done
+if [ -n "$ie_link" ]; then
+  log "ie command: $ie_link -> $PWD/bin/ie"
+  case ":$PATH:" in *":$(dirname "$ie_link"):"*) ;; *) log "add $(dirname "$ie_link") to PATH to call it as ie" ;; esac
+else
+  log "no writable bin folder for the ie command; call $PWD/bin/ie (or npm run ie --)"
+fi
 log "ready"
