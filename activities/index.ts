@@ -7,3 +7,4 @@ export { trainEncoder } from './stages/train';
 export { scoreCandidates } from './stages/score';
 export { updateDistribution } from './stages/update';
 export { evaluateEncoder } from './stages/evaluate';
+export { recordControl, recordIterationFailure, markIterationRetried, setRunStatus } from './stages/control';

@@ -42,6 +42,10 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
           searchQueries,
           downloadCandidates,
           updateDistribution,
+          recordControl: activities.recordControl,
+          recordIterationFailure: activities.recordIterationFailure,
+          markIterationRetried: activities.markIterationRetried,
+          setRunStatus: activities.setRunStatus,
         },
         maxConcurrentActivityTaskExecutions: 8,
       };

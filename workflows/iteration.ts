@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, proxyActivities } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, type Stage } from '../lib/queues';
 import type { IterationEvaluation, IterationInput, IterationSummary } from './types';
@@ -6,30 +6,37 @@ import { stageSignal } from './run';
 
 const retry = { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError', 'TargetError', 'TrainerError'] };
 
-const io = proxyActivities<typeof activities>({
+const ioOptions: ActivityOptions = {
   taskQueue: IO_QUEUE,
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
   retry,
-});
+};
 
-const score = proxyActivities<typeof activities>({
+const scoreOptions: ActivityOptions = {
   taskQueue: SCORE_QUEUE,
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
   retry,
-});
+};
 
 // Training is long: it heartbeats every few seconds, so a dead worker is noticed within the heartbeat
 // timeout and the retry resumes from the last checkpoint.
-const train = proxyActivities<typeof activities>({
+const trainOptions: ActivityOptions = {
   taskQueue: TRAIN_QUEUE,
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '30 seconds',
   retry,
-});
+};
 
-/** One iteration: sample → search → download → train → score → update → evaluate. Decides only; no I/O. */
+/** Activities whose calls carry a one-line summary, shown on each activity in the Web UI. */
+const summarised = (options: ActivityOptions, summary: string) =>
+  proxyActivities<typeof activities>({ ...options, summary });
+
+/**
+ * One iteration: sample → search → download → train → score → update → evaluate. Decides only; no I/O.
+ * Its `topConcepts` are the top of the updated distribution (the run keeps them for its `topConcepts` query).
+ */
 export async function explorationIteration(input: IterationInput): Promise<IterationSummary> {
   const ref = { runId: input.runId, iteration: input.iteration };
   const parent = getExternalWorkflowHandle(input.parentWorkflowId);
@@ -42,24 +49,36 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
     }
   };
 
+  const it = `iteration ${input.iteration}`;
   await stage('sample');
-  const sampled = await io.sampleQueries(ref);
+  const sampled = await summarised(ioOptions, `${it}: sample concepts from p(c)`).sampleQueries(ref);
   await stage('search');
-  const searched = await io.searchQueries(ref);
+  const searched = await summarised(ioOptions, `${it}: search ${sampled.queries} queries`).searchQueries(ref);
   await stage('download');
-  const downloaded = await io.downloadCandidates(ref);
+  const downloaded = await summarised(
+    ioOptions,
+    `${it}: download the results of ${sampled.queries} queries`,
+  ).downloadCandidates(ref);
   await stage('train', { downloaded: downloaded.downloaded });
-  const trained = await train.trainEncoder(ref);
+  const trained = await summarised(
+    trainOptions,
+    `${it}: train the encoder on the target, ${downloaded.downloaded} new images and the replay buffer`,
+  ).trainEncoder(ref);
   await stage('score', { downloaded: downloaded.downloaded });
-  const scored = await score.scoreCandidates(ref);
+  const scored = await summarised(scoreOptions, `${it}: score the candidates against the target`).scoreCandidates(ref);
   await stage('update', { downloaded: downloaded.downloaded, kept: scored.admitted });
-  const updated = await io.updateDistribution(ref);
+  const updated = await summarised(ioOptions, `${it}: fit the GP on concept rewards, update p(c)`).updateDistribution(
+    ref,
+  );
   let evaluation: IterationEvaluation | null = null;
   if (input.hasLabels) {
     await stage('evaluate', { downloaded: downloaded.downloaded, kept: scored.admitted });
-    evaluation = await score.evaluateEncoder(ref);
+    evaluation = await summarised(scoreOptions, `${it}: evaluate the encoder (kNN, linear probe)`).evaluateEncoder(ref);
   }
-  const finished = await io.finishIteration({ ...ref, wallMs: Date.now() - started });
+  const finished = await summarised(ioOptions, `${it}: record stage timings`).finishIteration({
+    ...ref,
+    wallMs: Date.now() - started,
+  });
   await stage('done', { downloaded: downloaded.downloaded, kept: scored.admitted });
 
   return {

@@ -5,6 +5,9 @@ export interface StageRef {
   iteration: number;
 }
 
+/** How many of the current distribution's top concepts the update stage returns and the run keeps. */
+export const DISTRIBUTION_TOP = 50;
+
 export interface TopConcept {
   concept: string;
   probability: number;
@@ -45,10 +48,32 @@ export interface IterationSummary {
   wallMs: number;
 }
 
+export type RunStatus = 'preparing' | 'running' | 'paused' | 'waiting-retry' | 'completed' | 'stopped' | 'failed';
+
+/** Controls accepted so far; carried across Continue-As-New. */
+export interface RunControls {
+  /** Wait before starting the next iteration. */
+  paused: boolean;
+  /** End the run once the iteration in progress has finished. */
+  stopRequested: boolean;
+  /** The latest temperature set by hand (the update stage reads it from the database), or null. */
+  temperature: number | null;
+  /** Concepts added by hand so far. */
+  addedConcepts: number;
+}
+
+/** An iteration whose execution failed; the run waits for `retryIteration` (or a stop). */
+export interface FailedIteration {
+  iteration: number;
+  error: string;
+  /** How many executions of this iteration have failed. */
+  failures: number;
+}
+
 /** What the `progress` query returns. */
 export interface Progress {
   runId: string;
-  status: 'preparing' | 'running' | 'completed' | 'failed';
+  status: RunStatus;
   iteration: number;
   iterations: number;
   stage: string;
@@ -58,6 +83,8 @@ export interface Progress {
   topConcepts: TopConcept[];
   evaluation: IterationEvaluation | null;
   history: IterationSummary[];
+  controls: RunControls;
+  failed: FailedIteration | null;
 }
 
 /** Input of a run: a run config (see lib/config.ts); `resume` is set by Continue-As-New only. */
@@ -71,6 +98,21 @@ export interface RunCarry {
   iterations: number;
   hasLabels: boolean;
   history: IterationSummary[];
+  /** Target folder name and mode, for search attributes and details (absent in runs started before them). */
+  target?: string;
+  mode?: string;
+  controls?: RunControls;
+  /** Top of the current concept distribution (what the `topConcepts` query answers). */
+  distributionTop?: TopConcept[];
+}
+
+/** What a control update returns once accepted and recorded. */
+export interface ControlResult {
+  kind: string;
+  accepted: true;
+  /** The iteration in progress when it arrived. */
+  iteration: number;
+  message: string;
 }
 
 export interface IterationInput extends StageRef {

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { parseRunConfig } from '../../lib/config';
 import { db } from '../../lib/db';
@@ -17,6 +18,9 @@ export interface PrepareRunInput {
 
 export interface PreparedRun {
   iterations: number;
+  /** The target folder's name (the run's `IeTarget` search attribute). */
+  target: string;
+  mode: string;
   targetCount: number;
   hasLabels: boolean;
   labels: string[];
@@ -96,13 +100,21 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
 
   return {
     iterations: config.iterations,
+    target: path.basename(listing.dir),
+    mode: config.mode,
     targetCount: listing.files.length,
     hasLabels: runRow.hasLabels,
     labels: listing.labels,
   };
 }
 
-export async function finishRun({ runId, status }: { runId: string; status: 'completed' | 'failed' }): Promise<void> {
+export async function finishRun({
+  runId,
+  status,
+}: {
+  runId: string;
+  status: 'completed' | 'stopped' | 'failed';
+}): Promise<void> {
   await db().run.update({ where: { id: runId }, data: { status } });
   logger.info({ runId, status }, 'run finished');
 }

@@ -8,7 +8,8 @@ import { softmax, temperatureForTopMass, topConcepts } from '../concepts/distrib
 import { fitConceptGp } from '../concepts/gp';
 import { loadVocabulary } from '../concepts/vocabulary';
 import { iterationDir } from './train';
-import type { StageRef, TopConcept } from '../../workflows/types';
+import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../workflows/types';
+import { temperatureOverride } from './control';
 
 /**
  * Learns which concepts pay off: fits the GP on every concept reward observed so far in the run
@@ -44,6 +45,7 @@ export async function updateDistribution(
       predicted = gp.predicted;
       fit = { lengthScale: gp.lengthScale, noise: gp.noise };
       temperature =
+        (await temperatureOverride(ref.runId, ref.iteration)) ??
         run.config.temperature.fixed ??
         temperatureForTopMass(predicted, run.config.temperature.topK, run.config.temperature.topMass);
       if (!Number.isFinite(temperature)) temperature = null;
@@ -52,7 +54,10 @@ export async function updateDistribution(
           ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
           : softmax(predicted, temperature);
     }
-    const top: TopConcept[] = topConcepts(probs, 10).map((id) => ({ concept: vocabulary[id], probability: probs[id] }));
+    const top: TopConcept[] = topConcepts(probs, DISTRIBUTION_TOP).map((id) => ({
+      concept: vocabulary[id],
+      probability: probs[id],
+    }));
     const row = {
       temperature,
       predicted: float32ToBytes(predicted),

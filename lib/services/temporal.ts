@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { stateDir } from '../paths';
+import { RUN_SEARCH_ATTRIBUTES, searchAttributeCliTypes } from '../../workflows/search-attributes';
 import { portOpen, spawnDetached, stopProcess, waitFor, type ServiceProcess } from './process';
 
 export const DEFAULT_TEMPORAL_PORT = 7233;
@@ -40,6 +43,7 @@ export interface DevServerOptions {
   dbFile?: string;
   /** State sub-folder, so a test server and the demo's server do not share pid files. */
   name?: string;
+  /** Custom search attributes to register; defaults to the run's (IeTarget, IeStatus, IeIteration, …). */
   searchAttributes?: Record<string, 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList'>;
 }
 
@@ -49,15 +53,19 @@ export async function ensureTemporalDevServer(
 ): Promise<{ address: string; started: boolean }> {
   const port = opts.port ?? DEFAULT_TEMPORAL_PORT;
   const address = `127.0.0.1:${port}`;
-  if (await portOpen(port)) return { address, started: false };
+  const searchAttributes = opts.searchAttributes ?? searchAttributeCliTypes();
+  if (await portOpen(port)) {
+    // A server started by something else may lack them: register what is missing.
+    if (!opts.searchAttributes) await ensureRunSearchAttributes(address);
+    return { address, started: false };
+  }
   const svc = service(opts.name);
   fs.mkdirSync(path.dirname(svc.pidFile), { recursive: true });
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-format', 'json'];
   if (opts.uiPort === undefined || opts.uiPort > 0) args.push('--ui-port', String(opts.uiPort ?? DEFAULT_UI_PORT));
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
-  for (const [name, type] of Object.entries(opts.searchAttributes ?? {}))
-    args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
   spawnDetached(svc, temporalCli(), args);
   await waitFor('Temporal dev server', () => portOpen(port), 60_000, svc.logFile);
   return { address, started: true };
@@ -65,4 +73,26 @@ export async function ensureTemporalDevServer(
 
 export function stopTemporalDevServer(name = 'temporal'): Promise<boolean> {
   return stopProcess(service(name));
+}
+
+/**
+ * Registers the run's search attributes in a namespace where they are missing (what
+ * `temporal operator search-attribute create` does). A run cannot start its first workflow task without them.
+ */
+export async function ensureRunSearchAttributes(address: string, namespace = 'default'): Promise<string[]> {
+  const connection = await Connection.connect({ address });
+  try {
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = Object.values(RUN_SEARCH_ATTRIBUTES).filter((key) => !existing.customAttributes?.[key.name]);
+    if (missing.length === 0) return [];
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(
+        missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
+      ),
+    });
+    return missing.map((key) => key.name);
+  } finally {
+    await connection.close();
+  }
 }

@@ -1,0 +1,175 @@
+import { WorkflowUpdateFailedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+import { type Command } from 'commander';
+import { recordRejectedControl } from '../../activities/stages/control';
+import type { RunConfig } from '../../lib/config';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import type { ControlKind } from '../../workflows/controls';
+import type { ControlResult, Progress, TopConcept } from '../../workflows/types';
+import { connectClient } from '../client';
+
+/** The update that carries each control (see workflows/run.ts). */
+export const CONTROL_UPDATES: Record<ControlKind, string> = {
+  pause: 'pause',
+  resume: 'resume',
+  stop: 'stopAfterIteration',
+  temperature: 'setTemperature',
+  addConcepts: 'addConcepts',
+  retryIteration: 'retryIteration',
+};
+
+export type ControlOutcome = { accepted: true; result: ControlResult } | { accepted: false; reason: string };
+
+/** The innermost message of an update failure: what the run's validator said. */
+function rejectionReason(error: WorkflowUpdateFailedError): string {
+  let e: unknown = error;
+  let message = error.message;
+  while (e && typeof e === 'object' && 'cause' in e && e.cause) {
+    e = e.cause;
+    if (e instanceof Error && e.message) message = e.message;
+  }
+  return message;
+}
+
+/**
+ * Sends a control to a run as a validated update. An accepted control is recorded by the run itself; a
+ * rejected one (the validator refused it, so it never entered the run's history) is recorded here.
+ */
+export async function sendControl(
+  client: Client,
+  runId: string,
+  kind: ControlKind,
+  payload?: object,
+): Promise<ControlOutcome> {
+  const handle = client.workflow.getHandle(runId);
+  try {
+    const result =
+      payload === undefined
+        ? await handle.executeUpdate<ControlResult, []>(CONTROL_UPDATES[kind])
+        : await handle.executeUpdate<ControlResult, [object]>(CONTROL_UPDATES[kind], { args: [payload] });
+    return { accepted: true, result };
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+    const reason = rejectionReason(error);
+    await recordRejectedControl({ runId, kind, payload: payload ?? {}, reason });
+    return { accepted: false, reason };
+  }
+}
+
+/** Start options of a run: static summary and details shown in the Web UI from its first moment. */
+export function runStartOptions(runId: string, config: RunConfig): WorkflowStartOptions {
+  const target = config.target.split(/[\\/]/).filter(Boolean).pop() ?? config.target;
+  return {
+    taskQueue: WORKFLOW_QUEUE,
+    workflowId: runId,
+    args: [config],
+    staticSummary: `Exploration run on ${target}: ${config.mode}, ${config.iterations} iterations`,
+    staticDetails: [
+      `### Exploration run on \`${config.target}\``,
+      '',
+      `- mode: **${config.mode}**, seed ${config.seed}`,
+      `- ${config.iterations} iterations × ${config.queriesPerIteration} queries × ${config.resultsPerQuery} results`,
+      `- training: ${config.train.steps} steps per iteration (${config.train.preset}, ${config.train.device})`,
+      '',
+      `Filter runs like it: \`IeTarget = '${target}'\`. Queries: \`progress\`, \`topConcepts\`.`,
+    ].join('\n'),
+  };
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+async function control(runId: string, kind: ControlKind, payload?: object): Promise<void> {
+  const client = await connectClient();
+  try {
+    const outcome = await sendControl(client, runId, kind, payload);
+    if (outcome.accepted) {
+      out(`${runId}: ${outcome.result.message}`);
+    } else {
+      process.stderr.write(`error: ${runId} refused ${kind}: ${outcome.reason}\n`);
+      process.exitCode = 2;
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function parseNumber(what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new Error(`${what} must be a number (got "${value}")`);
+    return n;
+  };
+}
+
+/** `ie control …` (steer a running run) and `ie retry-iteration RUN N`. */
+export function registerControlCommands(program: Command): void {
+  const group = program
+    .command('control')
+    .description('steer a run: pause, resume, stop, temperature, add-concepts; progress and top concepts');
+
+  group
+    .command('pause')
+    .description('pause the run before its next iteration')
+    .argument('<run>', 'workflow id of the run')
+    .action((run: string) => control(run, 'pause'));
+  group
+    .command('resume')
+    .description('resume a paused run')
+    .argument('<run>', 'workflow id of the run')
+    .action((run: string) => control(run, 'resume'));
+  group
+    .command('stop')
+    .description('end the run once the iteration in progress has finished')
+    .argument('<run>', 'workflow id of the run')
+    .action((run: string) => control(run, 'stop'));
+  group
+    .command('temperature')
+    .description("set the concept distribution's temperature from the next iteration's update stage on")
+    .argument('<run>', 'workflow id of the run')
+    .argument('<temperature>', 'a finite number > 0', parseNumber('temperature'))
+    .action((run: string, temperature: number) => control(run, 'temperature', { temperature }));
+  group
+    .command('add-concepts')
+    .description('add concepts to the run (sampled from the next iteration on)')
+    .argument('<run>', 'workflow id of the run')
+    .argument('<names...>', 'concept names, e.g. "tabby cat"')
+    .action((run: string, names: string[]) => control(run, 'addConcepts', { names }));
+  group
+    .command('progress')
+    .description("print the run's progress (the `progress` query) as JSON")
+    .argument('<run>', 'workflow id of the run')
+    .action(async (run: string) => {
+      const client = await connectClient();
+      try {
+        out(JSON.stringify(await client.workflow.getHandle(run).query<Progress>('progress'), null, 2));
+      } finally {
+        await client.connection.close();
+      }
+    });
+  group
+    .command('top')
+    .description("print the top of the run's current concept distribution (the `topConcepts` query)")
+    .argument('<run>', 'workflow id of the run')
+    .option('-n, --count <n>', 'how many (at most 50)', parseNumber('count'), 10)
+    .action(async (run: string, flags: { count: number }) => {
+      const client = await connectClient();
+      try {
+        const top = await client.workflow.getHandle(run).query<TopConcept[], [number]>('topConcepts', flags.count);
+        for (const t of top) out(`${(100 * t.probability).toFixed(3).padStart(7)}%  ${t.concept}`);
+        if (top.length === 0) out('no distribution yet (the first iteration has not finished its update stage)');
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  program
+    .command('retry-iteration')
+    .description('re-run the failed iteration N of a waiting run, reusing everything already stored')
+    .argument('<run>', 'workflow id of the run')
+    .argument('<iteration>', 'the failed iteration (0-based, as the run details show it)', parseNumber('iteration'))
+    .action((run: string, iteration: number) => control(run, 'retryIteration', { iteration }));
+}
+
+/** Starts a run with its static summary and details. */
+export async function startExplorationRun(client: Client, runId: string, config: RunConfig): Promise<void> {
+  await client.workflow.start(RUN_WORKFLOW, runStartOptions(runId, config));
+}

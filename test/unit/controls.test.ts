@@ -1,0 +1,132 @@
+import {
+  MAX_CONCEPTS_PER_UPDATE,
+  validateConcepts,
+  validatePause,
+  validateResume,
+  validateRetry,
+  validateStop,
+  validateTemperature,
+  type ControlState,
+} from '../../workflows/controls';
+import { retryCommands, runDetails } from '../../workflows/details';
+import { searchAttributeCliTypes } from '../../workflows/search-attributes';
+import type { Progress } from '../../workflows/types';
+
+const running = (over: Partial<ControlState> = {}): ControlState => ({
+  status: 'running',
+  controls: { paused: false, stopRequested: false, temperature: null, addedConcepts: 0 },
+  failed: null,
+  ...over,
+});
+
+describe('control validators', () => {
+  test('temperature must be a finite number > 0', () => {
+    expect(validateTemperature(running(), { temperature: 0.25 })).toBe(0.25);
+    for (const bad of [0, -1, Infinity, NaN, '0.5', null])
+      expect(() => validateTemperature(running(), { temperature: bad })).toThrow(/finite number > 0/);
+    expect(() => validateTemperature(running(), undefined)).toThrow(/finite number > 0/);
+  });
+
+  test('concept names are non-empty, bounded, distinct; whitespace is normalised', () => {
+    expect(validateConcepts(running(), { names: ['  tabby   cat ', 'sphynx'] })).toEqual(['tabby cat', 'sphynx']);
+    expect(() => validateConcepts(running(), { names: [] })).toThrow(/non-empty list/);
+    expect(() => validateConcepts(running({ status: 'preparing' }), { names: ['x'] })).toThrow(/still being prepared/);
+    expect(() => validateConcepts(running(), { names: ['ok', ' '] })).toThrow(/names\[1\] must be a non-empty string/);
+    expect(() => validateConcepts(running(), { names: ['x'.repeat(101)] })).toThrow(/101 characters long/);
+    expect(() => validateConcepts(running(), { names: ['Cat', 'cat'] })).toThrow(/appears twice/);
+    const many = Array.from({ length: MAX_CONCEPTS_PER_UPDATE + 1 }, (_, i) => `c${i}`);
+    expect(() => validateConcepts(running(), { names: many })).toThrow(/at most 50 concepts/);
+  });
+
+  test('pause, resume and stop only while the run is active, and only once', () => {
+    expect(() => validatePause(running())).not.toThrow();
+    const paused = running({ status: 'paused', controls: { ...running().controls, paused: true } });
+    expect(() => validatePause(paused)).toThrow(/already paused/);
+    expect(() => validateResume(paused)).not.toThrow();
+    expect(() => validateResume(running())).toThrow(/not paused \(it is running\)/);
+    expect(() => validateStop(running())).not.toThrow();
+    expect(() => validateStop(running({ controls: { ...running().controls, stopRequested: true } }))).toThrow(
+      /already requested/,
+    );
+    for (const status of ['completed', 'stopped', 'failed'] as const) {
+      expect(() => validatePause(running({ status }))).toThrow(`the run has already ${status}`);
+      expect(() => validateStop(running({ status }))).toThrow(`the run has already ${status}`);
+      expect(() => validateTemperature(running({ status }), { temperature: 1 })).toThrow(/already/);
+    }
+  });
+
+  test('retry names the failed iteration', () => {
+    const waiting = running({ status: 'waiting-retry', failed: { iteration: 1, error: 'boom', failures: 1 } });
+    expect(validateRetry(waiting, { iteration: 1 })).toBe(1);
+    expect(() => validateRetry(waiting, { iteration: 0 })).toThrow(/the failed iteration is 1/);
+    expect(() => validateRetry(running(), { iteration: 1 })).toThrow(/no iteration has failed/);
+    expect(() => validateRetry(waiting, { iteration: -1 })).toThrow(/non-negative integer/);
+  });
+});
+
+describe('run details', () => {
+  const progress: Progress = {
+    runId: 'ie-pets-1',
+    status: 'waiting-retry',
+    iteration: 1,
+    iterations: 3,
+    stage: 'score',
+    imagesDownloaded: 120,
+    imagesKept: 40,
+    meanReward: 0.123,
+    topConcepts: [{ concept: 'tabby', probability: 0.05 }],
+    evaluation: null,
+    history: [
+      {
+        iteration: 0,
+        queries: 24,
+        results: 240,
+        downloaded: 120,
+        failed: 3,
+        outcomes: {},
+        excluded: 0,
+        kept: 40,
+        meanReward: 0.123,
+        trainSteps: 8,
+        trainLoss: 1.5,
+        temperature: null,
+        topConcepts: [],
+        knnAccuracy: 0.4,
+        evaluation: null,
+        stageMs: {},
+        wallMs: 30_000,
+      },
+    ],
+    controls: { paused: false, stopRequested: false, temperature: 0.5, addedConcepts: 2 },
+    failed: { iteration: 1, error: 'ORT session failed', failures: 1 },
+  };
+
+  test('say which iteration failed and the exact commands that retry it', () => {
+    const md = runDetails(progress, 'pets');
+    expect(md).toContain('**Iteration 1 failed**');
+    expect(md).toContain('ORT session failed');
+    for (const cmd of retryCommands('ie-pets-1', 1)) expect(md).toContain(cmd);
+    expect(md).toContain('ie retry-iteration ie-pets-1 1');
+    expect(md).toContain('images so far: **120** downloaded, **40** kept');
+    expect(md).toContain('tabby (5.00%)');
+    expect(md).toContain('temperature set to 0.5; 2 concepts added by hand');
+    expect(md).toContain('| 0 | 120 | 40 | 0.123 | — | 40.0% | 30 s |');
+  });
+
+  test('running details name the iteration and stage', () => {
+    const md = runDetails({ ...progress, status: 'running', failed: null }, 'pets');
+    expect(md).toContain('**Running** iteration 2 of 3, stage **score**');
+    expect(md).not.toContain('retry');
+  });
+});
+
+test('search attributes map to the temporal CLI types', () => {
+  expect(searchAttributeCliTypes()).toEqual({
+    IeTarget: 'Keyword',
+    IeMode: 'Keyword',
+    IeStatus: 'Keyword',
+    IeIteration: 'Int',
+    IeImages: 'Int',
+    IeBestKnn: 'Double',
+  });
+});
