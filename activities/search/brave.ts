@@ -8,7 +8,7 @@ import {
   type Verdict,
   transportOptions,
 } from './http';
-import type { SearchHit, SearchProvider } from './provider';
+import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export const BRAVE_URL = 'https://api.search.brave.com';
 /** The image endpoint returns at most 200 results and has no offset: one request per query. */
@@ -41,8 +41,10 @@ const responseSchema = z.object({
 });
 
 /** Brave Search image search (paid; plan-based rate limits reported in X-RateLimit-* headers). */
-export class BraveImagesProvider implements SearchProvider {
+export class BraveImagesProvider implements PagedSearchProvider {
   readonly name = 'brave';
+  /** Brave answers one page of up to 200 images and has no further pages. */
+  readonly pageSize = MAX_COUNT;
   private readonly http: ProviderHttp;
 
   constructor(options: BraveOptions) {
@@ -85,6 +87,11 @@ export class BraveImagesProvider implements SearchProvider {
       });
     });
     return hits.slice(0, limit);
+  }
+
+  async searchPage(query: string, page: number, signal?: AbortSignal): Promise<SearchPage> {
+    if (page > 0) return { hits: [], last: true };
+    return { hits: await this.search(query, MAX_COUNT, signal), last: true };
   }
 }
 

@@ -7,7 +7,7 @@ import {
   type Verdict,
   transportOptions,
 } from './http';
-import type { SearchHit, SearchProvider } from './provider';
+import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export const FLICKR_URL = 'https://api.flickr.com';
 const MAX_PER_PAGE = 500;
@@ -67,14 +67,14 @@ const LICENSES: Record<string, string> = {
 };
 
 /** Flickr photo search (flickr.photos.search), ranked by relevance. */
-export class FlickrProvider implements SearchProvider {
+export class FlickrProvider implements PagedSearchProvider {
   readonly name = 'flickr';
+  readonly pageSize: number;
   private readonly http: ProviderHttp;
-  private readonly perPage: number;
 
   constructor(private readonly options: FlickrOptions) {
     if (!options.apiKey) throw new Error('flickr: an API key is required; set IE_FLICKR_API_KEY');
-    this.perPage = Math.max(1, Math.min(MAX_PER_PAGE, options.perPage ?? MAX_PER_PAGE));
+    this.pageSize = Math.max(1, Math.min(MAX_PER_PAGE, options.perPage ?? MAX_PER_PAGE));
     this.http = new ProviderHttp({
       provider: this.name,
       baseUrl: (options.baseUrl ?? FLICKR_URL).replace(/\/+$/, ''),
@@ -89,43 +89,49 @@ export class FlickrProvider implements SearchProvider {
   async search(query: string, limit: number, signal?: AbortSignal): Promise<SearchHit[]> {
     const wanted = Math.min(limit, MAX_RESULTS);
     if (wanted <= 0) return [];
-    const size = Math.min(this.perPage, wanted);
+    const size = Math.min(this.pageSize, wanted);
     const hits: SearchHit[] = [];
     for (let page = 1; hits.length < wanted && (page - 1) * size < MAX_RESULTS; page++) {
-      const res = await this.http.request({
-        path: '/services/rest/',
-        params: {
-          method: 'flickr.photos.search',
-          api_key: this.options.apiKey,
-          text: query,
-          sort: 'relevance',
-          media: 'photos',
-          per_page: size,
-          page,
-          extras: 'url_o,url_l,url_c,owner_name,license',
-          format: 'json',
-          nojsoncallback: 1,
-        },
-        signal,
-      });
-      const body = this.parse(res, query, page);
+      const body = await this.fetchPage(query, page, size, signal);
       body.photos.photo.forEach((p, i) => {
-        const best = bestSize(p);
-        if (!best) return;
-        hits.push({
-          url: best.url,
-          pageUrl: p.owner ? `https://www.flickr.com/photos/${p.owner}/${p.id}` : undefined,
-          title: p.title || undefined,
-          rank: (page - 1) * size + i,
-          width: best.width,
-          height: best.height,
-          license: p.license === undefined ? undefined : (LICENSES[String(p.license)] ?? `Flickr license ${p.license}`),
-          creator: p.ownername || undefined,
-        });
+        const hit = toHit(p, (page - 1) * size + i);
+        if (hit) hits.push(hit);
       });
       if (body.photos.photo.length < size || page >= body.photos.pages) break;
     }
     return hits.slice(0, wanted);
+  }
+
+  async searchPage(query: string, page: number, signal?: AbortSignal): Promise<SearchPage> {
+    const size = this.pageSize;
+    const body = await this.fetchPage(query, page + 1, size, signal);
+    const hits: SearchHit[] = [];
+    body.photos.photo.forEach((p, i) => {
+      const hit = toHit(p, page * size + i);
+      if (hit) hits.push(hit);
+    });
+    const last = body.photos.photo.length < size || page + 1 >= body.photos.pages || (page + 1) * size >= MAX_RESULTS;
+    return { hits, last };
+  }
+
+  private async fetchPage(query: string, page: number, size: number, signal?: AbortSignal) {
+    const res = await this.http.request({
+      path: '/services/rest/',
+      params: {
+        method: 'flickr.photos.search',
+        api_key: this.options.apiKey,
+        text: query,
+        sort: 'relevance',
+        media: 'photos',
+        per_page: size,
+        page,
+        extras: 'url_o,url_l,url_c,owner_name,license',
+        format: 'json',
+        nojsoncallback: 1,
+      },
+      signal,
+    });
+    return this.parse(res, query, page);
   }
 
   private parse(res: HttpResponse, query: string, page: number) {
@@ -142,6 +148,21 @@ export class FlickrProvider implements SearchProvider {
     }
     return parsed.data;
   }
+}
+
+function toHit(p: z.infer<typeof photoSchema>, rank: number): SearchHit | undefined {
+  const best = bestSize(p);
+  if (!best) return undefined;
+  return {
+    url: best.url,
+    pageUrl: p.owner ? `https://www.flickr.com/photos/${p.owner}/${p.id}` : undefined,
+    title: p.title || undefined,
+    rank,
+    width: best.width,
+    height: best.height,
+    license: p.license === undefined ? undefined : (LICENSES[String(p.license)] ?? `Flickr license ${p.license}`),
+    creator: p.ownername || undefined,
+  };
 }
 
 function bestSize(p: z.infer<typeof photoSchema>): { url: string; width?: number; height?: number } | undefined {

@@ -1,6 +1,6 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { z } from 'zod';
-import type { SearchHit, SearchProvider } from './provider';
+import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export interface LocalEngineOptions {
   /** Engine root, e.g. http://127.0.0.1:8600 */
@@ -29,36 +29,36 @@ const responseSchema = z.object({
 type EnginePage = z.infer<typeof responseSchema>;
 
 /** Search provider backed by the local image search engine (engine/server.ts). */
-export class LocalEngineProvider implements SearchProvider {
+export class LocalEngineProvider implements PagedSearchProvider {
   readonly name = 'local';
+  readonly pageSize: number;
   private readonly http: AxiosInstance;
-  private readonly perPage: number;
 
   constructor(private readonly options: LocalEngineOptions) {
-    this.perPage = Math.max(1, Math.min(ENGINE_MAX_PER_PAGE, options.perPage ?? ENGINE_MAX_PER_PAGE));
+    this.pageSize = Math.max(1, Math.min(ENGINE_MAX_PER_PAGE, options.perPage ?? ENGINE_MAX_PER_PAGE));
     this.http = axios.create({ baseURL: options.baseUrl, timeout: options.timeoutMs ?? 10_000 });
   }
 
   async search(query: string, limit: number, signal?: AbortSignal): Promise<SearchHit[]> {
     // One page size for the whole call keeps page boundaries aligned; the last page is trimmed to `limit`.
     if (limit <= 0) return [];
-    const size = Math.min(this.perPage, limit);
+    const size = Math.min(this.pageSize, limit);
     const hits: SearchHit[] = [];
     for (let page = 1; hits.length < limit; page++) {
       const body = await this.fetchPage(query, page, size, signal);
-      body.results.forEach((r, i) =>
-        hits.push({
-          url: r.url,
-          pageUrl: r.page_url,
-          title: r.title,
-          rank: (page - 1) * size + i,
-          width: r.width,
-          height: r.height,
-        }),
-      );
+      body.results.forEach((r, i) => hits.push(toHit(r, (page - 1) * size + i)));
       if (body.results.length < size || page * size >= body.total) break;
     }
     return hits.slice(0, limit);
+  }
+
+  async searchPage(query: string, page: number, signal?: AbortSignal): Promise<SearchPage> {
+    const size = this.pageSize;
+    const body = await this.fetchPage(query, page + 1, size, signal);
+    return {
+      hits: body.results.map((r, i) => toHit(r, page * size + i)),
+      last: body.results.length < size || (page + 1) * size >= body.total,
+    };
   }
 
   private async fetchPage(query: string, page: number, perPage: number, signal?: AbortSignal): Promise<EnginePage> {
@@ -80,6 +80,10 @@ export class LocalEngineProvider implements SearchProvider {
       throw err;
     }
   }
+}
+
+function toHit(r: EnginePage['results'][number], rank: number): SearchHit {
+  return { url: r.url, pageUrl: r.page_url, title: r.title, rank, width: r.width, height: r.height };
 }
 
 function errorDetail(data: unknown): string {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderHttp, SearchHttpError, bodyDetail, type RateOptions, transportOptions } from './http';
-import type { SearchHit, SearchProvider } from './provider';
+import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export const OPENVERSE_URL = 'https://api.openverse.org';
 /** Anonymous requests may ask for at most 20 results per page; authenticated ones up to 500. */
@@ -62,11 +62,11 @@ export function clearOpenverseTokens(): void {
 }
 
 /** Openverse (openly licensed images): anonymous, or OAuth2 client credentials for bigger pages and quota. */
-export class OpenverseProvider implements SearchProvider {
+export class OpenverseProvider implements PagedSearchProvider {
   readonly name = 'openverse';
+  readonly pageSize: number;
   private readonly http: ProviderHttp;
   private readonly baseUrl: string;
-  private readonly pageSize: number;
   private readonly maxPages: number;
   private readonly authenticated: boolean;
 
@@ -97,21 +97,22 @@ export class OpenverseProvider implements SearchProvider {
     for (let page = 1; hits.length < limit && page <= this.maxPages; page++) {
       const body = await this.fetchPage(query, page, size, signal);
       body.results.forEach((r, i) => {
-        if (!r.url) return;
-        hits.push({
-          url: r.url,
-          pageUrl: r.foreign_landing_url ?? undefined,
-          title: r.title ?? undefined,
-          rank: (page - 1) * size + i,
-          width: r.width ?? undefined,
-          height: r.height ?? undefined,
-          license: licenseName(r.license, r.license_version),
-          creator: r.creator ?? undefined,
-        });
+        if (r.url) hits.push(toHit({ ...r, url: r.url }, (page - 1) * size + i));
       });
       if (body.results.length < size || page >= body.page_count) break;
     }
     return hits.slice(0, limit);
+  }
+
+  async searchPage(query: string, page: number, signal?: AbortSignal): Promise<SearchPage> {
+    const size = this.pageSize;
+    const body = await this.fetchPage(query, page + 1, size, signal);
+    const hits: SearchHit[] = [];
+    body.results.forEach((r, i) => {
+      if (r.url) hits.push(toHit({ ...r, url: r.url }, page * size + i));
+    });
+    const last = body.results.length < size || page + 1 >= body.page_count || page + 1 >= this.maxPages;
+    return { hits, last };
   }
 
   private async fetchPage(query: string, page: number, pageSize: number, signal?: AbortSignal) {
@@ -182,6 +183,19 @@ export class OpenverseProvider implements SearchProvider {
     this.http.addSecret(parsed.data.access_token);
     return { token: parsed.data.access_token, expiresAt: Date.now() + parsed.data.expires_in * 1000 };
   }
+}
+
+function toHit(r: z.infer<typeof imageSchema> & { url: string }, rank: number): SearchHit {
+  return {
+    url: r.url,
+    pageUrl: r.foreign_landing_url ?? undefined,
+    title: r.title ?? undefined,
+    rank,
+    width: r.width ?? undefined,
+    height: r.height ?? undefined,
+    license: licenseName(r.license, r.license_version),
+    creator: r.creator ?? undefined,
+  };
 }
 
 function bearer(token: string | undefined): Record<string, string> | undefined {

@@ -4,7 +4,8 @@ import { CombinedProvider } from './combined';
 import { FlickrProvider } from './flickr';
 import { LocalEngineProvider } from './local';
 import { OpenverseProvider } from './openverse';
-import type { SearchProvider } from './provider';
+import type { PagedSearchProvider, SearchProvider } from './provider';
+import { CachedProvider, type SearchStore } from './cache';
 import { WikimediaCommonsProvider } from './wikimedia';
 
 export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:8600';
@@ -31,11 +32,17 @@ const OPENVERSE_AUTHENTICATED = { requestsPerSecond: 1.5, dailyQuota: 10_000 };
  * IE_OPENVERSE_CLIENT_ID / IE_OPENVERSE_CLIENT_SECRET (optional), IE_WIKIMEDIA_USER_AGENT,
  * IE_FLICKR_API_KEY, IE_BRAVE_TOKEN.
  */
-export function createProvider(config: RunConfig, env: NodeJS.ProcessEnv = process.env): SearchProvider {
+export function createProvider(
+  config: RunConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  /** With several providers, each one's pages go through this cache before they are combined. */
+  cache?: SearchStore,
+): SearchProvider {
   const search = config.search;
   const kinds = search.providers ?? [search.provider];
   const providers = kinds.map((kind) => createOne(kind, search, env, kinds.length === 1));
-  return providers.length === 1 ? providers[0] : new CombinedProvider(providers, search.combine);
+  if (providers.length === 1) return providers[0];
+  return new CombinedProvider(cache ? providers.map((p) => new CachedProvider(p, cache)) : providers, search.combine);
 }
 
 /** The name the configured provider caches under (e.g. 'openverse', 'split:openverse+flickr'). */
@@ -44,7 +51,12 @@ export function searchProviderName(config: RunConfig): string {
   return kinds.length === 1 ? kinds[0] : `${config.search.combine}:${kinds.join('+')}`;
 }
 
-function createOne(kind: ProviderKind, search: SearchConfig, env: NodeJS.ProcessEnv, only: boolean): SearchProvider {
+function createOne(
+  kind: ProviderKind,
+  search: SearchConfig,
+  env: NodeJS.ProcessEnv,
+  only: boolean,
+): PagedSearchProvider {
   const own = search[kind] ?? {};
   // The top-level baseUrl belongs to the single provider `provider` names (historically the local engine).
   const baseUrl = own.baseUrl ?? (only || kind === search.provider ? search.baseUrl : undefined);

@@ -8,7 +8,7 @@ import {
   type Verdict,
   transportOptions,
 } from './http';
-import type { SearchHit, SearchProvider } from './provider';
+import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export const WIKIMEDIA_COMMONS_URL = 'https://commons.wikimedia.org';
 /** Search results per request for clients without the bot right. */
@@ -63,11 +63,11 @@ const responseSchema = z.object({
 });
 
 /** Wikimedia Commons through the MediaWiki Action API (generator=search over the File namespace). */
-export class WikimediaCommonsProvider implements SearchProvider {
+export class WikimediaCommonsProvider implements PagedSearchProvider {
   readonly name = 'wikimedia';
+  readonly pageSize: number;
   private readonly http: ProviderHttp;
   private readonly baseUrl: string;
-  private readonly batchSize: number;
 
   constructor(options: WikimediaOptions) {
     if (!options.userAgent?.trim()) {
@@ -77,7 +77,7 @@ export class WikimediaCommonsProvider implements SearchProvider {
       );
     }
     this.baseUrl = (options.baseUrl ?? WIKIMEDIA_COMMONS_URL).replace(/\/+$/, '');
-    this.batchSize = Math.max(1, Math.min(MAX_BATCH, options.batchSize ?? MAX_BATCH));
+    this.pageSize = Math.max(1, Math.min(MAX_BATCH, options.batchSize ?? MAX_BATCH));
     this.http = new ProviderHttp({
       provider: this.name,
       baseUrl: this.baseUrl,
@@ -94,48 +94,60 @@ export class WikimediaCommonsProvider implements SearchProvider {
     let cont: Record<string, string | number> | undefined = {};
     let offset = 0;
     while (cont && hits.length < limit && offset < MAX_OFFSET) {
-      const size = Math.min(this.batchSize, limit - hits.length, MAX_OFFSET - offset);
-      const res = await this.http.request({
-        path: '/w/api.php',
-        params: {
-          action: 'query',
-          format: 'json',
-          generator: 'search',
-          gsrsearch: `${query} filetype:bitmap`,
-          gsrnamespace: 6,
-          gsrlimit: size,
-          prop: 'imageinfo',
-          iiprop: 'url|size|extmetadata|mime',
-          ...cont,
-          gsroffset: cont.gsroffset ?? offset,
-        },
-        signal,
-      });
-      const body = this.parse(res, query);
+      const size = Math.min(this.pageSize, limit - hits.length, MAX_OFFSET - offset);
+      const body = await this.fetchBatch(query, { ...cont, gsroffset: cont.gsroffset ?? offset }, size, signal);
       const pages = body.query?.pages ? Object.values(body.query.pages) : [];
       pages.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
       for (const page of pages) {
-        const info = page.imageinfo?.[0];
-        if (!info?.url || seen.has(info.url)) continue;
-        if (info.mime && !/^image\/(?!svg)/.test(info.mime)) continue;
-        seen.add(info.url);
-        const meta = info.extmetadata ?? {};
-        hits.push({
-          url: info.url,
-          pageUrl: info.descriptionurl,
-          title: text(meta.ObjectName?.value) ?? page.title.replace(/^File:/, ''),
-          rank: hits.length,
-          width: info.width,
-          height: info.height,
-          license: text(meta.LicenseShortName?.value),
-          creator: text(meta.Artist?.value),
-        });
+        const hit = toHit(page, hits.length);
+        if (!hit || seen.has(hit.url)) continue;
+        seen.add(hit.url);
+        hits.push(hit);
       }
       cont = body.continue;
       const next = Number(cont?.gsroffset);
       offset = Number.isFinite(next) ? next : offset + size;
     }
     return hits.slice(0, limit);
+  }
+
+  /** Batch `page` (offset page × pageSize); ranks are positions in the search, so skipped files leave gaps. */
+  async searchPage(query: string, page: number, signal?: AbortSignal): Promise<SearchPage> {
+    const size = this.pageSize;
+    const offset = page * size;
+    if (offset >= MAX_OFFSET) return { hits: [], last: true };
+    const count = Math.min(size, MAX_OFFSET - offset);
+    const cont: Record<string, string | number> =
+      page === 0 ? { gsroffset: 0 } : { continue: 'gsroffset||', gsroffset: offset };
+    const body = await this.fetchBatch(query, cont, count, signal);
+    const pages = body.query?.pages ? Object.values(body.query.pages) : [];
+    pages.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    const hits = pages.flatMap((p, i) => toHit(p, offset + i) ?? []);
+    return { hits, last: !body.continue || offset + count >= MAX_OFFSET };
+  }
+
+  private async fetchBatch(
+    query: string,
+    cont: Record<string, string | number>,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<z.infer<typeof responseSchema>> {
+    const res = await this.http.request({
+      path: '/w/api.php',
+      params: {
+        action: 'query',
+        format: 'json',
+        generator: 'search',
+        gsrsearch: `${query} filetype:bitmap`,
+        gsrnamespace: 6,
+        gsrlimit: size,
+        prop: 'imageinfo',
+        iiprop: 'url|size|extmetadata|mime',
+        ...cont,
+      },
+      signal,
+    });
+    return this.parse(res, query);
   }
 
   private parse(res: HttpResponse, query: string) {
@@ -150,6 +162,24 @@ export class WikimediaCommonsProvider implements SearchProvider {
     }
     return parsed.data;
   }
+}
+
+/** A file page as a hit, or undefined when it has no URL or is not a bitmap. */
+function toHit(page: z.infer<typeof pageSchema>, rank: number): SearchHit | undefined {
+  const info = page.imageinfo?.[0];
+  if (!info?.url) return undefined;
+  if (info.mime && !/^image\/(?!svg)/.test(info.mime)) return undefined;
+  const meta = info.extmetadata ?? {};
+  return {
+    url: info.url,
+    pageUrl: info.descriptionurl,
+    title: text(meta.ObjectName?.value) ?? page.title.replace(/^File:/, ''),
+    rank,
+    width: info.width,
+    height: info.height,
+    license: text(meta.LicenseShortName?.value),
+    creator: text(meta.Artist?.value),
+  };
 }
 
 /** MediaWiki reports most errors with HTTP 200 and {"error": {"code", "info"}}. */

@@ -101,11 +101,13 @@ test('a target image planted on the web never becomes a candidate and is recorde
         data: { runId, iteration, conceptId, text: key, searchKey: key, provider: 'local', results: slice.length },
       });
       await db().searchResponse.upsert({
-        where: { provider_query: { provider: 'local', query: key } },
+        where: { provider_query_page: { provider: 'local', query: key, page: 0 } },
         create: {
           provider: 'local',
           query: key,
+          pageSize: 100,
           total: slice.length,
+          last: true,
           results: { create: slice.map((p, rank) => ({ rank, url: `${web}${p}` })) },
         },
         update: {},
