@@ -21,6 +21,9 @@ class TrainConfig:
     proj_dim: int
     pred_hidden: int
     image_size: int
+    # MoCo v3 uses a 2-layer projector for ResNets (3 for ViTs) and no bias in the predictor.
+    proj_layers: int = 2
+    pred_bias: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     # Optimisation.
@@ -51,6 +54,10 @@ class TrainConfig:
     def from_dict(data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         kwargs = {k: v for k, v in data.items() if k in known}
+        # Checkpoints written before these fields existed had a 3-layer projector and a biased
+        # predictor output; they keep that shape so that runs in progress can continue.
+        kwargs.setdefault("proj_layers", 3)
+        kwargs.setdefault("pred_bias", True)
         kwargs["blocks"] = tuple(kwargs["blocks"])
         kwargs["mean"] = tuple(kwargs["mean"])
         kwargs["std"] = tuple(kwargs["std"])
@@ -58,7 +65,16 @@ class TrainConfig:
 
 
 # Fields that define the network; a resumed or initialised run must use the stored values.
-ARCH_FIELDS = ("arch", "width", "blocks", "proj_hidden", "proj_dim", "pred_hidden")
+ARCH_FIELDS = (
+    "arch",
+    "width",
+    "blocks",
+    "proj_hidden",
+    "proj_dim",
+    "pred_hidden",
+    "proj_layers",
+    "pred_bias",
+)
 
 
 def preset(name: str) -> TrainConfig:
@@ -66,7 +82,8 @@ def preset(name: str) -> TrainConfig:
 
     cpu-small: ResNet-18 layout at quarter width (16-32-64-128 channels) on 32 px images;
     measured ~280 images/s of pure compute on 2 CPU cores, leaving room for augmentation.
-    gpu-r50: torchvision ResNet-50 at 224 px with mixed precision, MoCo v3 head sizes.
+    gpu-r50: torchvision ResNet-50 at 224 px with mixed precision, MoCo v3's ResNet heads (2-layer
+    4096-256 projector, 4096 predictor, T = 1), so official MoCo v3 checkpoints load key for key.
     Both use AdamW (MoCo v3's ViT recipe) rather than LARS: it needs no large batch to be stable.
     """
     if name == "cpu-small":
@@ -103,6 +120,8 @@ def preset(name: str) -> TrainConfig:
             batch_size=128,
             lr=3e-4,
             weight_decay=0.05,
+            # MoCo v3's temperature for ResNets (0.2 is its ViT value).
+            temperature=1.0,
             warmup_steps=50,
             steps=2000,
             checkpoint_every=250,

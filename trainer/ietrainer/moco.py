@@ -20,8 +20,15 @@ class MoCoV3(nn.Module):
         self.backbone = build_backbone(cfg.arch, cfg.width, cfg.blocks)
         dim = int(self.backbone.dim)  # type: ignore[arg-type]
         self.feature_dim = dim
-        self.projector = mlp(dim, cfg.proj_hidden, cfg.proj_dim, layers=3, last_bn=True)
-        self.predictor = mlp(cfg.proj_dim, cfg.pred_hidden, cfg.proj_dim, layers=2, last_bn=False)
+        self.projector = mlp(dim, cfg.proj_hidden, cfg.proj_dim, cfg.proj_layers, last_bn=True)
+        self.predictor = mlp(
+            cfg.proj_dim,
+            cfg.pred_hidden,
+            cfg.proj_dim,
+            layers=2,
+            last_bn=False,
+            last_bias=cfg.pred_bias,
+        )
         self.momentum_backbone = copy.deepcopy(self.backbone)
         self.momentum_projector = copy.deepcopy(self.projector)
         for p in self.momentum_parameters():

@@ -79,14 +79,18 @@ def build_backbone(arch: str, width: int, blocks: tuple[int, ...]) -> nn.Module:
     raise ValueError(f"unknown backbone architecture: {arch}")
 
 
-def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, last_bn: bool) -> nn.Sequential:
+def mlp(
+    in_dim: int, hidden: int, out_dim: int, layers: int, last_bn: bool, last_bias: bool = False
+) -> nn.Sequential:
     """MoCo v3 MLP: (Linear-BN-ReLU) x (layers-1), then Linear (+ BN without affine)."""
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers - 1):
         mods += [nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
         dim = hidden
-    mods.append(nn.Linear(dim, out_dim, bias=not last_bn))
+    # MoCo v3 puts no bias on any layer (its checkpoints load key for key); `last_bias` is for
+    # checkpoints of ours that had one on the predictor's output.
+    mods.append(nn.Linear(dim, out_dim, bias=last_bias and not last_bn))
     if last_bn:
         # Affine-free BN on the output follows MoCo v3; it stabilises the contrastive targets.
         mods.append(nn.BatchNorm1d(out_dim, affine=False))

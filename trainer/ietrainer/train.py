@@ -37,6 +37,7 @@ from .data import (
 from .errors import EXIT_CANCELLED, EXIT_USAGE, CancelledError, UsageError
 from .events import emit, log
 from .export import export_onnx
+from .init_weights import load_init_checkpoint
 from .lifetime import die_with_parent
 from .moco import MoCoV3, lr_at, momentum_at
 
@@ -56,6 +57,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--resume", help="checkpoint path, or 'auto' for the newest in --out-dir")
     p.add_argument("--init", help="weights-only start from a previous iteration's checkpoint")
+    p.add_argument(
+        "--init-checkpoint",
+        help="start from weights made elsewhere (official MoCo v3, torchvision ResNet, or ours)",
+    )
+    p.add_argument(
+        "--base-onnx",
+        help="export the starting encoder here before the first step (kept if it exists)",
+    )
     p.add_argument("--onnx", help="export the encoder here at the end (+ PATH.json sidecar)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -206,16 +215,36 @@ def prepare(args: argparse.Namespace) -> Session:
         resume_path = ckpt.latest_checkpoint(args.out_dir)
         if resume_path is None:
             log(f"no checkpoint in {args.out_dir}; starting fresh")
+    if args.init and args.init_checkpoint:
+        raise UsageError("--init and --init-checkpoint are exclusive: give one starting point")
     resume_state = ckpt.load(resume_path) if resume_path else None
-    init_state = ckpt.load(args.init) if (resume_state is None and args.init) else None
+    # The starting weights are rebuilt on resume only when the base export is still missing.
+    need_base = bool(args.base_onnx) and not os.path.exists(args.base_onnx)
+    starting = resume_state is None or need_base
+    init_state = ckpt.load(args.init) if (starting and args.init) else None
     stored = resume_state or init_state
     cfg = build_config(args, stored["config"] if stored else None)
     cfg.amp = cfg.amp and device.type == "cuda"
 
     torch.manual_seed(args.seed)
     model = MoCoV3(cfg)
-    if stored is not None:
-        model.load_state_dict(stored["model"])
+    if init_state is not None:
+        model.load_state_dict(init_state["model"])
+    elif starting and args.init_checkpoint:
+        report = load_init_checkpoint(model, args.init_checkpoint, cfg.arch)
+        log(
+            f"initialised from {args.init_checkpoint} ({report.layout} layout): loaded "
+            f"{report.loaded}, skipped {len(report.skipped)} tensors"
+        )
+        for key, reason in report.skipped:
+            log(f"  skipped {key}: {reason}")
+        if resume_state is None:
+            emit("initialised", path=args.init_checkpoint, **report.to_event())
+    if need_base:
+        export_onnx(model.backbone, cfg, model.feature_dim, args.base_onnx)
+        emit("base", onnx=args.base_onnx)
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
