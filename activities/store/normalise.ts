@@ -141,7 +141,8 @@ export async function normaliseImage(
     if (plain ? Math.max(width, height) <= opts.maxSide : isNormalised(meta as Metadata, opts)) {
       // Stored byte for byte; hashing it decodes it in full (with the normalising pipeline's limits), so a
       // file libjpeg cannot decode is still refused.
-      const phash = await perceptualHash(input, { limitInputPixels: opts.maxPixels, failOn });
+      const limits = { limitInputPixels: opts.maxPixels, failOn } as const;
+      const phash = plain ? await plainJpegHash(input, limits) : await perceptualHash(input, limits);
       return { jpeg: input, width, height, phash };
     }
     const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn, pages: 1 })
@@ -206,25 +207,87 @@ const SOS = Buffer.from([0xff, 0xda]);
 const EOI = Buffer.from([0xff, 0xd9]);
 
 /**
- * A 64-bit difference hash (dHash): the image as a 9×8 greyscale thumbnail, one bit per horizontally
- * adjacent pair (set when the left pixel is brighter). Re-encoding or resizing an image changes few
- * bits; different images differ in about half. Returned as 16 hex digits.
+ * A 64-bit difference hash (dHash): the image in greyscale (Rec. 601 luma of its upright, flattened sRGB
+ * pixels) averaged down to 9×8 cells, one bit per horizontally adjacent pair of cells (set when the left
+ * one is brighter). Re-encoding or resizing an image changes few bits; different images differ in about
+ * half. Returned as 16 hex digits. Decoding is the only libvips work; the rest is a few passes in JS,
+ * cheaper than a libvips pipeline per image.
  */
 export async function perceptualHash(image: Buffer | string, input: SharpOptions = {}): Promise<string> {
-  const pixels = await sharp(image, { ...input, pages: 1 })
+  const { data, info } = await sharp(image, { ...input, pages: 1 })
     .rotate()
     .flatten({ background: '#ffffff' })
-    .greyscale()
-    .resize(9, 8, { fit: 'fill', kernel: 'lanczos3' })
+    .toColourspace('srgb')
     .raw()
-    .toBuffer();
-  let hash = 0n;
-  for (let y = 0; y < 8; y++) {
-    for (let x = 0; x < 8; x++) {
-      hash = (hash << 1n) | (pixels[y * 9 + x] > pixels[y * 9 + x + 1] ? 1n : 0n);
+    .toBuffer({ resolveWithObject: true });
+  return differenceHash(data, info.width, info.height, info.channels);
+}
+
+/** Decodes a plain baseline JPEG (see `plainJpegHeader`: upright, 3-channel sRGB, no alpha) and hashes it. */
+function plainJpegHash(jpeg: Buffer, input: SharpOptions): Promise<string> {
+  return sharp(jpeg, input)
+    .raw()
+    .toBuffer({ resolveWithObject: true })
+    .then(({ data, info }) => differenceHash(data, info.width, info.height, info.channels));
+}
+
+const HASH_W = 9;
+const HASH_H = 8;
+
+/**
+ * The dHash of raw interleaved 8-bit pixels (1–2 channels: grey[, alpha]; 3–4: RGB[A]; alpha ignored).
+ * Each cell is the area-weighted mean of the pixels it covers, so any size, even under 9×8, has a hash.
+ */
+export function differenceHash(pixels: Uint8Array, width: number, height: number, channels: number): string {
+  const cols = cellWeights(width, HASH_W);
+  const rows = cellWeights(height, HASH_H);
+  const cells = new Float64Array(HASH_W * HASH_H);
+  const rowSums = new Float64Array(HASH_W);
+  for (let y = 0; y < height; y++) {
+    rowSums.fill(0);
+    let at = y * width * channels;
+    for (let x = 0; x < width; x++, at += channels) {
+      const luma = channels >= 3 ? 0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2] : pixels[at];
+      const share = cols[x];
+      for (let k = 0; k < share.length; k += 2) rowSums[share[k]] += luma * share[k + 1];
+    }
+    const share = rows[y];
+    for (let k = 0; k < share.length; k += 2) {
+      const row = share[k] * HASH_W;
+      for (let c = 0; c < HASH_W; c++) cells[row + c] += rowSums[c] * share[k + 1];
     }
   }
-  return hash.toString(16).padStart(16, '0');
+  let hi = 0;
+  let lo = 0;
+  for (let y = 0; y < HASH_H; y++) {
+    for (let x = 0; x < HASH_W - 1; x++) {
+      // Compared as 8-bit levels: cells in one flat region stay equal whatever noise a re-encode adds.
+      const bit = Math.round(cells[y * HASH_W + x]) > Math.round(cells[y * HASH_W + x + 1]) ? 1 : 0;
+      if (y < HASH_H / 2) hi = ((hi << 1) | bit) >>> 0;
+      else lo = ((lo << 1) | bit) >>> 0;
+    }
+  }
+  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
+
+/**
+ * For each of `size` pixels, the output cells (of `cells` across the same span) it overlaps and by how
+ * much in cell widths, flattened as [cell, overlap, cell, overlap, …]: one or two cells when shrinking,
+ * several when the image is smaller than the grid. A cell's overlaps sum to 1, so it holds a mean.
+ */
+function cellWeights(size: number, cells: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < size; i++) {
+    const start = (i * cells) / size;
+    const end = ((i + 1) * cells) / size;
+    const share: number[] = [];
+    for (let c = Math.floor(start); c < end && c < cells; c++) {
+      const overlap = Math.min(end, c + 1) - Math.max(start, c);
+      if (overlap > 0) share.push(c, overlap);
+    }
+    out.push(share);
+  }
+  return out;
 }
 
 /** Number of differing bits between two 16-hex-digit hashes. */

@@ -6,6 +6,7 @@ import {
   isTruncatedJpeg,
   normaliseImage,
   perceptualHash,
+  differenceHash,
   plainJpegHeader,
 } from '../../activities/store/normalise';
 
@@ -216,6 +217,26 @@ describe('perceptual hash', () => {
       const other = await perceptualHash(await scene(seed, 256).png().toBuffer());
       expect(hammingDistance(h, other)).toBeGreaterThan(12);
     }
+  });
+
+  test('differenceHash: one bit per adjacent pair of 9×8 cells, any image size, grey or colour', () => {
+    const gradient = (w: number, h: number, channels: number) => {
+      const px = Buffer.alloc(w * h * channels);
+      for (let i = 0; i < w * h; i++) px.fill(255 - Math.floor(((i % w) * 255) / w), i * channels, (i + 1) * channels);
+      return px;
+    };
+    // Brighter on the left everywhere: every bit set; mirrored: none.
+    expect(differenceHash(gradient(90, 80, 1), 90, 80, 1)).toBe('ffffffffffffffff');
+    expect(differenceHash(gradient(300, 7, 3), 300, 7, 3)).toBe('ffffffffffffffff');
+    expect(differenceHash(Buffer.from([10, 200]), 2, 1, 1)).toBe('0000000000000000');
+    expect(differenceHash(Buffer.from([200, 10]), 2, 1, 1)).toBe('1818181818181818');
+  });
+
+  test('a plain JPEG stored as it is gets the hash of its decoded pixels, as any other image', async () => {
+    const plain = await scene(4, 200).jpeg({ quality: 90 }).toBuffer();
+    const out = await normaliseImage(plain, OPTS);
+    expect(out.jpeg).toBe(plain);
+    expect(out.phash).toBe(await perceptualHash(plain));
   });
 
   test('hammingDistance counts differing bits', () => {
