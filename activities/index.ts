@@ -7,4 +7,5 @@ export { trainEncoder } from './stages/train';
 export { scoreCandidates } from './stages/score';
 export { updateDistribution } from './stages/update';
 export { evaluateEncoder } from './stages/evaluate';
+export { addRunConcepts } from './concepts/run-concepts';
 export { recordControl, recordIterationFailure, markIterationRetried, setRunStatus } from './stages/control';

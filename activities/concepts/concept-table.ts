@@ -1,10 +1,13 @@
 import { db } from '../../lib/db';
 import { loadVocabulary } from './vocabulary';
 
-/** Fills the Concept table with the vocabulary once (id = row of the embedding matrix). */
+/**
+ * Fills the Concept table with the WordNet vocabulary once (id = row of the embedding matrix). Concepts
+ * runs add come after these rows, so they are not counted here.
+ */
 export async function ensureConceptTable(): Promise<number> {
   const vocabulary = loadVocabulary();
-  const count = await db().concept.count();
+  const count = await db().concept.count({ where: { id: { lt: vocabulary.length } } });
   if (count === vocabulary.length) return count;
   const chunk = 5000;
   for (let start = 0; start < vocabulary.length; start += chunk) {

@@ -93,7 +93,7 @@ export class OnnxTextEncoder implements TextEncoder {
       tokenizer,
       padId,
       maxLength,
-      options.batchSize ?? 64,
+      options.batchSize ?? 128,
     );
   }
 

@@ -1,17 +1,19 @@
 import { db } from '../../lib/db';
-import { loadNouns } from '../../lib/wordnet';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { sampleUniform, sampleWithoutReplacement } from '../concepts/distribution';
-import { loadVocabulary } from '../concepts/vocabulary';
+import { addRunConcepts, loadRunVocabulary, restrictToRun, type RunVocabulary } from '../concepts/run-concepts';
 import { float32FromBytes } from '../bytes';
+import { descriptorsFor, pickDescriptor, queryText } from '../descriptors/descriptors';
 import { normaliseQuery } from '../search/provider';
 import { searchProviderName } from '../search/providers';
 import type { StageRef } from '../../workflows/types';
 
 /**
- * Draws this iteration's concepts: uniformly at iteration 0 (and always in `random` mode), otherwise
- * without replacement from the distribution the previous iteration's update stored. The draw is seeded
+ * Draws this iteration's concepts: the run's own concepts (class names, user additions) not queried yet
+ * come first when `concepts.queryFirst`; the rest are drawn uniformly at iteration 0 (and always in
+ * `random` mode), otherwise without replacement from the distribution the previous update stored. Each
+ * query may carry a descriptor (WordNet or LLM); the reward is credited to the concept. The draw is seeded
  * by run and iteration, and stored queries are reused, so a retried stage picks the same concepts.
  */
 export async function sampleQueries(ref: StageRef): Promise<{ queries: number; concepts: string[] }> {
@@ -27,23 +29,49 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
       ctx.log.info({ queries: existing.length }, 'queries already sampled');
       return { queries: existing.length, concepts: existing.slice(0, 10).map((q) => q.text) };
     }
-    const vocabulary = loadVocabulary();
-    const q = Math.min(run.config.queriesPerIteration, vocabulary.length);
+    if (run.config.concepts.classNames.length > 0) {
+      const added = await addRunConcepts({ runId: ref.runId, names: run.config.concepts.classNames, source: 'label' });
+      if (added.added > 0) ctx.log.info(added, "the target's class names are concepts of the run");
+    }
+    const vocabulary = await loadRunVocabulary(ref.runId);
+    const q = Math.min(run.config.queriesPerIteration, vocabulary.memberIds.length);
     const seed = `${run.config.seed}:${ref.runId}:${ref.iteration}`;
-    let ids: number[];
+    const first = run.config.concepts.queryFirst ? (await unqueriedOwnConcepts(ref.runId, vocabulary)).slice(0, q) : [];
+    let drawn: number[];
     if (ref.iteration === 0 || run.config.mode === 'random') {
-      ids = sampleUniform(vocabulary.length, q, seed);
+      drawn = drawUniform(vocabulary.memberIds, q - first.length, new Set(first), seed);
     } else {
       const previous = await db().distribution.findUnique({
         where: { runId_iteration: { runId: ref.runId, iteration: ref.iteration - 1 } },
       });
       if (!previous)
         throw new Error(`no concept distribution stored for iteration ${ref.iteration - 1} of ${ref.runId}`);
-      ids = sampleWithoutReplacement(Float64Array.from(float32FromBytes(previous.probs)), q, seed);
+      const probs = restrictToRun(float32FromBytes(previous.probs), vocabulary);
+      for (const id of first) probs[id] = 0;
+      drawn = sampleWithoutReplacement(probs, q - first.length, seed);
+    }
+    const ids = [...first, ...drawn];
+
+    const beat = setInterval(() => ctx.heartbeat({ descriptors: 'pending' }), 5_000);
+    let descriptors;
+    try {
+      descriptors = await descriptorsFor({
+        runId: ref.runId,
+        iteration: ref.iteration,
+        concepts: ids.map((id) => ({ id, name: vocabulary.names[id] })),
+        config: run.config,
+        log: ctx.log,
+        signal: ctx.signal,
+        onProgress: () => ctx.heartbeat({ descriptors: 'progress' }),
+      });
+    } finally {
+      clearInterval(beat);
     }
     const rows = ids.map((conceptId) => {
-      const descriptor = run.config.descriptors === 'wordnet' ? wordnetDescriptor(vocabulary[conceptId]) : null;
-      const text = descriptor ? `${vocabulary[conceptId]} ${descriptor}` : vocabulary[conceptId];
+      const concept = vocabulary.names[conceptId];
+      const options = descriptors.get(conceptId)?.descriptors ?? [];
+      const descriptor = pickDescriptor(options, `${seed}:${conceptId}`);
+      const text = queryText(concept, descriptor);
       return {
         runId: ref.runId,
         iteration: ref.iteration,
@@ -59,18 +87,30 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
       data: { queries: rows.length },
     });
-    ctx.log.info({ queries: rows.length, first: rows.slice(0, 5).map((r) => r.text) }, 'queries sampled');
+    const fallbacks = [...descriptors.values()].filter((d) => d.source === 'wordnet-fallback').length;
+    ctx.log.info(
+      { queries: rows.length, own: first.length, fallbacks, first: rows.slice(0, 5).map((r) => r.text) },
+      'queries sampled',
+    );
     return { queries: rows.length, concepts: rows.slice(0, 10).map((r) => r.text) };
   });
 }
 
-/**
- * Offline descriptor: the concept's most common sense's direct hypernym ("golden retriever" → "dog"),
- * which adds visual context the way a short LLM descriptor would. The reward is credited to the concept.
- */
-function wordnetDescriptor(concept: string): string | null {
-  const [sense] = loadNouns().synsetsOfLemma(concept);
-  const parent = sense?.hypernyms[0] ? loadNouns().synsets.get(sense.hypernyms[0]) : undefined;
-  const lemma = parent?.lemmas[0];
-  return lemma && lemma.toLowerCase() !== concept.toLowerCase() ? lemma : null;
+/** The run's own concepts that no earlier iteration of the run has queried, in the order they were added. */
+async function unqueriedOwnConcepts(runId: string, vocabulary: RunVocabulary): Promise<number[]> {
+  if (vocabulary.own.length === 0) return [];
+  const queried = await db().query.findMany({
+    where: { runId, conceptId: { in: vocabulary.own.map((c) => c.id) } },
+    select: { conceptId: true },
+    distinct: ['conceptId'],
+  });
+  const done = new Set(queried.map((q) => q.conceptId));
+  return vocabulary.own.map((c) => c.id).filter((id) => !done.has(id));
+}
+
+/** `count` distinct members drawn uniformly, none of them in `exclude`. */
+function drawUniform(members: number[], count: number, exclude: Set<number>, seed: string): number[] {
+  if (count <= 0) return [];
+  const pool = exclude.size > 0 ? members.filter((id) => !exclude.has(id)) : members;
+  return sampleUniform(pool.length, Math.min(count, pool.length), seed).map((i) => pool[i]);
 }

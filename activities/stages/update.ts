@@ -3,10 +3,10 @@ import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../bytes';
-import { ensureConceptEmbeddings } from '../concepts/embeddings-cache';
+import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
 import { softmax, temperatureForTopMass, topConcepts } from '../concepts/distribution';
 import { fitConceptGp } from '../concepts/gp';
-import { loadVocabulary } from '../concepts/vocabulary';
+import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { iterationDir } from './train';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../workflows/types';
 import { temperatureOverride } from './control';
@@ -21,7 +21,8 @@ export async function updateDistribution(
 ): Promise<{ temperature: number | null; observed: number; topConcepts: TopConcept[] }> {
   const run = await loadRun(ref.runId);
   return runStage('update', ref, async (ctx) => {
-    const vocabulary = loadVocabulary();
+    const runVocabulary = await loadRunVocabulary(ref.runId);
+    const vocabulary = runVocabulary.names;
     const observed = await db().conceptReward.findMany({
       where: { runId: ref.runId, iteration: { lte: ref.iteration } },
       select: { conceptId: true, standardised: true },
@@ -33,7 +34,7 @@ export async function updateDistribution(
     if (run.config.mode === 'random' || observed.length < 2) {
       probs = new Float64Array(vocabulary.length).fill(1 / vocabulary.length);
     } else {
-      const embeddings = await ensureConceptEmbeddings();
+      const embeddings = await ensureRunConceptEmbeddings(ref.runId, run.config);
       const gp = await fitConceptGp({
         embeddingsPath: embeddings.path,
         dim: embeddings.dim,
@@ -54,6 +55,8 @@ export async function updateDistribution(
           ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
           : softmax(predicted, temperature);
     }
+    // Concepts other runs added are not this run's to draw.
+    probs = restrictToRun(probs, runVocabulary);
     const top: TopConcept[] = topConcepts(probs, DISTRIBUTION_TOP).map((id) => ({
       concept: vocabulary[id],
       probability: probs[id],
