@@ -169,6 +169,11 @@ const runConfigObject = z.strictObject({
       device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
       /** Python interpreter with PyTorch; default: the worker's IE_PYTHON or /usr/bin/python3. */
       python: z.string().optional(),
+      /**
+       * Weights to start iteration 0 from: an official MoCo v3 checkpoint, a torchvision ResNet state
+       * dict, or one of ours. Its backbone must match the preset (gpu-r50: ResNet-50).
+       */
+      initCheckpoint: z.string().min(1).optional(),
     })
     .prefault({}),
   score: z
@@ -178,7 +183,14 @@ const runConfigObject = z.strictObject({
       batchSize: z.number().int().min(1).default(256),
     })
     .prefault({}),
-  evaluate: z.strictObject({ k: z.number().int().min(1).default(20) }).prefault({}),
+  evaluate: z
+    .strictObject({
+      /** Neighbours of the kNN classifier (cosine, similarity-weighted votes). */
+      k: z.number().int().min(1).default(20),
+      /** Share of each class held out as the fixed test split (chosen by image hash, not run order). */
+      testFraction: z.number().gt(0).lt(1).default(0.3),
+    })
+    .prefault({}),
 });
 
 /** Checks across keys; refinements keep the object schema, so unknown-key messages still list its keys. */

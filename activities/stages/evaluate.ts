@@ -1,41 +1,198 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { db } from '../../lib/db';
+import { pythonExecutable } from '../../lib/paths';
 import { loadRun } from '../run-config';
-import { runStage } from '../stage';
-import { float32FromBytes } from '../bytes';
-import { knnAccuracyLeaveOneOut } from '../evaluate/knn';
+import { runStage, type StageContext } from '../stage';
+import { float32FromBytes, float32ToBytes } from '../bytes';
+import { knnAccuracyLeaveOneOut, knnAccuracySplit } from '../evaluate/knn';
+import { linearProbe } from '../evaluate/probe';
+import { stratifiedSplit } from '../evaluate/split';
+import { OnnxImageEmbedder } from '../score/embedder';
 import { targetEmbeddingsPath } from './score';
-import type { IterationEvaluation, StageRef } from '../../workflows/types';
+import { baseEncoderPath, iterationDir } from './train';
+import type { EncoderEvaluation, IterationEvaluation, StageRef } from '../../workflows/types';
+
+const NONE: EncoderEvaluation = { knnAccuracy: null, linearProbeAccuracy: null };
+
+interface Labelled {
+  /** Row of each labelled image in the target (TargetImage.idx order). */
+  rows: number[];
+  labels: number[];
+  test: boolean[];
+}
 
 /**
- * kNN accuracy (leave-one-out, cosine) of this iteration's encoder on the labelled target. Labels are
- * read here and nowhere in exploration or training.
+ * Figures of this iteration's encoder on the labelled target, on a fixed stratified split
+ * (activities/evaluate/split.ts): kNN accuracy (cosine, k = evaluate.k, test images against the
+ * training images), linear-probe accuracy (logistic regression on frozen features), and leave-one-out
+ * kNN over every labelled image as an extra figure. At iteration 0 the starting encoder is evaluated
+ * the same way. Labels are read here and nowhere in exploration or training. Idempotent: a retry
+ * recomputes the same figures and overwrites its own rows.
  */
 export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluation> {
   const run = await loadRun(ref.runId);
   return runStage('evaluate', ref, async (ctx) => {
-    if (!run.hasLabels) return { knnAccuracy: null, linearProbeAccuracy: null };
+    if (!run.hasLabels) return NONE;
     const targets = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
-    const embeddings = float32FromBytes(await fs.readFile(targetEmbeddingsPath(ref)));
-    const dim = embeddings.length / targets.length;
-    if (!Number.isInteger(dim))
-      throw new Error(`target embeddings of ${ref.runId} iteration ${ref.iteration} do not match the target size`);
-    const knnAccuracy = knnAccuracyLeaveOneOut(
-      embeddings,
-      targets.map((t) => t.label ?? -1),
-      dim,
-      run.config.evaluate.k,
+    const unlabelled = targets.filter((t) => t.label === null).length;
+    if (unlabelled) ctx.log.warn({ unlabelled }, 'target images without a label are left out of the evaluation');
+    const rows = targets.flatMap((t, i) => (t.label === null ? [] : [i]));
+    const labels = rows.map((i) => targets[i].label as number);
+    const test = stratifiedSplit(
+      rows.map((row, i) => ({ sha256: targets[row].sha256, label: labels[i] })),
+      run.config.evaluate.testFraction,
     );
-    await db().evaluation.upsert({
-      where: { runId_iteration_metric: { runId: ref.runId, iteration: ref.iteration, metric: 'knn_accuracy' } },
-      create: { runId: ref.runId, iteration: ref.iteration, metric: 'knn_accuracy', value: knnAccuracy },
-      update: { value: knnAccuracy },
+    const labelled: Labelled = { rows, labels, test };
+    const unusable = whyNotEvaluable(labelled);
+    if (unusable) {
+      ctx.log.warn({ reason: unusable, labelled: rows.length }, 'no evaluation figures');
+      return NONE;
+    }
+
+    const dir = iterationDir(ref.runId, ref.iteration);
+    const current = await readEmbeddings(targetEmbeddingsPath(ref), targets.length, ref);
+    const features: Record<string, { embeddings: Float32Array; dim: number }> = { current };
+    if (ref.iteration === 0) {
+      const paths = await targetPaths(targets.map((t) => t.sha256));
+      features.base = await baseEmbeddings(ref, paths, run.config.score.batchSize, ctx);
+    }
+
+    const k = run.config.evaluate.k;
+    const probeFiles: Record<string, string> = {};
+    for (const [name, { embeddings, dim }] of Object.entries(features)) {
+      probeFiles[name] = path.join(dir, `eval-features-${name}.f32`);
+      await fs.writeFile(probeFiles[name], float32ToBytes(selectRows(embeddings, rows, dim)));
+    }
+    const probes = await linearProbe({
+      python: run.config.train.python ?? pythonExecutable(),
+      workDir: dir,
+      labels,
+      test,
+      features: probeFiles,
+      signal: ctx.signal,
     });
+
+    const figures: Record<string, EncoderEvaluation> = {};
+    for (const [name, { embeddings, dim }] of Object.entries(features)) {
+      const own = selectRows(embeddings, rows, dim);
+      const knnAccuracy = knnAccuracySplit(own, labels, test, dim, k);
+      const knnLoo = knnAccuracyLeaveOneOut(own, labels, dim, k);
+      const probe = probes[name];
+      const prefix = name === 'base' ? 'base_' : '';
+      await storeMetrics(ref, {
+        [`${prefix}knn_accuracy`]: knnAccuracy,
+        [`${prefix}knn_loo_accuracy`]: knnLoo,
+        [`${prefix}linear_probe_accuracy`]: probe.accuracy,
+      });
+      figures[name] = { knnAccuracy, linearProbeAccuracy: probe.accuracy };
+      ctx.log.info(
+        {
+          encoder: name,
+          knnAccuracy,
+          knnLooAccuracy: knnLoo,
+          linearProbeAccuracy: probe.accuracy,
+          probeC: probe.C,
+          probeValidationAccuracy: probe.validationAccuracy,
+          k,
+          train: probe.train,
+          test: probe.test,
+        },
+        'evaluated',
+      );
+    }
     await db().iteration.update({
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
-      data: { knnAccuracy },
+      data: { knnAccuracy: figures.current.knnAccuracy, linearProbeAccuracy: figures.current.linearProbeAccuracy },
     });
-    ctx.log.info({ knnAccuracy, k: run.config.evaluate.k, images: targets.length }, 'evaluated');
-    return { knnAccuracy, linearProbeAccuracy: null };
+    return figures.base ? { ...figures.current, base: figures.base } : figures.current;
   });
+}
+
+/** Why the split cannot give figures (null when it can). */
+function whyNotEvaluable({ labels, test }: Labelled): string | null {
+  const trainClasses = new Set(labels.filter((_, i) => !test[i]));
+  if (!test.some(Boolean)) return 'the test split is empty (every class has fewer than two images)';
+  if (trainClasses.size < 2) return 'the training split has fewer than two classes';
+  return null;
+}
+
+async function readEmbeddings(
+  file: string,
+  count: number,
+  ref: StageRef,
+): Promise<{ embeddings: Float32Array; dim: number }> {
+  let embeddings: Float32Array;
+  try {
+    embeddings = float32FromBytes(await fs.readFile(file));
+  } catch (error) {
+    throw new Error(
+      `target embeddings of ${ref.runId} iteration ${ref.iteration} are missing (${(error as Error).message}); ` +
+        'the score stage writes them',
+    );
+  }
+  const dim = embeddings.length / count;
+  if (!Number.isInteger(dim) || dim === 0)
+    throw new Error(`${file} holds ${embeddings.length} floats, not a whole row for each of ${count} target images`);
+  return { embeddings, dim };
+}
+
+function selectRows(embeddings: Float32Array, rows: number[], dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => out.set(embeddings.subarray(row * dim, (row + 1) * dim), i * dim));
+  return out;
+}
+
+async function targetPaths(shas: string[]): Promise<string[]> {
+  const images = await db().image.findMany({ where: { sha256: { in: [...new Set(shas)] } } });
+  const pathOf = new Map(images.map((i) => [i.sha256, i.path]));
+  return shas.map((sha) => {
+    const file = pathOf.get(sha);
+    if (!file) throw new Error(`target image ${sha} is not in the image store`);
+    return file;
+  });
+}
+
+/** The target embedded by the starting encoder; cached next to it so a retry skips the work. */
+async function baseEmbeddings(
+  ref: StageRef,
+  paths: string[],
+  batchSize: number,
+  ctx: StageContext,
+): Promise<{ embeddings: Float32Array; dim: number }> {
+  const file = path.join(iterationDir(ref.runId, 0), 'target-embeddings-base.f32');
+  const cached = await readEmbeddings(file, paths.length, ref).catch(() => null);
+  if (cached) return cached;
+  const onnx = baseEncoderPath(ref.runId);
+  let embedder: OnnxImageEmbedder;
+  try {
+    embedder = await OnnxImageEmbedder.load(onnx);
+  } catch (error) {
+    throw new Error(
+      `the starting encoder ${onnx} cannot be loaded (${(error as Error).message}); ` +
+        'iteration 0 training exports it before its first step',
+    );
+  }
+  try {
+    const embeddings = await embedder.embedFiles(paths, { batchSize });
+    const tmp = `${file}.tmp.${process.pid}`;
+    await fs.writeFile(tmp, float32ToBytes(embeddings));
+    await fs.rename(tmp, file);
+    ctx.heartbeat({ embedded: 'base' });
+    return { embeddings, dim: embedder.dim };
+  } finally {
+    await embedder.close();
+  }
+}
+
+async function storeMetrics(ref: StageRef, metrics: Record<string, number>): Promise<void> {
+  await db().$transaction(
+    Object.entries(metrics).map(([metric, value]) =>
+      db().evaluation.upsert({
+        where: { runId_iteration_metric: { runId: ref.runId, iteration: ref.iteration, metric } },
+        create: { runId: ref.runId, iteration: ref.iteration, metric, value },
+        update: { value },
+      }),
+    ),
+  );
 }

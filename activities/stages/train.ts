@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ConfigError } from '../../lib/config';
 import { db } from '../../lib/db';
 import { pythonExecutable, stateDir } from '../../lib/paths';
 import { loadRun } from '../run-config';
@@ -17,6 +18,11 @@ export interface TrainResult {
 
 export function iterationDir(runId: string, iteration: number): string {
   return path.join(stateDir(), 'runs', runId, `iter-${String(iteration).padStart(3, '0')}`);
+}
+
+/** The starting encoder (random init or train.initCheckpoint), exported before iteration 0's first step. */
+export function baseEncoderPath(runId: string): string {
+  return path.join(iterationDir(runId, 0), 'encoder-base.onnx');
 }
 
 /**
@@ -61,6 +67,11 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     ];
     if (train.batchSize) args.push('--batch-size', String(train.batchSize));
     if (previous?.checkpoint) args.push('--init', previous.checkpoint);
+    if (ref.iteration === 0) {
+      const initCheckpoint = await initCheckpointPath(train.initCheckpoint);
+      if (initCheckpoint) args.push('--init-checkpoint', initCheckpoint);
+      args.push('--base-onnx', baseEncoderPath(ref.runId));
+    }
 
     ctx.log.info(
       {
@@ -85,6 +96,20 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
         onLog: (line) => ctx.log.debug({ trainer: line }),
         onEvent: async (event: TrainerEvent) => {
           if (event.event === 'step') last = { ...last, step: event.step, loss: event.loss };
+          if (event.event === 'initialised') {
+            ctx.log.info(
+              {
+                initCheckpoint: event.path,
+                layout: event.layout,
+                loaded: event.loaded,
+                copiedFromOnline: event.copiedFromOnline,
+                skippedCount: event.skippedCount,
+                skipped: event.skipped,
+              },
+              'encoder initialised from checkpoint',
+            );
+          }
+          if (event.event === 'base') ctx.log.info({ onnx: event.onnx }, 'starting encoder exported');
           if (event.event === 'resumed') {
             last = { ...last, step: event.step, checkpoint: event.checkpoint };
             ctx.log.info({ step: event.step, checkpoint: event.checkpoint }, 'training resumed from checkpoint');
@@ -116,6 +141,21 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       clearInterval(beat);
     }
   });
+}
+
+/** train.initCheckpoint as an absolute path, checked before the trainer starts. */
+async function initCheckpointPath(configured: string | undefined): Promise<string | undefined> {
+  if (!configured) return undefined;
+  const resolved = path.resolve(configured);
+  try {
+    if (!(await fs.stat(resolved)).isFile()) throw new Error('not a file');
+  } catch {
+    throw new ConfigError(
+      `train.initCheckpoint: ${resolved} is not a readable file on this worker; ` +
+        'give the path of a MoCo v3, torchvision ResNet or ietrainer checkpoint',
+    );
+  }
+  return resolved;
 }
 
 async function buildManifest(ref: StageRef): Promise<{ target: string[]; candidates: string[]; replay: string[] }> {

@@ -7,9 +7,23 @@ import path from 'node:path';
 export type TrainerEvent =
   | { event: 'start'; step: number; steps: number; device: string; images: Record<string, number> }
   | { event: 'resumed'; step: number; checkpoint: string }
+  | {
+      event: 'initialised';
+      path: string;
+      layout: 'mocov3' | 'torchvision' | 'ietrainer';
+      loaded: Record<string, number>;
+      copiedFromOnline: string[];
+      skippedCount: number;
+      skipped: { key: string; reason: string }[];
+    }
+  | { event: 'base'; onnx: string }
+  | { event: 'error'; message: string }
   | { event: 'step'; step: number; loss: number; imagesPerSec?: number }
   | { event: 'checkpoint'; step: number; path: string }
   | { event: 'done'; step: number; checkpoint: string; onnx: string; imagesPerSec?: number };
+
+/** The trainer's exit status for bad input (ietrainer/errors.py EXIT_USAGE). */
+const USAGE_EXIT = 2;
 
 export class TrainerError extends Error {
   override readonly name = 'TrainerError';
@@ -35,6 +49,7 @@ export function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { eve
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let done: Extract<TrainerEvent, { event: 'done' }> | undefined;
+    let errorMessage: string | undefined;
     const stderrTail: string[] = [];
     let pending: Promise<void> = Promise.resolve();
 
@@ -53,6 +68,7 @@ export function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { eve
         return;
       }
       if (event.event === 'done') done = event;
+      if (event.event === 'error') errorMessage = event.message;
       pending = pending.then(() => run.onEvent(event));
     });
     readline.createInterface({ input: child.stderr }).on('line', (line) => {
@@ -73,6 +89,9 @@ export function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { eve
         () => {
           if (code === 0 && done) resolve(done);
           else if (run.signal.aborted) reject(new Error('training cancelled'));
+          // Exit 2: bad input (manifest, flags, init checkpoint) that a retry cannot fix.
+          else if (code === USAGE_EXIT)
+            reject(new TrainerError(`trainer exited with code 2: ${errorMessage ?? stderrTail.join('\n')}`));
           else reject(new Error(`trainer exited with ${signal ?? `code ${code}`}:\n${stderrTail.join('\n')}`));
         },
         (error: unknown) => reject(error as Error),

@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import { db, closeDb } from '../../lib/db';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import type { RunningEngine } from '../../engine/server';
+import { evaluateEncoder } from '../../activities/stages/evaluate';
+import { baseEncoderPath } from '../../activities/stages/train';
+import type { Progress } from '../../workflows/types';
+import {
+  createTestDatabase,
+  smallPetsTarget,
+  smallRunConfig,
+  temporalClient,
+  testEngine,
+  uniqueId,
+  withWorkers,
+} from './harness';
+
+jest.setTimeout(15 * 60_000);
+
+let engine: RunningEngine;
+
+beforeAll(async () => {
+  await createTestDatabase('evaluate');
+  engine = await testEngine();
+});
+
+afterAll(async () => {
+  await engine?.close();
+  await closeDb();
+});
+
+const inUnitRange = (value: number | null | undefined) => {
+  expect(typeof value).toBe('number');
+  expect(value).toBeGreaterThanOrEqual(0);
+  expect(value).toBeLessThanOrEqual(1);
+};
+
+test('iteration 0 evaluates the starting and the trained encoder, stores both and shows them in progress', async () => {
+  const { client, connection } = await temporalClient();
+  const runId = uniqueId('it-eval');
+  const config = smallRunConfig(smallPetsTarget(), engine.url, { iterations: 1 });
+
+  const { result, progress } = await withWorkers(async () => {
+    const handle = await client.workflow.start(RUN_WORKFLOW, {
+      taskQueue: WORKFLOW_QUEUE,
+      workflowId: runId,
+      args: [config],
+    });
+    const finished = (await handle.result()) as Progress;
+    return { result: finished, progress: await handle.query<Progress>('progress') };
+  });
+  await connection.close();
+  expect(result.status).toBe('completed');
+
+  // The workflow's summary and the progress query carry the whole evaluation.
+  const evaluation = result.history[0].evaluation;
+  for (const figures of [evaluation, evaluation?.base]) {
+    inUnitRange(figures?.knnAccuracy);
+    inUnitRange(figures?.linearProbeAccuracy);
+  }
+  expect(progress.evaluation).toEqual(evaluation);
+  expect(progress.history[0].evaluation).toEqual(evaluation);
+
+  // Stored per iteration: Evaluation rows for both encoders, the current figures on the Iteration too.
+  const rows = await db().evaluation.findMany({ where: { runId }, orderBy: { metric: 'asc' } });
+  expect(rows.map((r) => [r.iteration, r.metric])).toEqual(
+    [
+      'base_knn_accuracy',
+      'base_knn_loo_accuracy',
+      'base_linear_probe_accuracy',
+      'knn_accuracy',
+      'knn_loo_accuracy',
+      'linear_probe_accuracy',
+    ].map((m) => [0, m]),
+  );
+  for (const row of rows) inUnitRange(row.value);
+  const value = (metric: string) => rows.find((r) => r.metric === metric)?.value;
+  expect(value('knn_accuracy')).toBe(evaluation?.knnAccuracy);
+  expect(value('linear_probe_accuracy')).toBe(evaluation?.linearProbeAccuracy);
+  expect(value('base_knn_accuracy')).toBe(evaluation?.base?.knnAccuracy);
+  expect(value('base_linear_probe_accuracy')).toBe(evaluation?.base?.linearProbeAccuracy);
+  const iteration = await db().iteration.findUniqueOrThrow({ where: { runId_index: { runId, index: 0 } } });
+  expect([iteration.knnAccuracy, iteration.linearProbeAccuracy]).toEqual([
+    evaluation?.knnAccuracy,
+    evaluation?.linearProbeAccuracy,
+  ]);
+  // The starting encoder is its own export, not the trained one.
+  expect(fs.existsSync(baseEncoderPath(runId))).toBe(true);
+  expect(fs.readFileSync(baseEncoderPath(runId)).equals(fs.readFileSync(iteration.onnxPath as string))).toBe(false);
+
+  // A retry of the stage gives the same figures and leaves one row per metric.
+  expect(await evaluateEncoder({ runId, iteration: 0 })).toEqual(evaluation);
+  expect(await db().evaluation.count({ where: { runId } })).toBe(6);
+});
