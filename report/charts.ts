@@ -18,7 +18,12 @@ export interface RenderedChart extends ChartSpec {
 const WIDTH = 440;
 const HEIGHT = 220;
 // DejaVu is what librsvg finds on Debian, so the PNGs match the page.
-const CONFIG = { font: 'DejaVu Sans, Verdana, sans-serif', background: 'white', view: { stroke: '#ddd' } };
+const CONFIG = {
+  font: 'DejaVu Sans, Verdana, sans-serif',
+  background: 'white',
+  view: { stroke: '#ddd' },
+  legend: { labelLimit: 400 },
+};
 const ITERATION = { field: 'iteration', type: 'ordinal', title: 'iteration', axis: { labelAngle: 0 } } as const;
 
 function chart(id: string, title: string, values: object[], spec: Record<string, unknown>): ChartSpec {
@@ -49,6 +54,52 @@ function lines(field: string, title: string, colour: string, format?: string) {
   };
 }
 
+/** Evaluation metric names as the page shows them: `base_` ones measure the encoder before any training. */
+export function metricLabel(metric: string): { metric: string; encoder: 'trained' | 'starting' } {
+  const starting = metric.startsWith('base_');
+  const name = metric
+    .replace(/^base_/, '')
+    .replace(/_accuracy$/, '')
+    .replace(/^knn_loo$/, 'kNN (leave-one-out)')
+    .replace(/^knn$/, 'kNN')
+    .replace(/_/g, ' ');
+  return { metric: name, encoder: starting ? 'starting' : 'trained' };
+}
+
+/** Accuracy after each iteration as lines; the starting encoder's as dashed horizontal rules. */
+function accuracyChart(values: { iteration: number; metric: string; encoder: string; value: number }[]): ChartSpec {
+  const y = {
+    field: 'value',
+    type: 'quantitative',
+    title: 'accuracy',
+    scale: { zero: false },
+    axis: { format: '.0%' },
+  };
+  const color = { field: 'metric', type: 'nominal', title: null, legend: { orient: 'bottom' } };
+  const trained = { filter: "datum.encoder === 'trained'" };
+  const tooltip = [
+    { field: 'iteration' },
+    { field: 'metric' },
+    { field: 'encoder' },
+    { field: 'value', format: '.1%' },
+  ];
+  return chart('accuracy', 'Target accuracy per iteration (dashed: the encoder before training)', values, {
+    layer: [
+      { transform: [trained], mark: { type: 'line', strokeWidth: 2 }, encoding: { x: ITERATION, y, color, tooltip } },
+      {
+        transform: [trained],
+        mark: { type: 'point', filled: true, size: 50 },
+        encoding: { x: ITERATION, y, color, tooltip },
+      },
+      {
+        transform: [{ filter: "datum.encoder === 'starting'" }],
+        mark: { type: 'rule', strokeDash: [5, 4], strokeWidth: 1.5 },
+        encoding: { y, color, tooltip },
+      },
+    ],
+  });
+}
+
 /** The report's charts, as vega-lite specs; a chart with nothing to draw is left out (the page says why). */
 export function chartSpecs(data: ReportData): ChartSpec[] {
   const charts: ChartSpec[] = [];
@@ -58,11 +109,8 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
   if (rewards.length)
     charts.push(chart('reward', 'Mean reward per iteration', rewards, lines('value', 'mean reward', 'series')));
 
-  const accuracy = data.evaluations.map((e) => ({ iteration: e.iteration, metric: e.metric, value: e.value }));
-  if (accuracy.length)
-    charts.push(
-      chart('accuracy', 'Target accuracy per iteration', accuracy, lines('value', 'accuracy', 'metric', '.1%')),
-    );
+  const accuracy = data.evaluations.map((e) => ({ iteration: e.iteration, ...metricLabel(e.metric), value: e.value }));
+  if (accuracy.length) charts.push(accuracyChart(accuracy));
 
   const counts = data.iterations.flatMap((it) => [
     { iteration: it.index, kind: 'downloaded', images: it.downloaded },

@@ -86,7 +86,21 @@ const TOP_MASS_KS = [10, 250];
 export async function loadReportData(runId: string, options: LoadOptions = {}): Promise<ReportData> {
   const topN = options.topConcepts ?? 10;
   const gridSize = options.gridSize ?? 24;
-  const run = await db().run.findUnique({ where: { id: runId } });
+  // Explicit selects: the report reads only what it shows.
+  const run = await db().run.findUnique({
+    where: { id: runId },
+    select: {
+      id: true,
+      mode: true,
+      status: true,
+      createdAt: true,
+      targetDir: true,
+      targetCount: true,
+      hasLabels: true,
+      labelNames: true,
+      config: true,
+    },
+  });
   if (!run) {
     const recent = await db().run.findMany({ select: { id: true }, orderBy: { createdAt: 'desc' }, take: 5 });
     throw new ReportError(
@@ -96,16 +110,45 @@ export async function loadReportData(runId: string, options: LoadOptions = {}): 
           : ' (it has no runs)'),
     );
   }
-  const iterations = await db().iteration.findMany({ where: { runId }, orderBy: { index: 'asc' } });
+  const iterations = await db().iteration.findMany({
+    where: { runId },
+    orderBy: { index: 'asc' },
+    select: {
+      index: true,
+      status: true,
+      stage: true,
+      queries: true,
+      results: true,
+      downloaded: true,
+      failed: true,
+      kept: true,
+      meanReward: true,
+      knnAccuracy: true,
+      trainLoss: true,
+      wallMs: true,
+    },
+  });
   if (!iterations.length)
     throw new ReportError(
       `run '${runId}' has no iterations yet (status ${run.status}); report again once one has started`,
     );
 
   const [evaluations, stageTimings, distributionRows, vocabulary] = await Promise.all([
-    db().evaluation.findMany({ where: { runId }, orderBy: [{ iteration: 'asc' }, { metric: 'asc' }] }),
-    db().stageTiming.findMany({ where: { runId }, orderBy: [{ iteration: 'asc' }, { startedAt: 'asc' }] }),
-    db().distribution.findMany({ where: { runId }, orderBy: { iteration: 'asc' } }),
+    db().evaluation.findMany({
+      where: { runId },
+      orderBy: [{ iteration: 'asc' }, { metric: 'asc' }],
+      select: { iteration: true, metric: true, value: true },
+    }),
+    db().stageTiming.findMany({
+      where: { runId },
+      orderBy: [{ iteration: 'asc' }, { startedAt: 'asc' }],
+      select: { iteration: true, stage: true, ms: true, dbMs: true },
+    }),
+    db().distribution.findMany({
+      where: { runId },
+      orderBy: { iteration: 'asc' },
+      select: { iteration: true, temperature: true, probs: true, topConcepts: true },
+    }),
     db().concept.count(),
   ]);
 

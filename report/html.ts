@@ -1,4 +1,4 @@
-import type { RenderedChart } from './charts';
+import { metricLabel, type RenderedChart } from './charts';
 import type { ReportData } from './data';
 import type { Thumbnail } from './thumbnails';
 
@@ -74,6 +74,24 @@ function summarySection(data: ReportData): string {
   );
 }
 
+function accuracyTable(data: ReportData): string {
+  if (!data.evaluations.length) return '';
+  const iterations = [...new Set(data.evaluations.map((e) => e.iteration))].sort((a, b) => a - b);
+  const rows = new Map<string, Map<string, number>>();
+  for (const e of data.evaluations) {
+    const { metric, encoder } = metricLabel(e.metric);
+    const row = rows.get(metric) ?? new Map<string, number>();
+    row.set(encoder === 'starting' ? 'start' : String(e.iteration), e.value);
+    rows.set(metric, row);
+  }
+  const columns = ['start', ...iterations.map(String)];
+  return table(
+    ['metric', 'before training', ...iterations.map((i) => `iteration ${i}`)],
+    [...rows].map(([metric, row]) => [metric, ...columns.map((c) => pct(row.get(c)))]),
+    'numbers',
+  );
+}
+
 function conceptsSection(data: ReportData): string {
   if (!data.topConcepts.length) return '<p class="note">No concept rewards recorded yet.</p>';
   const depth = Math.max(...data.topConcepts.map((t) => t.concepts.length));
@@ -122,7 +140,7 @@ function distributionSection(data: ReportData, charts: Map<string, RenderedChart
         'most likely',
       ],
       rows,
-      'numbers',
+      'numbers last-text',
     )
   );
 }
@@ -175,7 +193,7 @@ const STYLE = `
 body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:2em}
 table{border-collapse:collapse;margin:12px 0;font-size:.85em}td,th{border:1px solid #ddd;padding:3px 8px}
-th{background:#f3f3f3}table.numbers td{text-align:right}table.concepts td{font-size:.9em}
+th{background:#f3f3f3}table.numbers td{text-align:right}table.numbers td:first-child{text-align:left}table.last-text td:last-child{text-align:left}table.concepts td{font-size:.9em}
 figure{margin:12px 0;display:inline-block;vertical-align:top}figcaption{font-weight:bold;margin-bottom:4px}
 .grid .cells{display:grid;grid-template-columns:repeat(8,72px);gap:3px}.grid img{width:72px;height:72px;display:block}
 .missing{width:72px;height:72px;background:#eee;font-size:.7em;display:flex;align-items:center;justify-content:center}
@@ -220,7 +238,7 @@ ${section(
   figure(
     charts.get('accuracy'),
     run.hasLabels ? 'No evaluation recorded yet.' : 'The target is unlabelled: no accuracy to report.',
-  ),
+  ) + accuracyTable(data),
 )}
 ${section('images', 'Images per iteration', figure(charts.get('images'), ''))}
 ${section('concepts', 'Top concepts per iteration', conceptsSection(data))}

@@ -25,6 +25,13 @@ export async function followStatus(
   intervalMs = 1000,
 ): Promise<number> {
   let last: LiveProgress | null = null;
+  // Ctrl-C stops following (the run goes on): put the terminal back as it was.
+  const interrupted = () => {
+    view.stop();
+    process.stdout.write(`stopped following ${runId}; the run goes on (ie status ${runId} --follow)\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
   try {
     for (;;) {
       const state = await readRunState(client, runId);
@@ -40,6 +47,7 @@ export async function followStatus(
       await sleep(intervalMs);
     }
   } finally {
+    process.off('SIGINT', interrupted);
     view.stop();
   }
 }

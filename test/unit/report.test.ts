@@ -1,6 +1,6 @@
 import { distributionStats, uniformStats } from '../../report/distribution-stats';
 import { gridIterations, sampleByHash } from '../../report/sample';
-import { chartSpecs } from '../../report/charts';
+import { chartSpecs, metricLabel } from '../../report/charts';
 import { renderHtml } from '../../report/html';
 import type { ReportData } from '../../report/data';
 
@@ -110,4 +110,10 @@ describe('report page', () => {
     expect(html).toContain('url(#chart-images-clip1)');
     expect(html).not.toContain('id="clip1"');
   });
+});
+
+test('evaluation metrics are named for people; base_ ones belong to the encoder before training', () => {
+  expect(metricLabel('knn_accuracy')).toEqual({ metric: 'kNN', encoder: 'trained' });
+  expect(metricLabel('base_knn_loo_accuracy')).toEqual({ metric: 'kNN (leave-one-out)', encoder: 'starting' });
+  expect(metricLabel('linear_probe_accuracy')).toEqual({ metric: 'linear probe', encoder: 'trained' });
 });
