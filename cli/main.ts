@@ -5,12 +5,12 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { logger } from '../lib/logger';
 import { PROJECT_ROOT, stateDir } from '../lib/paths';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
 import { ensureServices, stopServices, type Services } from '../lib/services';
 import { waitFor } from '../lib/services/process';
 import { checkTargetReadable, listTarget } from '../activities/target';
 import { parseRoles, runWorkers } from '../workers/create';
 import { connectClient, webUiUrl } from './client';
+import { registerControlCommands, startExplorationRun } from './commands/control';
 import { registerListCommand } from './commands/list';
 import { registerReportCommand } from './commands/report';
 import { followStatus, registerStatusCommand } from './commands/status';
@@ -50,7 +50,7 @@ function defaultRunId(config: RunConfig): string {
 
 async function startRun(config: RunConfig, runId: string) {
   const client = await connectClient();
-  await client.workflow.start(RUN_WORKFLOW, { taskQueue: WORKFLOW_QUEUE, workflowId: runId, args: [config] });
+  await startExplorationRun(client, runId, config);
   return client;
 }
 
@@ -215,6 +215,7 @@ Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, tar
   registerListCommand(program);
   registerReportCommand(program);
   registerWebCommands(program);
+  registerControlCommands(program);
 
   await program.parseAsync();
 }

@@ -8,9 +8,12 @@ import { ServiceUnavailableError, UsageError, isUnreachable, unreachableReason }
 export function registerReportCommand(program: Command): void {
   program
     .command('report')
-    .description(
-      "write a run's report: a self-contained HTML page (reward and accuracy curves, images per iteration, top " +
-        'concepts, how the concept distribution sharpened, sampled downloads, time per stage) and PNGs',
+    .description("write a run's report: one self-contained HTML page and PNGs")
+    .addHelpText(
+      'after',
+      '\nThe page shows reward and accuracy curves, images downloaded and kept per iteration, the top concepts\n' +
+        'of each iteration, how the concept distribution sharpened, sampled downloads at the first, middle and\n' +
+        'last iteration, and time per stage.',
     )
     .argument('<run>', 'run id')
     .option('-o, --out <dir>', 'output folder (default: .state/reports/<run>)')
