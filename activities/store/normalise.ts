@@ -150,7 +150,8 @@ export async function normaliseImage(
       .resize({ width: opts.maxSide, height: opts.maxSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
-      .jpeg({ quality: 90, mozjpeg: false })
+      // Huffman tables are not optimised (a second pass over the data for a few % smaller files).
+      .jpeg({ quality: 90, mozjpeg: false, optimiseCoding: false })
       .toBuffer({ resolveWithObject: true });
     return { jpeg: data, width: info.width, height: info.height, phash: await perceptualHash(data) };
   } catch (error) {
