@@ -47,9 +47,19 @@ test('status text: where the run is, totals, each finished iteration', () => {
   expect(text).toMatch(/^run r1: running \(Temporal: RUNNING\), iteration 2\/3, stage train/);
   expect(text).toContain('90 images downloaded, 45 kept; mean reward 0.800; kNN 40.0%');
   expect(text).toMatch(/iteration 0: 24 queries → 240 results → 90 images \(5 failed\)/);
-  expect(totalsLine(progress({ controls: { paused: true }, failed: { iteration: 1, error: 'boom' } }))).toMatch(
-    /; paused; iteration 1 failed: boom$/,
-  );
+  expect(
+    totalsLine(
+      progress({
+        controls: {
+          paused: true,
+          stopRequested: false,
+          temperature: null,
+          addedConcepts: 0,
+        } as LiveProgress['controls'],
+        failed: { iteration: 1, error: 'boom', failures: 1 } as LiveProgress['failed'],
+      }),
+    ),
+  ).toMatch(/; paused; iteration 1 failed: boom$/);
 });
 
 test('plain lines: each stage change and each finished iteration once', () => {
