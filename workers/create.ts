@@ -46,6 +46,7 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
           recordIterationFailure: activities.recordIterationFailure,
           markIterationRetried: activities.markIterationRetried,
           setRunStatus: activities.setRunStatus,
+          addRunConcepts: activities.addRunConcepts,
         },
         maxConcurrentActivityTaskExecutions: 8,
       };

@@ -57,8 +57,6 @@ export function validateTemperature(state: ControlState, input: unknown): number
 
 export function validateConcepts(state: ControlState, input: unknown): string[] {
   requireActive(state, 'add concepts');
-  if (state.status === 'preparing')
-    throw new ControlRejected('cannot add concepts yet: the run is still being prepared; try again in a moment');
   const names = (input as { names?: unknown } | null)?.names;
   if (!Array.isArray(names) || names.length === 0)
     throw new ControlRejected('names must be a non-empty list of concept names, e.g. {"names": ["tabby cat"]}');
@@ -75,6 +73,8 @@ export function validateConcepts(state: ControlState, input: unknown): string[] 
       throw new ControlRejected(`names[${i}] "${trimmed}" appears twice`);
     cleaned.push(trimmed);
   }
+  if (state.status === 'preparing')
+    throw new ControlRejected('cannot add concepts yet: the run is still being prepared; try again in a moment');
   return cleaned;
 }
 

@@ -54,7 +54,9 @@ export function runDetails(p: Progress, target: string | undefined): string {
   const lines = [`## Exploration run \`${p.runId}\``, '', statusLine(p), ''];
   lines.push(
     `- target: **${target ?? '—'}**`,
-    `- iteration: **${Math.min(p.iteration + 1, p.iterations)} / ${p.iterations}**, stage: **${p.stage}**`,
+    p.iterations > 0
+      ? `- iteration: **${Math.min(p.iteration + 1, p.iterations)} / ${p.iterations}**, stage: **${p.stage}**`
+      : `- stage: **${p.stage}**`,
     `- images so far: **${p.imagesDownloaded}** downloaded, **${p.imagesKept}** kept`,
     `- mean reward (last iteration): **${num(p.meanReward)}**`,
   );

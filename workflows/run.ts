@@ -188,7 +188,13 @@ export async function explorationRun(input: RunInput): Promise<Progress> {
     async (arg) => {
       const names = validateConcepts(state(), arg);
       controls.addedConcepts += names.length;
-      return accepted('addConcepts', { names }, `${names.length} concepts added`);
+      const result = await accepted('addConcepts', { names }, `${names.length} concepts added`);
+      // The run's concepts live in the database: sampling and the GP read them from there.
+      const added = await record.addRunConcepts({ runId, names, source: 'user' });
+      return {
+        ...result,
+        message: `${added.added} concepts added to the run (${added.existing} were already in it)`,
+      };
     },
     { validator: (arg) => void validateConcepts(state(), arg) },
   );
