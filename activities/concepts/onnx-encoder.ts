@@ -3,6 +3,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
+import { ConfigError } from '../../lib/config';
 import type { TextEncoder } from './encoder';
 
 /** Where to get a model folder this encoder can load, for error messages. */
@@ -21,10 +22,13 @@ export interface OnnxTextEncoderOptions {
   intraOpNumThreads?: number;
 }
 
-/** The files of a model folder, or an error naming each missing one and where to get them. */
+/**
+ * The files of a model folder, or an error naming each missing one and where to get them (a ConfigError:
+ * retrying cannot help until `textEncoder.path` is fixed).
+ */
 export function locateModelFolder(folder: string): { tokenizer: string; tokenizerConfig: string; model: string } {
   const dir = path.resolve(folder);
-  if (!existsSync(dir)) throw new Error(`text encoder folder ${dir} does not exist: ${DOWNLOAD_HINT}`);
+  if (!existsSync(dir)) throw new ConfigError(`text encoder folder ${dir} does not exist: ${DOWNLOAD_HINT}`);
   const missing: string[] = [];
   const file = (name: string): string => {
     const p = path.join(dir, name);
@@ -36,7 +40,7 @@ export function locateModelFolder(folder: string): { tokenizer: string; tokenize
   const model = MODEL_FILES.map((m) => path.join(dir, m)).find((p) => existsSync(p));
   if (!model) missing.push(MODEL_FILES.join(' or '));
   if (missing.length > 0 || !model) {
-    throw new Error(`text encoder folder ${dir} is incomplete: missing ${missing.join(', ')}; ${DOWNLOAD_HINT}`);
+    throw new ConfigError(`text encoder folder ${dir} is incomplete: missing ${missing.join(', ')}; ${DOWNLOAD_HINT}`);
   }
   return { tokenizer, tokenizerConfig, model };
 }

@@ -2,6 +2,7 @@ import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { sampleUniform, sampleWithoutReplacement } from '../concepts/distribution';
+import { locateModelFolder } from '../concepts/onnx-encoder';
 import { addRunConcepts, loadRunVocabulary, restrictToRun, type RunVocabulary } from '../concepts/run-concepts';
 import { float32FromBytes } from '../bytes';
 import { descriptorsFor, pickDescriptor, queryText } from '../descriptors/descriptors';
@@ -29,6 +30,8 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
       ctx.log.info({ queries: existing.length }, 'queries already sampled');
       return { queries: existing.length, concepts: existing.slice(0, 10).map((q) => q.text) };
     }
+    // A missing model folder fails here, not after training, when the update stage would first need it.
+    if (run.config.textEncoder.kind === 'onnx') locateModelFolder(run.config.textEncoder.path ?? '');
     if (run.config.concepts.classNames.length > 0) {
       const added = await addRunConcepts({ runId: ref.runId, names: run.config.concepts.classNames, source: 'label' });
       if (added.added > 0) ctx.log.info(added, "the target's class names are concepts of the run");

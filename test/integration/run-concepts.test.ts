@@ -245,7 +245,7 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
     const runId = uniqueId('it-labels');
     const classNames = ['Chihuahua', 'Yorkshire_terrier', 'golden_retriever', 'pocket-sized lap dog'];
     const config = smallRunConfig(smallPetsTarget(), engine.url, {
-      iterations: 1,
+      iterations: 2,
       descriptors: 'llm',
       llm: { baseUrl: fake.baseUrl, model: 'fake-llm', maxRetries: 0 },
       concepts: { classNames },
@@ -292,7 +292,11 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
     const fallbacks = await db().descriptorFallback.findMany({ where: { runId } });
     expect(fallbacks.map((f) => f.conceptId)).toEqual([yorkie.conceptId]);
     expect(fallbacks[0].reason).toMatch(/HTTP 503: overloaded/);
-    expect(await db().conceptDescriptor.count({ where: { model: 'fake-llm', source: 'llm' } })).toBe(23);
+    expect(
+      await db().conceptDescriptor.count({
+        where: { model: 'fake-llm', source: 'llm', conceptId: { in: queries.map((q) => q.conceptId) } },
+      }),
+    ).toBe(23);
     expect(fake.requests.every((r) => r.authorization === `Bearer ${KEY}`)).toBe(true);
 
     // Rewarded, and the GP predicted every concept of the run, the new one included.
@@ -308,5 +312,14 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
     expect(predicted).toHaveLength(names.names.length);
     expect(probs[created.id]).toBeGreaterThan(0);
     expect(Number.isFinite(predicted[created.id])).toBe(true);
+
+    // Iteration 1 draws from that distribution, and a concept whose descriptors are cached is not asked
+    // again (only the one that failed is).
+    const next = await db().query.findMany({ where: { runId, iteration: 1 } });
+    expect(next).toHaveLength(24);
+    expect(new Set(next.map((q) => q.conceptId)).size).toBe(24);
+    const asked = new Map<string, number>();
+    for (const r of fake.requests) asked.set(askedConcept(r), (asked.get(askedConcept(r)) ?? 0) + 1);
+    for (const [concept, times] of asked) if (concept !== 'yorkshire terrier') expect(times).toBe(1);
   });
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureConceptEmbeddings, loadConceptEmbeddings } from '../../activities/concepts/embeddings-cache';
 import { locateModelFolder, OnnxTextEncoder } from '../../activities/concepts/onnx-encoder';
+import { ConfigError } from '../../lib/config';
 import { PROJECT_ROOT, pythonExecutable } from '../../lib/paths';
 
 /**
@@ -97,6 +98,8 @@ describe('OnnxTextEncoder', () => {
   });
 
   test('names what is missing from an incomplete model folder and what to download', () => {
+    // A ConfigError: the run's stages do not retry it.
+    expect(() => locateModelFolder(path.join(root, 'nowhere'))).toThrow(ConfigError);
     expect(() => locateModelFolder(path.join(root, 'nowhere'))).toThrow(
       /does not exist: download a sentence-transformers/,
     );
