@@ -83,7 +83,9 @@ export class OnnxTextEncoder implements TextEncoder {
         `${files.model}: expected inputs input_ids and attention_mask, the model has [${session.inputNames.join(', ')}]`,
       );
     }
-    const padToken = typeof tokenizerConfig.pad_token === 'string' ? tokenizerConfig.pad_token : undefined;
+    // tokenizer_config.json spells special tokens as a string or as {"content": …}.
+    const pad = tokenizerConfig.pad_token as string | { content?: unknown } | undefined;
+    const padToken = typeof pad === 'string' ? pad : typeof pad?.content === 'string' ? pad.content : undefined;
     const padId = (padToken !== undefined ? tokenizer.token_to_id(padToken) : undefined) ?? 0;
     const maxLength = options.maxLength ?? modelMaxLength(path.dirname(files.tokenizer), tokenizerConfig);
     const fingerprint = await sha256Files([files.model, files.tokenizer]);
