@@ -1,6 +1,7 @@
-"""Runs a command and reports, as one JSON line on stderr's last line, its wall time, the CPU time of it and
-every descendant it waited for (user + sys), and the peak of the summed RSS of its process tree (sampled
-every 50 ms from /proc, so short-lived children are counted while they live). Linux only; stdlib only.
+"""Runs a command and writes, as JSON to OUT.json, its wall time, the CPU time of it and every
+descendant it waited for (user + sys), and the peak of the summed RSS of its process tree (sampled
+every 50 ms from /proc, so short-lived children are counted while they live). Linux only; stdlib
+only.
 
     python3 scripts/bench_measure.py OUT.json -- CMD ARG...
 """
@@ -57,7 +58,8 @@ def main() -> None:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with open(out_path, "w") as f:
-        json.dump({"rc": proc.returncode, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20}, f)
+        peak_mb = peak / 2**20
+        json.dump({"rc": proc.returncode, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_mb}, f)
     sys.exit(proc.returncode)
 
 
