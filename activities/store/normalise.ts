@@ -153,7 +153,9 @@ export async function normaliseImage(
       // Huffman tables are not optimised (a second pass over the data for a few % smaller files).
       .jpeg({ quality: 90, mozjpeg: false, optimiseCoding: false })
       .toBuffer({ resolveWithObject: true });
-    return { jpeg: data, width: info.width, height: info.height, phash: await perceptualHash(data) };
+    // Our own output is a plain JPEG: a bare decode gives the same pixels as perceptualHash's pipeline.
+    const phash = plainJpegHeader(data) ? await plainJpegHash(data, {}) : await perceptualHash(data);
+    return { jpeg: data, width: info.width, height: info.height, phash };
   } catch (error) {
     throw new ImageDecodeError((error as Error).message);
   }
