@@ -11,9 +11,10 @@ beforeAll(() => {
 });
 
 /**
- * Histories recorded from a real demo run (`temporal workflow show --output json`). Replaying them
- * proves the workflow code is still deterministic for runs already in flight; a change that breaks
- * this needs `patched()` or worker versioning. Re-record with scripts/record-histories.sh.
+ * Histories recorded from real runs (`temporal workflow show --output json`): a run that was paused,
+ * steered and stopped by updates, and one whose failed iteration was retried. Replaying them proves the
+ * workflow code is still deterministic for runs already in flight; a change that breaks this needs
+ * `patched()` or worker versioning. Re-record with scripts/record-histories.sh.
  */
 const workflowIds = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as Record<string, string>;
 
