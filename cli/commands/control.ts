@@ -1,4 +1,9 @@
-import { WorkflowUpdateFailedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+import {
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandleWithFirstExecutionRunId,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
 import { type Command } from 'commander';
 import { recordRejectedControl } from '../../activities/stages/control';
 import type { RunConfig } from '../../lib/config';
@@ -169,7 +174,14 @@ export function registerControlCommands(program: Command): void {
     .action((run: string, iteration: number) => control(run, 'retryIteration', { iteration }));
 }
 
-/** Starts a run with its static summary and details. */
-export async function startExplorationRun(client: Client, runId: string, config: RunConfig): Promise<void> {
-  await client.workflow.start(RUN_WORKFLOW, runStartOptions(runId, config));
+/**
+ * Starts a run with its static summary and details. They belong to its first execution: Continue-As-New
+ * does not carry them (SDK 1.24), so later executions show the current details only.
+ */
+export async function startExplorationRun(
+  client: Client,
+  runId: string,
+  config: RunConfig,
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  return client.workflow.start(RUN_WORKFLOW, runStartOptions(runId, config));
 }
