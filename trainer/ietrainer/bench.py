@@ -52,18 +52,20 @@ def extract_photos(folder: str, count: int) -> list[str]:
 
 
 def compute_only(model: MoCoV3, optimizer: torch.optim.Optimizer, batch: int, size: int,
-                 steps: int) -> float:  # fmt: skip
-    """images/s of forward + backward + step + momentum update on one fixed random batch."""
+                 steps: int) -> tuple[float, float]:  # fmt: skip
+    """(images/s, images per CPU-second) of forward + backward + step + momentum update on one
+    fixed random batch."""
     x1, x2 = torch.randn(batch, 3, size, size), torch.randn(batch, 3, size, size)
     model.train()
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     for step in range(steps):
         loss = model(x1, x2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         model.update_momentum(momentum_at(step, steps, 0.99))
-    return batch * steps / (time.perf_counter() - started)
+    images = batch * steps
+    return images / (time.perf_counter() - started), images / (time.process_time() - cpu0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,22 +92,28 @@ def main(argv: list[str] | None = None) -> int:
         # The loop's progress events would mix with the figures: send them to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             session = prepare(targs)
+            cpu0 = time.process_time()
             images, seconds = train_steps(session, targs)
+            cpu_seconds = time.process_time() - cpu0
         cfg = session.cfg
+        base: tuple[float, float] | None = None
         if session.device.type != "cpu":
             sys.stdout.write("compute-only baseline runs on CPU only; skipped\n")
-            base = None
         else:
             base = compute_only(session.model, session.optimizer, cfg.batch_size, cfg.image_size,
                                 args.steps)  # fmt: skip
-    full = images / seconds
+    full, full_cpu = images / seconds, images / cpu_seconds
     threads = torch.get_num_threads()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"preset {cfg.preset}: batch {cfg.batch_size}, {cfg.image_size} px, {args.steps} steps, "
-          f"{threads} threads on {session.device.type}")  # fmt: skip
-    print(f"training loop (augmentation + both branches + update): {full:.1f} images/s")
+          f"{threads} threads on {session.device.type}, load average {load:.1f}")  # fmt: skip
+    # Images per CPU-second hold up better than images/s when other work shares the cores.
+    print(f"training loop (augmentation + both branches + update): {full:.1f} images/s, "
+          f"{full_cpu:.1f} images per CPU-second")  # fmt: skip
     if base is not None:
-        print(f"compute only (fixed batch, no data pipeline):          {base:.1f} images/s")
-        print(f"ratio training loop / compute only:                     {full / base:.2f}")
+        print(f"compute only (fixed batch, no data pipeline):          {base[0]:.1f} images/s, "
+              f"{base[1]:.1f} images per CPU-second")  # fmt: skip
+        print(f"ratio training loop / compute only (images/s):         {full / base[0]:.2f}")
     return 0
 
 
