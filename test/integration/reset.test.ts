@@ -1,0 +1,88 @@
+import { execFileSync } from 'node:child_process';
+import { ApplicationFailure } from '@temporalio/common';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import * as activities from '../../activities';
+import { closeDb } from '../../lib/db';
+import { parseRunConfig } from '../../lib/config';
+import { IO_QUEUE, iterationWorkflowId } from '../../lib/queues';
+import { sleep } from '../../lib/services/process';
+import { temporalCli } from '../../lib/services/temporal';
+import { createWorkers, installRuntimeLogging } from '../../workers/create';
+import { startExplorationRun } from '../../cli/commands/control';
+import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId } from './harness';
+import { TEST_TEMPORAL_ADDRESS } from './services';
+import { waitForProgress } from './run-watch';
+
+jest.setTimeout(10 * 60_000);
+
+beforeAll(async () => {
+  await createTestDatabase('reset');
+});
+
+afterAll(async () => {
+  await closeDb();
+});
+
+test('`temporal workflow reset --type FirstWorkflowTask` of a waiting run starts its failed iteration again', async () => {
+  installRuntimeLogging();
+  const native = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
+  const workers = await createWorkers(native, ['workflows']);
+  // The real I/O activities, except that sampling always fails: the iteration fails at its first stage.
+  workers.push(
+    await Worker.create({
+      connection: native,
+      taskQueue: IO_QUEUE,
+      activities: {
+        ...activities,
+        sampleQueries: async () => {
+          throw ApplicationFailure.nonRetryable('injected sample failure', 'TestFault');
+        },
+      },
+    }),
+  );
+  const running = workers.map((w) => w.run());
+  const { client, connection } = await temporalClient();
+  const runId = uniqueId('it-reset');
+  try {
+    // No search is ever made: the engine address is never used.
+    await startExplorationRun(client, runId, parseRunConfig(smallRunConfig(smallPetsTarget(), 'http://127.0.0.1:9')));
+    const handle = client.workflow.getHandle(runId);
+    const waiting = await waitForProgress(handle, (p) => p.status === 'waiting-retry');
+    expect(waiting.failed).toEqual({ iteration: 0, error: 'injected sample failure', failures: 1 });
+    const before = (await handle.describe()).runId;
+
+    const out = execFileSync(temporalCli(), [
+      'workflow',
+      'reset',
+      '--address',
+      TEST_TEMPORAL_ADDRESS,
+      '--workflow-id',
+      runId,
+      '--type',
+      'FirstWorkflowTask',
+      '--reason',
+      'retry iteration 0',
+    ]).toString();
+    expect(out).toContain(`Resetting workflow ${runId}`);
+
+    // A new execution of the run, which started the iteration again (and, still failing, waits again).
+    const after = await waitForProgress(handle, (p) => p.status === 'waiting-retry');
+    expect(after.failed?.iteration).toBe(0);
+    expect((await handle.describe()).runId).not.toBe(before);
+    let executions: string[] = [];
+    // Visibility lags the executions a moment.
+    for (let attempt = 0; attempt < 40 && executions.join() !== 'FAILED,FAILED'; attempt++) {
+      if (attempt) await sleep(250);
+      executions = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId = '${iterationWorkflowId(runId, 0)}'` }))
+        executions.push(wf.status.name);
+    }
+    expect(executions).toEqual(['FAILED', 'FAILED']);
+    await handle.terminate('test done');
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(running);
+    await native.close();
+    await connection.close();
+  }
+});
