@@ -1,9 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pythonExecutable } from '../../lib/paths';
 import { db, closeDb } from '../../lib/db';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
 import type { RunningEngine } from '../../engine/server';
 import { evaluateEncoder } from '../../activities/stages/evaluate';
-import { baseEncoderPath } from '../../activities/stages/train';
+import { baseEncoderPath, iterationDir, trainEncoder } from '../../activities/stages/train';
 import type { Progress } from '../../workflows/types';
 import {
   createTestDatabase,
@@ -18,6 +22,7 @@ import {
 jest.setTimeout(15 * 60_000);
 
 let engine: RunningEngine;
+let finishedRunId: string;
 
 beforeAll(async () => {
   await createTestDatabase('evaluate');
@@ -91,4 +96,40 @@ test('iteration 0 evaluates the starting and the trained encoder, stores both an
   // A retry of the stage gives the same figures and leaves one row per metric.
   expect(await evaluateEncoder({ runId, iteration: 0 })).toEqual(evaluation);
   expect(await db().evaluation.count({ where: { runId } })).toBe(6);
+  finishedRunId = runId;
+});
+
+test('train.initCheckpoint that is missing or does not fit the preset stops the train stage without retries', async () => {
+  const runId = finishedRunId;
+  expect(runId).toBeDefined();
+  // Start iteration 0 afresh (no checkpoint to resume from) with a different starting point.
+  fs.rmSync(path.join(iterationDir(runId, 0), 'train'), { recursive: true, force: true });
+  const useInit = async (initCheckpoint: string) => {
+    const run = await db().run.findUniqueOrThrow({ where: { id: runId } });
+    const config = run.config as { train?: Record<string, unknown> };
+    await db().run.update({
+      where: { id: runId },
+      data: { config: { ...config, train: { ...config.train, initCheckpoint } } },
+    });
+  };
+
+  const missing = path.join(os.tmpdir(), `${runId}-missing.pth`);
+  await useInit(missing);
+  await expect(trainEncoder({ runId, iteration: 0 })).rejects.toMatchObject({
+    name: 'ConfigError',
+    message: expect.stringContaining(`train.initCheckpoint: ${missing} is not a readable file`),
+  });
+
+  // A real torchvision ResNet-18 state dict: not the cpu-small backbone.
+  const resnet18 = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ie-init-')), 'resnet18.pth');
+  execFileSync(pythonExecutable(), [
+    '-c',
+    'import sys, torch, torchvision; torch.save(torchvision.models.resnet18().state_dict(), sys.argv[1])',
+    resnet18,
+  ]);
+  await useInit(resnet18);
+  await expect(trainEncoder({ runId, iteration: 0 })).rejects.toMatchObject({
+    name: 'TrainerError',
+    message: expect.stringMatching(new RegExp(`${resnet18}.*does not fit the small_resnet backbone`)),
+  });
 });
