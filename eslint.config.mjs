@@ -30,4 +30,10 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Plain ES module scripts (e.g. the chart renderer, which loads ESM-only vega) are outside the TS project.
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false }, globals: { process: 'readonly', Buffer: 'readonly' } },
+  },
 );

@@ -1,0 +1,42 @@
+/**
+ * Carves a labelled benchmark target from the validation split (which the search corpus never holds):
+ * every Tiny ImageNet class under a WordNet synset, e.g. all birds or all motor vehicles.
+ *
+ *   node --import tsx benchmark/carve.ts <name> <wnid-or-lemma> [perClass]
+ */
+import path from 'node:path';
+import { prepareValTarget } from '../cli/targets';
+import { datasetsDir } from '../lib/paths';
+import { loadNouns } from '../lib/wordnet';
+import { loadCorpusClasses, RelevanceError } from './relevance';
+
+/** Tiny ImageNet classes (wnid → name in folder form) that are kinds of `ancestor` (a wnid or a noun lemma). */
+export function classesUnder(ancestor: string, classesPath?: string): Record<string, string> {
+  const nouns = loadNouns();
+  const roots = /^n\d{8}$/.test(ancestor)
+    ? new Set([ancestor])
+    : new Set(nouns.synsetsOfLemma(ancestor.replace(/_/g, ' ')).map((s) => s.wnid));
+  if (roots.size === 0) throw new RelevanceError(`'${ancestor}' is no WordNet noun: give a lemma (bird) or a wnid`);
+  const tiny = loadCorpusClasses(classesPath ?? path.join(datasetsDir(), 'classes.jsonl')).filter(
+    (c) => c.tinyLabel !== null,
+  );
+  const out: Record<string, string> = {};
+  for (const c of tiny) {
+    if (nouns.hypernymChain(c.wnid).some((s) => roots.has(s.wnid))) out[c.wnid] = c.name.replace(/\s+/g, '_');
+  }
+  if (Object.keys(out).length < 2) {
+    throw new RelevanceError(`fewer than 2 Tiny ImageNet classes lie under '${ancestor}': pick a broader synset`);
+  }
+  return out;
+}
+
+if (require.main === module) {
+  const [name, ancestor, perClass] = process.argv.slice(2);
+  if (!name || !ancestor) {
+    process.stderr.write('usage: node --import tsx benchmark/carve.ts <name> <wnid-or-lemma> [perClass]\n');
+    process.exit(2);
+  }
+  const classes = classesUnder(ancestor);
+  const dir = prepareValTarget(name, classes, perClass ? Number(perClass) : 50);
+  process.stdout.write(`${dir}: ${Object.values(classes).join(', ')}\n`);
+}

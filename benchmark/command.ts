@@ -1,0 +1,123 @@
+/**
+ * `ie benchmark`: brings up the local services, runs Internet Explorer and random exploration with the
+ * same budget on a target, and writes the report.
+ */
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { Command, Option } from 'commander';
+import { ensureDefaultCorpus } from '../engine/build-corpus';
+import { ConfigError } from '../lib/config';
+import { stateDir } from '../lib/paths';
+import { ensureServices, stopServices } from '../lib/services';
+import { PETS_CLASSES, prepareValTarget } from '../cli/targets';
+import { createWorkers, installRuntimeLogging } from '../workers/create';
+import { runBenchmark } from './run';
+
+export interface BenchmarkFlags {
+  target?: string;
+  iterations?: string;
+  queries?: string;
+  results?: string;
+  steps?: string;
+  seed?: string;
+  manifest?: string;
+  out?: string;
+  id?: string;
+  keepServices?: boolean;
+}
+
+function int(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new ConfigError(`--${flag} must be an integer, got '${value}'`);
+  return n;
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
+}
+
+/** Runs the whole benchmark; resolves to the process exit code (0 done, 1 an arm failed). */
+export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string) => void): Promise<number> {
+  const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
+  const budget = {
+    iterations: int('iterations', flags.iterations),
+    queriesPerIteration: int('queries', flags.queries),
+    resultsPerQuery: int('results', flags.results),
+    trainSteps: int('steps', flags.steps),
+    seed: int('seed', flags.seed),
+  };
+  if (process.env.IE_ENGINE_URL && !flags.manifest) {
+    throw new ConfigError(
+      'IE_ENGINE_URL points at an engine this command did not start: give --manifest, the corpus manifest it serves',
+    );
+  }
+  out('starting services (PostgreSQL, Temporal dev server, local search engine)…');
+  const services = await ensureServices();
+  process.env.DATABASE_URL = services.databaseUrl;
+  process.env.TEMPORAL_ADDRESS = services.temporalAddress;
+  if (services.engineUrl) process.env.IE_ENGINE_URL = services.engineUrl;
+  const manifestPath = flags.manifest ?? (await ensureDefaultCorpus());
+  const id = flags.id ?? `bench-${path.basename(path.resolve(target))}-${stamp()}`;
+  const outDir = path.resolve(flags.out ?? path.join(stateDir(), 'benchmarks', id));
+
+  installRuntimeLogging();
+  const workerConnection = await NativeConnection.connect({ address: services.temporalAddress });
+  const connection = await Connection.connect({ address: services.temporalAddress });
+  const workers: Worker[] = await createWorkers(workerConnection);
+  const running = workers.map((w) => w.run());
+  let code = 0;
+  try {
+    const started = Date.now();
+    const result = await runBenchmark(new Client({ connection }), {
+      target,
+      budget,
+      manifestPath,
+      engineUrl: services.engineUrl || undefined,
+      outDir,
+      idPrefix: id,
+      print: out,
+    });
+    out(result.printed);
+    out(`finished in ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    out(`table:   ${result.files.csv}\nsummary: ${result.files.json}\nreport:  ${result.files.html}`);
+    const arms = Object.values(result.summary.arms);
+    if (arms.some((a) => a.status !== 'completed')) code = 1;
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(running);
+    await workerConnection.close();
+    await connection.close();
+    if (!flags.keepServices) {
+      const stopped = await stopServices(services.started);
+      if (stopped.length) out(`stopped ${stopped.join(', ')} (use --keep-services to leave them running)`);
+    }
+  }
+  return code;
+}
+
+/** Adds `benchmark` to the `ie` program. */
+export function registerBenchmarkCommand(program: Command): void {
+  program
+    .command('benchmark')
+    .description(
+      'run Internet Explorer and random exploration with the same budget on a target; report precision, accuracy and concepts per iteration',
+    )
+    .option(
+      '-t, --target <dir>',
+      'target folder, one subfolder per class named by WordNet id or class name (default: pets)',
+    )
+    .option('-n, --iterations <n>', 'iterations per arm (default: the run config default)')
+    .option('-q, --queries <n>', 'queries per iteration')
+    .option('-r, --results <n>', 'results downloaded per query')
+    .option('--steps <n>', 'training steps per iteration')
+    .option('--seed <n>', 'random seed, shared by both arms')
+    .option('--manifest <file>', 'corpus manifest the search engine serves (default: the default corpus)')
+    .option('-o, --out <dir>', 'where the report goes (default: .state/benchmarks/<id>)')
+    .option('--id <prefix>', 'run id prefix; the arms are <prefix>-explore and <prefix>-random')
+    .addOption(new Option('--keep-services', 'leave PostgreSQL, Temporal and the search engine running afterwards'))
+    .action(async (flags: BenchmarkFlags) => {
+      process.exitCode = await benchmarkCommand(flags, (line) => process.stdout.write(`${line}\n`));
+    });
+}

@@ -1,0 +1,124 @@
+/**
+ * Per-iteration figures of one finished run, read from the run's database: relevance precision of its
+ * downloads, its evaluation metrics and the concepts it queried.
+ */
+import { db } from '../lib/db';
+import { parseRunConfig } from '../lib/config';
+import { relevancePrecision, type CorpusLabels, type DownloadedImage } from './relevance';
+
+export interface IterationFigures {
+  iteration: number;
+  queries: number;
+  /** Distinct images the iteration's queries downloaded (what training and scoring got). */
+  downloaded: number;
+  /** Of those, images of a target class. */
+  relevant: number;
+  /** Of those, images that are no labelled corpus image (counted as not relevant). */
+  unlabelled: number;
+  precision: number | null;
+  knnAccuracy: number | null;
+  linearProbeAccuracy: number | null;
+  meanReward: number | null;
+  /** The iteration's queried concepts whose images scored highest (best first). */
+  topConcepts: string[];
+  wallMs: number | null;
+}
+
+export interface ArmFigures {
+  runId: string;
+  mode: string;
+  status: string;
+  iterations: IterationFigures[];
+}
+
+interface UrlRow {
+  iteration: number;
+  sha256: string;
+  url: string;
+}
+
+/** Downloaded images per iteration: each Candidate image with every result URL of the iteration that delivered it. */
+async function downloadedImages(runId: string, resultsPerQuery: number): Promise<Map<number, DownloadedImage[]>> {
+  const rows = await db().$queryRaw<UrlRow[]>`
+    SELECT DISTINCT q.iteration, f.sha256, r.url
+    FROM "Query" q
+    JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider AND r.rank < ${resultsPerQuery}
+    JOIN "Fetch" f ON f.url = r.url AND f.status = 'ok'
+    JOIN "Candidate" c ON c."runId" = q."runId" AND c.iteration = q.iteration AND c.sha256 = f.sha256
+    WHERE q."runId" = ${runId}`;
+  const byIteration = new Map<number, Map<string, string[]>>();
+  for (const row of rows) {
+    const images = byIteration.get(row.iteration) ?? new Map<string, string[]>();
+    images.set(row.sha256, [...(images.get(row.sha256) ?? []), row.url]);
+    byIteration.set(row.iteration, images);
+  }
+  return new Map(
+    [...byIteration].map(([iteration, images]) => [
+      iteration,
+      [...images].map(([sha256, urls]) => ({ sha256, urls: urls.sort() })),
+    ]),
+  );
+}
+
+/** Names of the queried concepts with the highest concept reward in each iteration. */
+async function topQueriedConcepts(runId: string, perIteration: number): Promise<Map<number, string[]>> {
+  const rows = await db().$queryRaw<{ iteration: number; text: string; reward: number; images: number }[]>`
+    SELECT q.iteration, q.text, cr.reward, cr.images
+    FROM "Query" q
+    JOIN "ConceptReward" cr ON cr."runId" = q."runId" AND cr.iteration = q.iteration AND cr."conceptId" = q."conceptId"
+    WHERE q."runId" = ${runId} AND cr.images > 0
+    ORDER BY q.iteration, cr.reward DESC, q.text`;
+  const out = new Map<number, string[]>();
+  for (const row of rows) {
+    const list = out.get(row.iteration) ?? [];
+    if (list.length < perIteration) list.push(row.text);
+    out.set(row.iteration, list);
+  }
+  return out;
+}
+
+/** Everything the benchmark reports about one run, iteration by iteration. */
+export async function collectArmFigures(
+  runId: string,
+  labels: CorpusLabels,
+  targetClasses: ReadonlySet<string>,
+  topConcepts = 5,
+): Promise<ArmFigures> {
+  const run = await db().run.findUniqueOrThrow({
+    where: { id: runId },
+    select: { mode: true, status: true, config: true },
+  });
+  const config = parseRunConfig(run.config);
+  const iterations = await db().iteration.findMany({
+    where: { runId },
+    orderBy: { index: 'asc' },
+    select: { index: true, queries: true, meanReward: true, knnAccuracy: true, wallMs: true },
+  });
+  const evaluations = await db().evaluation.findMany({ where: { runId } });
+  const metric = (iteration: number, name: string) =>
+    evaluations.find((e) => e.iteration === iteration && e.metric === name)?.value ?? null;
+  const images = await downloadedImages(runId, config.resultsPerQuery);
+  const concepts = await topQueriedConcepts(runId, topConcepts);
+
+  return {
+    runId,
+    mode: run.mode,
+    status: run.status,
+    iterations: iterations.map((it) => {
+      const relevance = relevancePrecision(images.get(it.index) ?? [], labels, targetClasses);
+      return {
+        iteration: it.index,
+        queries: it.queries,
+        downloaded: relevance.downloaded,
+        relevant: relevance.relevant,
+        unlabelled: relevance.unlabelled,
+        precision: relevance.precision,
+        knnAccuracy: metric(it.index, 'knn_accuracy') ?? it.knnAccuracy,
+        linearProbeAccuracy: metric(it.index, 'linear_probe_accuracy'),
+        meanReward: it.meanReward,
+        topConcepts: concepts.get(it.index) ?? [],
+        wallMs: it.wallMs,
+      };
+    }),
+  };
+}

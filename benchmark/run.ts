@@ -1,0 +1,175 @@
+/**
+ * One benchmark: Internet Explorer and the random-exploration baseline run with the same budget on one
+ * target, then every iteration of both is scored against the corpus's labels and reported.
+ */
+import type { Client } from '@temporalio/client';
+import { parseRunConfig, type RunConfig, type RunConfigInput } from '../lib/config';
+import { logger } from '../lib/logger';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
+import { listTarget, TargetError } from '../activities/target';
+import type { IterationSummary, Progress } from '../workflows/types';
+import { collectArmFigures } from './figures';
+import { writeHtmlReport } from './html';
+import {
+  ARMS,
+  compareArms,
+  formatSummary,
+  writeTables,
+  type Arm,
+  type BenchmarkSummary,
+  type Budget,
+  type ReportFiles,
+} from './report';
+import { CorpusLabels, loadCorpusClasses, matchTargetClasses } from './relevance';
+
+export interface BenchmarkOptions {
+  target: string;
+  /** Any budget key left out takes the run config's default (lib/config.ts). */
+  budget?: Partial<Budget>;
+  /** The corpus manifest the search engine serves (its `meta.wnid` labels score relevance). */
+  manifestPath: string;
+  /** `classes.jsonl` naming the corpus classes; default: the datasets folder's. */
+  classesPath?: string;
+  /** Base URL of the search engine both arms query; default: the worker's IE_ENGINE_URL. */
+  engineUrl?: string;
+  /** Further run-config keys both arms share (e.g. a smaller training batch). */
+  config?: Partial<RunConfigInput>;
+  outDir: string;
+  /** Run ids are `<idPrefix>-explore` and `<idPrefix>-random`. */
+  idPrefix: string;
+  print?: (line: string) => void;
+}
+
+export interface BenchmarkResult {
+  summary: BenchmarkSummary;
+  files: ReportFiles;
+  printed: string;
+}
+
+/** The run config of one arm: the shared budget and settings, differing only in `mode`. */
+export function armConfig(opts: BenchmarkOptions, mode: Arm): RunConfig {
+  const b = opts.budget ?? {};
+  const input: Record<string, unknown> = { ...(opts.config ?? {}), target: opts.target, mode };
+  if (b.iterations !== undefined) input.iterations = b.iterations;
+  if (b.queriesPerIteration !== undefined) input.queriesPerIteration = b.queriesPerIteration;
+  if (b.resultsPerQuery !== undefined) input.resultsPerQuery = b.resultsPerQuery;
+  if (b.seed !== undefined) input.seed = b.seed;
+  if (b.trainSteps !== undefined) input.train = { ...(opts.config?.train ?? {}), steps: b.trainSteps };
+  if (opts.engineUrl) input.search = { ...(opts.config?.search ?? {}), baseUrl: opts.engineUrl };
+  return parseRunConfig(input);
+}
+
+function iterationLine(arm: Arm, h: IterationSummary): string {
+  const knn = h.knnAccuracy === null ? '—' : `${(100 * h.knnAccuracy).toFixed(1)}%`;
+  const next = h.topConcepts
+    .slice(0, 3)
+    .map((c) => c.concept)
+    .join(', ');
+  return `[${arm}] iteration ${h.iteration}: ${h.downloaded} images, kNN ${knn}, ${(h.wallMs / 1000).toFixed(0)} s; next: ${next || '—'}`;
+}
+
+class ArmFailed extends Error {}
+
+/** Waits for a run, printing each iteration as it finishes; rejects when an iteration fails. */
+async function followArm(client: Client, runId: string, arm: Arm, print: (line: string) => void): Promise<Progress> {
+  const handle = client.workflow.getHandle(runId);
+  let printed = 0;
+  let done = false;
+  const result = handle.result() as Promise<Progress>;
+  result.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  while (!done) {
+    try {
+      const p = await handle.query<Progress>('progress');
+      for (; printed < (p.history ?? []).length; printed++) print(iterationLine(arm, p.history[printed]));
+      // A failed iteration leaves the run waiting for a retry by hand: the benchmark reports what it has.
+      if (p.status === 'waiting-retry' && p.failed) {
+        throw new ArmFailed(`iteration ${p.failed.iteration} failed: ${p.failed.error}`);
+      }
+    } catch (error) {
+      if (error instanceof ArmFailed) throw error;
+      // between runs (Continue-As-New) or not started yet
+    }
+    await Promise.race([new Promise((r) => setTimeout(r, 3000)), result.catch(() => undefined)]);
+  }
+  const final = await result;
+  for (; printed < (final.history ?? []).length; printed++) print(iterationLine(arm, final.history[printed]));
+  return final;
+}
+
+/**
+ * Runs both arms at once (they share the workers, so neither gets more compute), then writes
+ * `iterations.csv`, `summary.json` and `report.html` under `outDir` and returns the printed summary.
+ * The target must have one subfolder per class, each naming a corpus class.
+ */
+export async function runBenchmark(client: Client, opts: BenchmarkOptions): Promise<BenchmarkResult> {
+  const print = opts.print ?? (() => undefined);
+  const listing = await listTarget(opts.target);
+  if (listing.labels.length === 0) {
+    throw new TargetError(
+      `target ${listing.dir} has no class subfolders: the benchmark needs one subfolder per class, named by WordNet id or class name`,
+    );
+  }
+  const matched = matchTargetClasses(listing.labels, loadCorpusClasses(opts.classesPath));
+  const targetClasses = new Set(matched.values());
+  const labels = await CorpusLabels.load(opts.manifestPath);
+  const relevantInCorpus = labels.countClasses(targetClasses);
+  if (relevantInCorpus === 0) {
+    throw new TargetError(
+      `the corpus ${opts.manifestPath} holds no image of the target's classes (${[...targetClasses].join(', ')}): precision would be 0 by construction`,
+    );
+  }
+  const configs = { explore: armConfig(opts, 'explore'), random: armConfig(opts, 'random') };
+  const c = configs.explore;
+  const budget: Budget = {
+    iterations: c.iterations,
+    queriesPerIteration: c.queriesPerIteration,
+    resultsPerQuery: c.resultsPerQuery,
+    trainSteps: c.train.steps,
+    seed: c.seed,
+  };
+  const startedAt = new Date().toISOString();
+  const runIds = { explore: `${opts.idPrefix}-explore`, random: `${opts.idPrefix}-random` };
+  const log = logger.child({ component: 'benchmark', runs: runIds });
+  log.info({ budget, target: listing.dir, relevantInCorpus }, 'benchmark starting');
+  print(
+    `benchmark on ${listing.dir}: ${listing.labels.length} classes, ${relevantInCorpus} relevant images in the corpus; ` +
+      `runs ${runIds.explore} and ${runIds.random}`,
+  );
+  for (const arm of ARMS) {
+    await client.workflow.start(RUN_WORKFLOW, {
+      taskQueue: WORKFLOW_QUEUE,
+      workflowId: runIds[arm],
+      args: [configs[arm]],
+    });
+  }
+  const finished = await Promise.allSettled(ARMS.map((arm) => followArm(client, runIds[arm], arm, print)));
+  finished.forEach((f, i) => {
+    if (f.status === 'rejected') print(`[${ARMS[i]}] run failed: ${(f.reason as Error).message}`);
+  });
+
+  const arms = {
+    explore: await collectArmFigures(runIds.explore, labels, targetClasses),
+    random: await collectArmFigures(runIds.random, labels, targetClasses),
+  };
+  const summary: BenchmarkSummary = {
+    target: listing.dir,
+    targetClasses: Object.fromEntries(matched),
+    relevantInCorpus,
+    corpus: opts.manifestPath,
+    budget,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    arms,
+    goals: compareArms(arms.explore, arms.random),
+  };
+  const printed = formatSummary(summary);
+  const tables = await writeTables(opts.outDir, summary);
+  const html = await writeHtmlReport(opts.outDir, summary, printed);
+  log.info({ goals: summary.goals, outDir: opts.outDir }, 'benchmark finished');
+  const failed = finished.filter((f) => f.status === 'rejected').length;
+  if (failed) print(`${failed} arm(s) failed; the report holds the iterations they finished`);
+  return { summary, files: { ...tables, html }, printed };
+}
