@@ -4,13 +4,16 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
   type WorkflowStartOptions,
 } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { type Command } from 'commander';
 import { recordRejectedControl } from '../../activities/stages/control';
 import type { RunConfig } from '../../lib/config';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
 import type { ControlKind } from '../../workflows/controls';
 import type { ControlResult, Progress, TopConcept } from '../../workflows/types';
+import { temporalAddress } from '../../workers/create';
 import { connectClient } from '../client';
+import { UsageError } from '../exit';
 
 /** The update that carries each control (see workflows/run.ts). */
 export const CONTROL_UPDATES: Record<ControlKind, string> = {
@@ -82,10 +85,23 @@ export function runStartOptions(runId: string, config: RunConfig): WorkflowStart
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
+/** A run that does not exist, or has ended, is a usage mistake (exit 2), said in words. */
+function usageError(runId: string, error: unknown): unknown {
+  if (error instanceof Error && /already completed/.test(error.message))
+    return new UsageError(`run ${runId} has already ended: controls reach only a run that is still going`);
+  if (error instanceof WorkflowNotFoundError)
+    return new UsageError(
+      `no run ${runId} on ${temporalAddress()}: check the run id (\`ie list\`) and TEMPORAL_ADDRESS`,
+    );
+  return error;
+}
+
 async function control(runId: string, kind: ControlKind, payload?: object): Promise<void> {
   const client = await connectClient();
   try {
-    const outcome = await sendControl(client, runId, kind, payload);
+    const outcome = await sendControl(client, runId, kind, payload).catch((error: unknown) => {
+      throw usageError(runId, error);
+    });
     if (outcome.accepted) {
       out(`${runId}: ${outcome.result.message}`);
     } else {
@@ -103,6 +119,19 @@ function parseNumber(what: string) {
     if (value.trim() === '' || !Number.isFinite(n)) throw new Error(`${what} must be a number (got "${value}")`);
     return n;
   };
+}
+
+/** Queries are answered by a workflows worker (for an ended run too, by replaying it): say so when none does. */
+async function queryRun<T>(query: () => Promise<T>, runId: string): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    const usage = usageError(runId, error);
+    if (usage !== error) throw usage;
+    throw new Error(
+      `could not query run ${runId}: ${(error as Error).message} (queries need a workflows worker: \`ie worker\`)`,
+    );
+  }
 }
 
 /** `ie control …` (steer a running run) and `ie retry-iteration RUN N`. */
@@ -145,7 +174,8 @@ export function registerControlCommands(program: Command): void {
     .action(async (run: string) => {
       const client = await connectClient();
       try {
-        out(JSON.stringify(await client.workflow.getHandle(run).query<Progress>('progress'), null, 2));
+        const progress = await queryRun(() => client.workflow.getHandle(run).query<Progress>('progress'), run);
+        out(JSON.stringify(progress, null, 2));
       } finally {
         await client.connection.close();
       }
@@ -158,7 +188,10 @@ export function registerControlCommands(program: Command): void {
     .action(async (run: string, flags: { count: number }) => {
       const client = await connectClient();
       try {
-        const top = await client.workflow.getHandle(run).query<TopConcept[], [number]>('topConcepts', flags.count);
+        const top = await queryRun(
+          () => client.workflow.getHandle(run).query<TopConcept[], [number]>('topConcepts', flags.count),
+          run,
+        );
         for (const t of top) out(`${(100 * t.probability).toFixed(3).padStart(7)}%  ${t.concept}`);
         if (top.length === 0) out('no distribution yet (the first iteration has not finished its update stage)');
       } finally {
