@@ -245,3 +245,17 @@ def test_cli_wrong_architecture_is_a_usage_error(
     assert proc.returncode == 2
     assert str(path) in proc.stderr and "does not fit" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_stored_config_without_head_fields_keeps_its_head_shapes() -> None:
+    stored = preset("cpu-small").to_dict()
+    del stored["proj_layers"], stored["pred_bias"]
+    cfg = TrainConfig.from_dict(stored)
+    assert (cfg.proj_layers, cfg.pred_bias) == (3, True)
+    model = MoCoV3(cfg)
+    assert len([m for m in model.projector if isinstance(m, nn.Linear)]) == 3
+    assert model.predictor[-1].bias is not None
+    # The presets themselves follow MoCo v3's ResNet heads.
+    fresh = MoCoV3(preset("cpu-small"))
+    assert len([m for m in fresh.projector if isinstance(m, nn.Linear)]) == 2
+    assert fresh.predictor[-1].bias is None
