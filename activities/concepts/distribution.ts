@@ -106,3 +106,78 @@ export function sampleUniform(n: number, q: number, seed: string): number[] {
 export function topConcepts(probs: ArrayLike<number>, n: number): number[] {
   return topIndices(probs, n);
 }
+
+/**
+ * p with the given concepts removed (probability 0) and the rest renormalised. Used to keep concepts
+ * already queried out of the next draw when a repeated query would return the same results. When
+ * nothing would be left, p is returned unchanged.
+ */
+export function excludeConcepts(probs: Float64Array, ids: Iterable<number>): Float64Array {
+  const out = Float64Array.from(probs);
+  for (const id of ids) if (id >= 0 && id < out.length) out[id] = 0;
+  let sum = 0;
+  for (let i = 0; i < out.length; i++) sum += out[i];
+  if (!(sum > 0)) return Float64Array.from(probs);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+export interface EmbeddingGroups {
+  /** For each concept, how many concepts share its exact embedding (1 = a point of its own). */
+  multiplicity: Uint32Array;
+  /** One concept per distinct embedding (the first), ascending. */
+  representatives: number[];
+}
+
+/**
+ * Groups concepts by identical embedding. Word-averaged embeddings collapse whole families of names onto
+ * one point ("genus X" / "family X" where X has no vector: thousands of concepts), which the GP cannot
+ * tell apart.
+ */
+export function embeddingGroups(vectors: Float32Array, dim: number): EmbeddingGroups {
+  const n = vectors.length / dim;
+  if (!Number.isInteger(n)) throw new RangeError(`${vectors.length} values are not rows of ${dim}`);
+  const bytes = Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength);
+  const rowBytes = dim * 4;
+  const groupOf = new Map<string, number>();
+  const group = new Uint32Array(n);
+  const sizes: number[] = [];
+  const representatives: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const key = bytes.toString('base64', i * rowBytes, (i + 1) * rowBytes);
+    let g = groupOf.get(key);
+    if (g === undefined) {
+      g = sizes.length;
+      groupOf.set(key, g);
+      sizes.push(0);
+      representatives.push(i);
+    }
+    group[i] = g;
+    sizes[g]++;
+  }
+  return { multiplicity: group.map((g) => sizes[g]), representatives };
+}
+
+/** Scores of the given concepts only (e.g. one per distinct embedding, for calibrating τ). */
+export function scoresOf(scores: Float32Array, ids: number[]): Float32Array {
+  return Float32Array.from(ids, (i) => scores[i]);
+}
+
+/**
+ * Divides each concept's probability by the number of concepts sharing its embedding and renormalises,
+ * so a point of the embedding space gets one concept's worth of mass however many names sit on it.
+ */
+export function spreadOverDuplicates(probs: Float64Array, multiplicity: ArrayLike<number>): Float64Array {
+  if (multiplicity.length !== probs.length) {
+    throw new RangeError(`${probs.length} probabilities but ${multiplicity.length} multiplicities`);
+  }
+  const out = new Float64Array(probs.length);
+  let sum = 0;
+  for (let i = 0; i < probs.length; i++) {
+    out[i] = probs[i] / Math.max(1, multiplicity[i]);
+    sum += out[i];
+  }
+  if (!(sum > 0)) return Float64Array.from(probs);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}

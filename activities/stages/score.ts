@@ -5,7 +5,8 @@ import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../bytes';
 import { OnnxImageEmbedder } from '../score/embedder';
-import { conceptRewards, knnRewards, replayAdmission, standardise } from '../score/rewards';
+import { conceptRewards, knnRewards, replayAdmission, standardise, type ImageReward } from '../score/rewards';
+import { writeFileAtomic } from '../../engine/corpus';
 import { iterationDir } from './train';
 import type { StageRef } from '../../workflows/types';
 
@@ -14,10 +15,32 @@ export function targetEmbeddingsPath(ref: StageRef): string {
   return path.join(iterationDir(ref.runId, ref.iteration), 'target-embeddings.f32');
 }
 
+/** Where scoring leaves the run-wide concept rewards the update stage fits the GP on. */
+export function conceptRewardsPath(ref: StageRef): string {
+  return path.join(iterationDir(ref.runId, ref.iteration), 'concept-rewards.json');
+}
+
+/** Every concept the run has queried so far, rewarded by one encoder (this iteration's). */
+export interface RunConceptRewards {
+  /** The iteration whose encoder scored every image. */
+  encoderIteration: number;
+  ids: number[];
+  /** Mean reward of the concept's images over all iterations (the lowest observed when it found none). */
+  raw: number[];
+  /** `raw` as z-scores over all of them. */
+  standardised: number[];
+  images: number[];
+}
+
 /**
  * Scores this iteration's downloads with the freshly trained encoder: each image's reward is its mean
  * cosine similarity to its k nearest target images; a concept's reward is the mean over its images
  * (standardised within the iteration); images at or above the median join the replay buffer.
+ *
+ * The run's earlier downloads are scored again with the same encoder, so the concept rewards the GP
+ * learns from (`concept-rewards.json`) all come from one representation: rewards of different
+ * encoders are not comparable, and iteration 0's evidence, first judged by the barely trained
+ * encoder, is judged again by the better one.
  */
 export async function scoreCandidates(
   ref: StageRef,
@@ -32,10 +55,16 @@ export async function scoreCandidates(
     const embedder = await OnnxImageEmbedder.load(iteration.onnxPath);
     try {
       const targets = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
-      const candidates = await db().candidate.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
+      const runCandidates = await db().candidate.findMany({
+        where: { runId: ref.runId, iteration: { lte: ref.iteration } },
+        select: { iteration: true, conceptId: true, sha256: true },
+      });
+      const candidates = runCandidates.filter((c) => c.iteration === ref.iteration);
       const candidateShas = [...new Set(candidates.map((c) => c.sha256))].sort();
+      const runShas = [...new Set(runCandidates.map((c) => c.sha256))].sort();
       const images = await db().image.findMany({
-        where: { sha256: { in: [...new Set([...targets.map((t) => t.sha256), ...candidateShas])] } },
+        where: { sha256: { in: [...new Set([...targets.map((t) => t.sha256), ...runShas])] } },
+        select: { sha256: true, path: true },
       });
       const pathOf = new Map(images.map((i) => [i.sha256, i.path]));
       const batchSize = run.config.score.batchSize;
@@ -46,18 +75,24 @@ export async function scoreCandidates(
       );
       await fs.writeFile(targetEmbeddingsPath(ref), float32ToBytes(targetEmb));
       ctx.heartbeat({ embedded: 'target' });
-      const candidateEmb = await embedder.embedFiles(
-        candidateShas.map((s) => pathOf.get(s) as string),
+      const runEmb = await embedder.embedFiles(
+        runShas.map((s) => pathOf.get(s) as string),
         { batchSize, onBatch: (done) => ctx.heartbeat({ embedded: done }) },
       );
-      const rewards = knnRewards(candidateEmb, targetEmb, embedder.dim, run.config.score.k);
-      const rewardOf = new Map(candidateShas.map((sha, i) => [sha, rewards[i]]));
+      const runRewards = knnRewards(runEmb, targetEmb, embedder.dim, run.config.score.k);
+      const rewardOf = new Map(runShas.map((sha, i) => [sha, runRewards[i]]));
+      const rewards = Float32Array.from(candidateShas, (sha) => rewardOf.get(sha) as number);
 
-      const queries = await db().query.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
+      const queries = await db().query.findMany({
+        where: { runId: ref.runId, iteration: { lte: ref.iteration } },
+        select: { iteration: true, conceptId: true },
+      });
       const perConcept = conceptRewards(
         candidates.map((c) => ({ conceptId: c.conceptId, reward: rewardOf.get(c.sha256) as number })),
-        queries.map((q) => q.conceptId),
+        queries.filter((q) => q.iteration === ref.iteration).map((q) => q.conceptId),
       );
+      const runWide = runConceptRewards(runCandidates, queries, rewardOf, ref.iteration);
+      await writeFileAtomic(conceptRewardsPath(ref), JSON.stringify(runWide));
       const conceptIds = [...perConcept.keys()];
       const z = standardise(conceptIds.map((id) => (perConcept.get(id) as { raw: number }).raw));
       const admitted = replayAdmission(rewards, run.config.score.replayQuantile);
@@ -106,10 +141,51 @@ export async function scoreCandidates(
         where: { runId_index: { runId: ref.runId, index: ref.iteration } },
         data: { meanReward, kept },
       });
-      ctx.log.info({ scored: rewards.length, meanReward, admitted: kept, concepts: conceptIds.length }, 'scored');
+      ctx.log.info(
+        {
+          scored: rewards.length,
+          rescored: runShas.length - candidateShas.length,
+          meanReward,
+          admitted: kept,
+          concepts: conceptIds.length,
+          runConcepts: runWide.ids.length,
+        },
+        'scored',
+      );
       return { scored: rewards.length, meanReward, admitted: kept };
     } finally {
       await embedder.close();
     }
   });
+}
+
+/**
+ * Concept rewards over the whole run so far under one encoder: each concept's reward is the mean over
+ * every distinct image its queries found in any iteration; concepts that never found an image get the
+ * lowest reward observed (as within an iteration). Standardised over all of them.
+ */
+export function runConceptRewards(
+  candidates: { conceptId: number; sha256: string }[],
+  queries: { conceptId: number }[],
+  rewardOf: ReadonlyMap<string, number>,
+  encoderIteration: number,
+): RunConceptRewards {
+  const seen = new Set<string>();
+  const images: ImageReward[] = [];
+  for (const c of candidates) {
+    const key = `${c.conceptId}:${c.sha256}`;
+    if (seen.has(key)) continue; // the same image found again in a later iteration counts once
+    seen.add(key);
+    images.push({ conceptId: c.conceptId, reward: rewardOf.get(c.sha256) ?? NaN });
+  }
+  const ids = [...new Set(queries.map((q) => q.conceptId))].sort((a, b) => a - b);
+  const perConcept = conceptRewards(images, ids);
+  const raw = ids.map((id) => (perConcept.get(id) as { raw: number }).raw);
+  return {
+    encoderIteration,
+    ids,
+    raw,
+    standardised: standardise(raw),
+    images: ids.map((id) => (perConcept.get(id) as { images: number }).images),
+  };
 }

@@ -1,19 +1,75 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../bytes';
 import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
-import { softmax, temperatureForTopMass, topConcepts } from '../concepts/distribution';
+import {
+  embeddingGroups,
+  excludeConcepts,
+  scoresOf,
+  softmax,
+  spreadOverDuplicates,
+  temperatureForTopMass,
+  topConcepts,
+  type EmbeddingGroups,
+} from '../concepts/distribution';
 import { fitConceptGp } from '../concepts/gp';
+import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
+import { conceptRewardsPath, type RunConceptRewards } from './score';
 import { iterationDir } from './train';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../workflows/types';
 import { temperatureOverride } from './control';
 
 /**
- * Learns which concepts pay off: fits the GP on every concept reward observed so far in the run
- * (standardised per iteration) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ).
+ * The concept rewards to learn from: every concept queried so far, rewarded by this iteration's encoder
+ * (written by the score stage). Iterations scored before that file existed fall back to the stored
+ * per-iteration rewards, each standardised within its own iteration.
+ */
+async function observedRewards(ref: StageRef): Promise<{ conceptId: number; standardised: number }[]> {
+  let text: string | undefined;
+  try {
+    text = await fs.readFile(conceptRewardsPath(ref), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (text !== undefined) {
+    const rewards = JSON.parse(text) as RunConceptRewards;
+    return rewards.ids.map((conceptId, i) => ({ conceptId, standardised: rewards.standardised[i] }));
+  }
+  return db().conceptReward.findMany({
+    where: { runId: ref.runId, iteration: { lte: ref.iteration } },
+    select: { conceptId: true, standardised: true },
+  });
+}
+
+const groupsByFile = new Map<string, EmbeddingGroups>();
+
+/** Concepts grouped by identical embedding (computed once per embedding file). */
+function groupsOf(file: string, dim: number): EmbeddingGroups {
+  let groups = groupsByFile.get(file);
+  if (!groups) {
+    groups = embeddingGroups(loadConceptEmbeddings(file), dim);
+    groupsByFile.set(file, groups);
+  }
+  return groups;
+}
+
+/** Concepts this run has queried up to and including this iteration. */
+async function queriedConcepts(ref: StageRef): Promise<number[]> {
+  const rows = await db().query.findMany({
+    where: { runId: ref.runId, iteration: { lte: ref.iteration } },
+    select: { conceptId: true },
+    distinct: ['conceptId'],
+  });
+  return rows.map((r) => r.conceptId);
+}
+
+/**
+ * Learns which concepts pay off: fits the GP on the reward of every concept queried so far (all scored
+ * by the latest encoder) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ).
  * In `random` mode the distribution stays uniform (the baseline).
  */
 export async function updateDistribution(
@@ -23,10 +79,7 @@ export async function updateDistribution(
   return runStage('update', ref, async (ctx) => {
     const runVocabulary = await loadRunVocabulary(ref.runId);
     const vocabulary = runVocabulary.names;
-    const observed = await db().conceptReward.findMany({
-      where: { runId: ref.runId, iteration: { lte: ref.iteration } },
-      select: { conceptId: true, standardised: true },
-    });
+    const observed = await observedRewards(ref);
     let predicted: Float32Array = new Float32Array(vocabulary.length);
     let temperature: number | null = null;
     let probs: Float64Array;
@@ -45,15 +98,31 @@ export async function updateDistribution(
       });
       predicted = gp.predicted;
       fit = { lengthScale: gp.lengthScale, noise: gp.noise };
+      // Without descriptors a concept's query text never changes, so asking it again returns the images
+      // already downloaded: the next draw goes to concepts not yet queried.
+      const queried = run.config.descriptors === 'none' ? await queriedConcepts(ref) : [];
+      // τ is calibrated over distinct points of the embedding space that can still be drawn, and each
+      // point's mass is then shared by the names on it.
+      const groups = groupsOf(embeddings.path, embeddings.dim);
+      const drawable = new Set(queried);
+      const calibration = scoresOf(
+        predicted,
+        groups.representatives.filter((i) => !drawable.has(i)),
+      );
       temperature =
         (await temperatureOverride(ref.runId, ref.iteration)) ??
         run.config.temperature.fixed ??
-        temperatureForTopMass(predicted, run.config.temperature.topK, run.config.temperature.topMass);
+        temperatureForTopMass(calibration, run.config.temperature.topK, run.config.temperature.topMass);
       if (!Number.isFinite(temperature)) temperature = null;
-      probs =
-        temperature === null
-          ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
-          : softmax(predicted, temperature);
+      probs = excludeConcepts(
+        spreadOverDuplicates(
+          temperature === null
+            ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
+            : softmax(predicted, temperature),
+          groups.multiplicity,
+        ),
+        queried,
+      );
     }
     // Concepts other runs added are not this run's to draw.
     probs = restrictToRun(probs, runVocabulary);

@@ -1,0 +1,74 @@
+import {
+  embeddingGroups,
+  excludeConcepts,
+  scoresOf,
+  softmax,
+  spreadOverDuplicates,
+} from '../../activities/concepts/distribution';
+import { runConceptRewards } from '../../activities/stages/score';
+
+describe('concepts sharing one embedding share one point of probability', () => {
+  // rows 0, 2 and 3 are the same vector ("genus X" for three X without a word vector); row 1 is its own
+  const vectors = Float32Array.from([1, 0, 0, 1, 1, 0, 1, 0]);
+
+  test('groups by identical rows, with multiplicities and one representative each', () => {
+    const g = embeddingGroups(vectors, 2);
+    expect(Array.from(g.multiplicity)).toEqual([3, 1, 3, 3]);
+    expect(g.representatives).toEqual([0, 1]);
+    expect(() => embeddingGroups(Float32Array.from([1, 2, 3]), 2)).toThrow(RangeError);
+  });
+
+  test('mass is divided by multiplicity: the point of three names weighs what one name does', () => {
+    const probs = spreadOverDuplicates(softmax([0, 0, 0, 0], 1), embeddingGroups(vectors, 2).multiplicity);
+    // before: 3/4 of the mass on the shared point; after: half, split three ways
+    expect(probs[1]).toBeCloseTo(0.5);
+    expect(probs[0] + probs[2] + probs[3]).toBeCloseTo(0.5);
+    expect(probs[0]).toBeCloseTo(1 / 6);
+  });
+
+  test('τ calibration sees one score per distinct point', () => {
+    expect(Array.from(scoresOf(Float32Array.from([5, 1, 5, 5]), embeddingGroups(vectors, 2).representatives))).toEqual([
+      5, 1,
+    ]);
+  });
+});
+
+test('concepts already queried get no probability, the rest is renormalised', () => {
+  const p = excludeConcepts(Float64Array.from([0.4, 0.3, 0.2, 0.1]), [0, 2]);
+  expect(Array.from(p).map((x) => +x.toFixed(6))).toEqual([0, 0.75, 0, 0.25]);
+  // excluding everything leaves p as it was rather than dividing by zero
+  expect(Array.from(excludeConcepts(Float64Array.from([0.5, 0.5]), [0, 1]))).toEqual([0.5, 0.5]);
+});
+
+describe('run-wide concept rewards under one encoder', () => {
+  const rewardOf = new Map([
+    ['a', 0.9],
+    ['b', 0.7],
+    ['c', 0.1],
+  ]);
+
+  test('each concept averages every distinct image it found in any iteration; empty concepts get the lowest', () => {
+    const r = runConceptRewards(
+      [
+        { conceptId: 5, sha256: 'a' }, // iteration 0
+        { conceptId: 5, sha256: 'a' }, // found again in iteration 1: counted once
+        { conceptId: 5, sha256: 'b' },
+        { conceptId: 9, sha256: 'c' },
+      ],
+      [{ conceptId: 9 }, { conceptId: 5 }, { conceptId: 7 }, { conceptId: 5 }],
+      rewardOf,
+      1,
+    );
+    expect(r.encoderIteration).toBe(1);
+    expect(r.ids).toEqual([5, 7, 9]);
+    expect(r.raw[0]).toBeCloseTo(0.8);
+    expect(r.raw[1]).toBeCloseTo(0.1); // concept 7 found nothing: the lowest observed reward
+    expect(r.raw[2]).toBeCloseTo(0.1);
+    expect(r.images).toEqual([2, 0, 1]);
+    // standardised over all concepts together, not per iteration
+    const mean = r.standardised.reduce((s, x) => s + x, 0) / 3;
+    expect(mean).toBeCloseTo(0);
+    expect(r.standardised[0]).toBeGreaterThan(0);
+    expect(r.standardised[1]).toBeCloseTo(r.standardised[2]);
+  });
+});
