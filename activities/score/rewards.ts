@@ -21,6 +21,42 @@ export function knnRewards(candidates: Float32Array, targets: Float32Array, dim:
   return out;
 }
 
+/**
+ * Web-relative reward: an image's similarity to its k nearest target images (Eq. 1) minus its
+ * similarity to its k nearest images of a reference sample of the web (iteration 0's uniformly drawn
+ * downloads). Raw cosine similarity also measures how typical an image is of everything (hubness: an
+ * encoder early in training maps most images close together), which this removes; what is left is how
+ * much closer the image is to the target than to the web at large. `webRowOf[i]` is candidate i's own
+ * row among `web` (-1 if it is none), so no image counts itself as a web neighbour. With an empty web
+ * sample the plain reward is returned.
+ */
+export function webRelativeRewards(
+  candidates: Float32Array,
+  targets: Float32Array,
+  web: Float32Array,
+  webRowOf: Int32Array,
+  dim: number,
+  k = 15,
+): Float32Array {
+  const toTarget = knnRewards(candidates, targets, dim, k);
+  const webRows = web.length / dim;
+  if (webRows < 2) return toTarget;
+  const { k: kk, indices, similarities } = nearestNeighbours(candidates, web, dim, Math.min(k + 1, webRows));
+  const n = candidates.length / dim;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    let used = 0;
+    for (let j = 0; j < kk && used < kk - 1; j++) {
+      if (indices[i * kk + j] === webRowOf[i]) continue;
+      sum += similarities[i * kk + j];
+      used++;
+    }
+    out[i] = toTarget[i] - sum / used;
+  }
+  return out;
+}
+
 export interface ImageReward {
   conceptId: number;
   reward: number;

@@ -5,7 +5,14 @@ import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../bytes';
 import { OnnxImageEmbedder } from '../score/embedder';
-import { conceptRewards, knnRewards, replayAdmission, standardise, type ImageReward } from '../score/rewards';
+import {
+  conceptRewards,
+  knnRewards,
+  replayAdmission,
+  standardise,
+  webRelativeRewards,
+  type ImageReward,
+} from '../score/rewards';
 import { writeFileAtomic } from '../../engine/corpus';
 import { iterationDir } from './train';
 import type { StageRef } from '../../workflows/types';
@@ -79,7 +86,10 @@ export async function scoreCandidates(
         runShas.map((s) => pathOf.get(s) as string),
         { batchSize, onBatch: (done) => ctx.heartbeat({ embedded: done }) },
       );
-      const runRewards = knnRewards(runEmb, targetEmb, embedder.dim, run.config.score.k);
+      const runRewards =
+        run.config.score.reward === 'web-relative'
+          ? webRelative(runShas, runEmb, targetEmb, webSample(runCandidates), embedder.dim, run.config.score.k)
+          : knnRewards(runEmb, targetEmb, embedder.dim, run.config.score.k);
       const rewardOf = new Map(runShas.map((sha, i) => [sha, runRewards[i]]));
       const rewards = Float32Array.from(candidateShas, (sha) => rewardOf.get(sha) as number);
 
@@ -188,4 +198,30 @@ export function runConceptRewards(
     standardised: standardise(raw),
     images: ids.map((id) => (perConcept.get(id) as { images: number }).images),
   };
+}
+
+/** The run's reference sample of the web: the images iteration 0's uniformly drawn concepts found. */
+function webSample(candidates: { iteration: number; sha256: string }[]): Set<string> {
+  return new Set(candidates.filter((c) => c.iteration === 0).map((c) => c.sha256));
+}
+
+/** Web-relative rewards of `shas` (rows of `embeddings`), the web sample taken from those same rows. */
+function webRelative(
+  shas: string[],
+  embeddings: Float32Array,
+  targets: Float32Array,
+  web: Set<string>,
+  dim: number,
+  k: number,
+): Float32Array {
+  const webRows: number[] = [];
+  const webRowOf = new Int32Array(shas.length).fill(-1);
+  shas.forEach((sha, i) => {
+    if (!web.has(sha)) return;
+    webRowOf[i] = webRows.length;
+    webRows.push(i);
+  });
+  const webEmb = new Float32Array(webRows.length * dim);
+  webRows.forEach((row, j) => webEmb.set(embeddings.subarray(row * dim, (row + 1) * dim), j * dim));
+  return webRelativeRewards(embeddings, targets, webEmb, webRowOf, dim, k);
 }

@@ -6,6 +6,7 @@ import {
   spreadOverDuplicates,
 } from '../../activities/concepts/distribution';
 import { runConceptRewards } from '../../activities/stages/score';
+import { knnRewards, webRelativeRewards } from '../../activities/score/rewards';
 
 describe('concepts sharing one embedding share one point of probability', () => {
   // rows 0, 2 and 3 are the same vector ("genus X" for three X without a word vector); row 1 is its own
@@ -70,5 +71,31 @@ describe('run-wide concept rewards under one encoder', () => {
     expect(mean).toBeCloseTo(0);
     expect(r.standardised[0]).toBeGreaterThan(0);
     expect(r.standardised[1]).toBeCloseTo(r.standardised[2]);
+  });
+});
+
+describe('web-relative reward', () => {
+  // 2-d unit vectors: targets point along x; the web sample is two images along y and one hub in between
+  const unit = (deg: number) => [Math.cos((deg * Math.PI) / 180), Math.sin((deg * Math.PI) / 180)];
+  const targets = Float32Array.from([...unit(0), ...unit(5)]);
+  const web = Float32Array.from([...unit(90), ...unit(85), ...unit(45)]);
+
+  test('is the similarity to the target minus the similarity to the web, a candidate never its own neighbour', () => {
+    const candidates = Float32Array.from([...unit(10), ...unit(45), ...unit(80)]);
+    // candidate 1 is web row 2 (the hub): its own row must be skipped
+    const r = webRelativeRewards(candidates, targets, web, Int32Array.from([-1, 2, -1]), 2, 1);
+    const cos = (a: number, b: number) => Math.cos(((a - b) * Math.PI) / 180);
+    expect(r[0]).toBeCloseTo(cos(10, 5) - cos(10, 45), 5);
+    expect(r[1]).toBeCloseTo(cos(45, 5) - cos(45, 85), 5); // not cos(45, 45) = 1
+    expect(r[2]).toBeCloseTo(cos(80, 5) - cos(80, 85), 5);
+    expect(r[0]).toBeGreaterThan(r[1]);
+    expect(r[1]).toBeGreaterThan(r[2]);
+  });
+
+  test('without a web sample it is the plain similarity reward', () => {
+    const candidates = Float32Array.from(unit(30));
+    expect(
+      Array.from(webRelativeRewards(candidates, targets, new Float32Array(0), Int32Array.from([-1]), 2, 2)),
+    ).toEqual(Array.from(knnRewards(candidates, targets, 2, 2)));
   });
 });
