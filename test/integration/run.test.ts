@@ -3,6 +3,7 @@ import { Worker } from '@temporalio/worker';
 import { db, closeDb } from '../../lib/db';
 import { ITERATION_WORKFLOW, RUN_WORKFLOW, WORKFLOW_QUEUE, iterationWorkflowId } from '../../lib/queues';
 import type { RunningEngine } from '../../engine/server';
+import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
 import type { Progress } from '../../workflows/types';
 import {
   createTestDatabase,
@@ -13,6 +14,7 @@ import {
   uniqueId,
   withWorkers,
 } from './harness';
+import { currentDetails } from './run-watch';
 
 jest.setTimeout(15 * 60_000);
 
@@ -33,7 +35,7 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
   const runId = uniqueId('it-run');
   const config = smallRunConfig(smallPetsTarget(), engine.url);
 
-  const { result, progress } = await withWorkers(async () => {
+  const { result, progress, details } = await withWorkers(async () => {
     const handle = await client.workflow.start(RUN_WORKFLOW, {
       taskQueue: WORKFLOW_QUEUE,
       workflowId: runId,
@@ -41,7 +43,11 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
     });
     const finished = (await handle.result()) as Progress;
     // Queries are answered by a worker replaying the (closed) latest run of the chain.
-    return { result: finished, progress: await handle.query<Progress>('progress') };
+    return {
+      result: finished,
+      progress: await handle.query<Progress>('progress'),
+      details: await currentDetails(handle),
+    };
   });
 
   // What the workflow reports
@@ -65,12 +71,26 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
   expect(result.imagesDownloaded).toBeGreaterThan(0);
   expect(result.history[1].temperature).not.toBeNull();
 
-  // Each iteration is its own workflow execution named after the run
+  // Each iteration is its own workflow execution named after the run, with a static summary
   for (const i of [0, 1]) {
     const child = await client.workflow.getHandle(iterationWorkflowId(runId, i)).describe();
     expect(child.type).toBe(ITERATION_WORKFLOW);
     expect(child.status.name).toBe('COMPLETED');
+    expect(await child.staticSummary()).toBe(`Iteration ${i + 1} of 2 of ${runId}`);
   }
+
+  // What the Web UI shows: search attributes and current details of the finished run
+  const described = await client.workflow.getHandle(runId).describe();
+  expect(described.typedSearchAttributes.get(SA.status)).toBe('completed');
+  expect(described.typedSearchAttributes.get(SA.target)).toBe('pets-3x10');
+  expect(described.typedSearchAttributes.get(SA.iteration)).toBe(1);
+  expect(described.typedSearchAttributes.get(SA.images)).toBe(result.imagesDownloaded);
+  expect(described.typedSearchAttributes.get(SA.bestKnn)).toBe(
+    Math.max(...result.history.map((h) => h.knnAccuracy as number)),
+  );
+  expect(details).toContain('**Completed** 2 iterations');
+  expect(details).toContain(`images so far: **${result.imagesDownloaded}** downloaded`);
+  expect(details).toContain('| 1 |');
 
   // What the database holds
   const run = await db().run.findUniqueOrThrow({ where: { id: runId } });
