@@ -9,6 +9,7 @@ import { type Command } from 'commander';
 import { recordRejectedControl } from '../../activities/stages/control';
 import type { RunConfig } from '../../lib/config';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import { missingRunSearchAttributes } from '../../lib/services/temporal';
 import type { ControlKind } from '../../workflows/controls';
 import type { ControlResult, Progress, TopConcept } from '../../workflows/types';
 import { temporalAddress } from '../../workers/create';
@@ -216,5 +217,12 @@ export async function startExplorationRun(
   runId: string,
   config: RunConfig,
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  // Without them the run's first workflow task would fail over and over: refuse before starting.
+  const missing = await missingRunSearchAttributes(client.connection, client.options.namespace);
+  if (missing.length)
+    throw new UsageError(
+      `namespace ${client.options.namespace} lacks the search attributes ${missing.join(', ')}: register them ` +
+        `with \`temporal operator search-attribute create\` (README: Watching and steering a run); nothing was started`,
+    );
   return client.workflow.start(RUN_WORKFLOW, runStartOptions(runId, config));
 }

@@ -82,8 +82,8 @@ export function stopTemporalDevServer(name = 'temporal'): Promise<boolean> {
 export async function ensureRunSearchAttributes(address: string, namespace = 'default'): Promise<string[]> {
   const connection = await Connection.connect({ address });
   try {
-    const existing = await connection.operatorService.listSearchAttributes({ namespace });
-    const missing = Object.values(RUN_SEARCH_ATTRIBUTES).filter((key) => !existing.customAttributes?.[key.name]);
+    const names = await missingRunSearchAttributes(connection, namespace);
+    const missing = Object.values(RUN_SEARCH_ATTRIBUTES).filter((key) => names.includes(key.name));
     if (missing.length === 0) return [];
     await connection.operatorService.addSearchAttributes({
       namespace,
@@ -95,4 +95,15 @@ export async function ensureRunSearchAttributes(address: string, namespace = 'de
   } finally {
     await connection.close();
   }
+}
+
+/** The run's search attributes that `namespace` lacks (empty when all are registered). */
+export async function missingRunSearchAttributes(
+  connection: Pick<Connection, 'operatorService'>,
+  namespace: string,
+): Promise<string[]> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  return Object.values(RUN_SEARCH_ATTRIBUTES)
+    .filter((key) => !existing.customAttributes?.[key.name])
+    .map((key) => key.name);
 }

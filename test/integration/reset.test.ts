@@ -1,14 +1,17 @@
 import { execFileSync } from 'node:child_process';
+import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { msToTs } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
 import { closeDb } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { IO_QUEUE, iterationWorkflowId } from '../../lib/queues';
 import { sleep } from '../../lib/services/process';
-import { temporalCli } from '../../lib/services/temporal';
+import { ensureRunSearchAttributes, missingRunSearchAttributes, temporalCli } from '../../lib/services/temporal';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import { startExplorationRun } from '../../cli/commands/control';
+import { UsageError } from '../../cli/exit';
 import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { waitForProgress } from './run-watch';
@@ -83,6 +86,43 @@ test('`temporal workflow reset --type FirstWorkflowTask` of a waiting run starts
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.allSettled(running);
     await native.close();
+    await connection.close();
+  }
+});
+
+test('a run is refused before it starts in a namespace lacking the search attributes, which can then be registered', async () => {
+  const { connection } = await temporalClient();
+  const namespace = uniqueId('ie-bare');
+  try {
+    await connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('1 day'),
+    });
+    const bare = new Client({ connection, namespace });
+    const config = parseRunConfig(smallRunConfig(smallPetsTarget(), 'http://127.0.0.1:9'));
+    let error: unknown;
+    // A new namespace takes a moment to be served.
+    for (let attempt = 0; attempt < 60; attempt++) {
+      error = await startExplorationRun(bare, uniqueId('it-bare'), config).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (error instanceof UsageError) break;
+      await sleep(500);
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(
+      /lacks the search attributes IeTarget, IeMode, IeStatus, IeIteration, IeImages, IeBestKnn: register them/,
+    );
+    expect(await ensureRunSearchAttributes(TEST_TEMPORAL_ADDRESS, namespace)).toHaveLength(6);
+    let missing: string[] = [];
+    for (let attempt = 0; attempt < 60; attempt++) {
+      missing = await missingRunSearchAttributes(connection, namespace);
+      if (missing.length === 0) break;
+      await sleep(500);
+    }
+    expect(missing).toEqual([]);
+  } finally {
     await connection.close();
   }
 });
