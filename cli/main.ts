@@ -10,6 +10,7 @@ import { waitFor } from '../lib/services/process';
 import { checkTargetReadable, listTarget } from '../activities/target';
 import { parseRoles, runWorkers } from '../workers/create';
 import { connectClient, webUiUrl } from './client';
+import { registerBenchmarkCommand } from '../benchmark/command';
 import { registerControlCommands, startExplorationRun } from './commands/control';
 import { registerListCommand } from './commands/list';
 import { registerReportCommand } from './commands/report';
@@ -216,6 +217,7 @@ Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, tar
   registerReportCommand(program);
   registerWebCommands(program);
   registerControlCommands(program);
+  registerBenchmarkCommand(program);
 
   await program.parseAsync();
 }
