@@ -1,6 +1,13 @@
 import type { Client } from '@temporalio/client';
 import { sleep } from '../lib/services/process';
 import type { IterationSummary, Progress } from '../workflows/types';
+import type { LiveProgress } from './progress';
+import { waitingRetryText } from './commands/status';
+
+/** Raised when the followed run stops at a failed iteration and waits for `ie retry-iteration`. */
+export class RunWaitingError extends Error {
+  override readonly name = 'RunWaitingError';
+}
 
 function pct(x: number | null): string {
   return x === null ? '—' : `${(100 * x).toFixed(1)}%`;
@@ -48,14 +55,16 @@ export async function followRun(client: Client, workflowId: string, print: (line
   );
   while (!finished) {
     try {
-      const p = await handle.query<Progress>('progress');
+      const p = await handle.query<LiveProgress>('progress');
       for (; printed < p.history.length; printed++) print(formatIteration(p.history[printed]));
+      if (p.status === 'waiting-retry') throw new RunWaitingError(waitingRetryText(workflowId, p));
       const stage = `${p.iteration}/${p.stage}`;
       if (stage !== lastStage && p.status === 'running') {
         print(`  [iteration ${p.iteration + 1}/${p.iterations}] ${p.stage}…`);
         lastStage = stage;
       }
-    } catch {
+    } catch (error) {
+      if (error instanceof RunWaitingError) throw error;
       // between runs (Continue-As-New) or not started yet: try again
     }
     await Promise.race([sleep(2000), resultPromise.catch(() => undefined)]);

@@ -17,7 +17,7 @@ import { registerReportCommand } from './commands/report';
 import { followStatus, registerStatusCommand } from './commands/status';
 import { registerWebCommands } from './commands/web';
 import { EXIT, exitCodeFor } from './exit';
-import { followRun } from './follow';
+import { RunWaitingError, followRun } from './follow';
 import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
 import { barsView, linesView } from './status-view';
 import { PETS_CLASSES, prepareValTarget } from './targets';
@@ -116,7 +116,7 @@ async function demo(flags: RunFlags & { keepServices?: boolean; id?: string }): 
     out(`  progress:  temporal workflow query --workflow-id ${runId} --type progress`);
     if (services.webUi) out(`  Web UI:    ${webUiUrl(runId, services.webUi)}`);
   } catch (error) {
-    out(`run ${runId} failed: ${(error as Error).message}`);
+    out(error instanceof RunWaitingError ? error.message : `run ${runId} failed: ${(error as Error).message}`);
     code = EXIT.failed;
   } finally {
     await stopChild(workers);

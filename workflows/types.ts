@@ -15,7 +15,7 @@ export interface TopConcept {
 
 /** Figures of an encoder on the labelled target (null where the target has no labels). */
 export interface EncoderEvaluation {
-  /** Leave-one-out cosine kNN accuracy. */
+  /** Cosine kNN accuracy (k = 20) of the test split against the training split of the labelled target. */
   knnAccuracy: number | null;
   /** Logistic regression on frozen features, reported on the target's fixed test split. */
   linearProbeAccuracy: number | null;

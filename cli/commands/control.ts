@@ -5,7 +5,7 @@ import {
   type WorkflowStartOptions,
 } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { type Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { recordRejectedControl } from '../../activities/stages/control';
 import type { RunConfig } from '../../lib/config';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
@@ -117,7 +117,8 @@ async function control(runId: string, kind: ControlKind, payload?: object): Prom
 function parseNumber(what: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new Error(`${what} must be a number (got "${value}")`);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${what} must be a number (got "${value}")`);
     return n;
   };
 }
@@ -199,6 +200,18 @@ export function registerControlCommands(program: Command): void {
         await client.connection.close();
       }
     });
+
+  // The everyday controls also at the top level: `ie stop RUN` as well as `ie control stop RUN`.
+  for (const [name, kind, what] of [
+    ['stop', 'stop', 'end the run once the iteration in progress has finished (same as ie control stop)'],
+    ['pause', 'pause', 'pause the run before its next iteration (same as ie control pause)'],
+    ['resume', 'resume', 'resume a paused run (same as ie control resume)'],
+  ] as const)
+    program
+      .command(name)
+      .description(what)
+      .argument('<run>', 'workflow id of the run')
+      .action((run: string) => control(run, kind));
 
   program
     .command('retry-iteration')

@@ -39,6 +39,12 @@ export async function followStatus(
         last = state.progress;
         view.update(state.progress);
       }
+      // A failed iteration leaves the run open, waiting for a retry: following it would never end.
+      if (state.progress?.status === 'waiting-retry') {
+        view.stop();
+        out(waitingRetryText(runId, state.progress));
+        return EXIT.failed;
+      }
       if (CLOSED.has(state.execution)) {
         view.stop();
         if (!state.progress) out(`run ${runId} ended: Temporal status ${state.execution}`);
@@ -50,6 +56,14 @@ export async function followStatus(
     process.off('SIGINT', interrupted);
     view.stop();
   }
+}
+
+/** What to do about a run waiting on a failed iteration. */
+export function waitingRetryText(runId: string, progress: LiveProgress): string {
+  const failed = progress.failed;
+  const which = failed ? `iteration ${failed.iteration} failed: ${failed.error}` : 'an iteration failed';
+  const retry = failed ? `ie retry-iteration ${runId} ${failed.iteration}` : `ie status ${runId}`;
+  return `run ${runId} is waiting: ${which}\n  fix the cause, then: ${retry}   (or end it: ie stop ${runId})`;
 }
 
 export function registerStatusCommand(program: Command): void {
