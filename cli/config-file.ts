@@ -1,25 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import yaml from 'js-yaml';
 import { ConfigError } from '../lib/config';
 
 export type PlainObject = Record<string, unknown>;
 
 export function isPlainObject(value: unknown): value is PlainObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-interface YamlParser {
-  load(text: string, options?: { filename?: string }): unknown;
-}
-
-/** js-yaml is optional: present in development installs; without it only JSON config files are read. */
-function yamlParser(file: string): YamlParser {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('js-yaml') as YamlParser;
-  } catch {
-    throw new ConfigError(`cannot read ${file}: YAML config files need the js-yaml package; write the config as JSON`);
-  }
 }
 
 /**
@@ -38,15 +25,15 @@ export function readConfigFile(file: string): PlainObject {
         : `cannot read config file ${file}: ${(error as Error).message}`,
     );
   }
-  const yaml = /\.ya?ml$/i.test(file);
+  const isYaml = /\.ya?ml$/i.test(file);
   let parsed: unknown;
   try {
-    parsed = yaml ? yamlParser(file).load(text, { filename: file }) : JSON.parse(text);
+    parsed = isYaml ? yaml.load(text, { filename: file }) : JSON.parse(text);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(
-      `config file ${file} is not valid ${yaml ? 'YAML' : 'JSON'}: ${(error as Error).message}` +
-        (yaml ? '' : ' (YAML files must be named .yaml or .yml)'),
+      `config file ${file} is not valid ${isYaml ? 'YAML' : 'JSON'}: ${(error as Error).message}` +
+        (isYaml ? '' : ' (YAML files must be named .yaml or .yml)'),
     );
   }
   if (!isPlainObject(parsed))
