@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
-import { createTestDatabase, smallPetsTarget, temporalClient, uniqueId, withWorkers } from './harness';
+import { smallPetsTarget, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 
 jest.setTimeout(5 * 60_000);
 
@@ -31,13 +31,7 @@ async function targetWithBrokenImage(): Promise<string> {
   return dir;
 }
 
-beforeAll(async () => {
-  await createTestDatabase('bad_input');
-});
-
-afterAll(async () => {
-  await closeDb();
-});
+useTestEnvironment('bad_input');
 
 describe('bad input is refused with a clear error before any work starts', () => {
   const cases: [string, () => Promise<Record<string, unknown>>, string, RegExp][] = [

@@ -3,11 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
-import type { RunningEngine } from '../../engine/server';
 import { TEST_TEMPORAL_ADDRESS } from './services';
-import { createTestDatabase, smallPetsTarget, testEngine, uniqueId, withWorkers } from './harness';
+import { smallPetsTarget, uniqueId, useTestEnvironment, withWorkers } from './harness';
 
 jest.setTimeout(20 * 60_000);
 
@@ -33,20 +32,12 @@ function ie(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
   });
 }
 
-let engine: RunningEngine;
-let databaseUrl: string;
+const suite = useTestEnvironment('cli_report', { engine: {} });
 let env: NodeJS.ProcessEnv;
 
-beforeAll(async () => {
-  databaseUrl = await createTestDatabase('cli_report');
-  engine = await testEngine();
-  env = { DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS, IE_ENGINE_URL: engine.url };
+beforeAll(() => {
+  env = { DATABASE_URL: suite.databaseUrl, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS, IE_ENGINE_URL: suite.engine.url };
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-});
-
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
 });
 
 test('ie run (YAML config + flags), ie status --follow, ie list, then ie report renders every section in Chromium', async () => {
@@ -62,7 +53,7 @@ test('ie run (YAML config + flags), ie status --follow, ie list, then ie report 
       'resultsPerQuery: 10',
       'seed: 7',
       'search:',
-      `  baseUrl: ${engine.url}`,
+      `  baseUrl: ${suite.engine.url}`,
       'train:',
       '  steps: 8',
       '  checkpointEvery: 4',

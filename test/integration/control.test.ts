@@ -1,38 +1,19 @@
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
-import type { RunningEngine } from '../../engine/server';
 import { sendControl, startExplorationRun } from '../../cli/commands/control';
 import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
 import type { Progress, TopConcept } from '../../workflows/types';
-import {
-  createTestDatabase,
-  smallPetsTarget,
-  smallRunConfig,
-  temporalClient,
-  testEngine,
-  uniqueId,
-  withWorkers,
-} from './harness';
+import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails, waitForListed, waitForProgress } from './run-watch';
 
 jest.setTimeout(15 * 60_000);
 
-let engine: RunningEngine;
-
-beforeAll(async () => {
-  await createTestDatabase('control');
-  engine = await testEngine();
-});
-
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
-});
+const env = useTestEnvironment('control', { engine: {} });
 
 test('a run is paused, steered, resumed and stopped by validated updates, each recorded; the UI sees it', async () => {
   const { client, connection } = await temporalClient();
   const runId = uniqueId('it-control');
-  const config = parseRunConfig(smallRunConfig(smallPetsTarget(), engine.url, { iterations: 3 }));
+  const config = parseRunConfig(env.runConfig({ iterations: 3 }));
 
   const { final, finalDetails } = await withWorkers(async () => {
     await startExplorationRun(client, runId, config);

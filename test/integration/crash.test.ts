@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
 import { sleep } from '../../lib/services/process';
-import { encodeKey, type RunningEngine } from '../../engine/server';
+import { encodeKey } from '../../engine/server';
 import type { Progress } from '../../workflows/types';
-import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, testEngine, uniqueId } from './harness';
+import { temporalClient, uniqueId, useTestEnvironment } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { liveProcessesMatching } from '../processes';
 
@@ -16,27 +16,22 @@ jest.setTimeout(20 * 60_000);
 
 const CONCURRENCY = 4;
 const CHECKPOINT_EVERY = 5;
-let engine: RunningEngine;
-let databaseUrl: string;
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-crash-'));
 
-beforeAll(async () => {
-  databaseUrl = await createTestDatabase('crash');
-  // A slow web: each image takes 150 ms, so the download stage lasts long enough to be killed in.
-  engine = await testEngine(150);
-});
-
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
-});
+// A slow web: each image takes 150 ms, so the download stage lasts long enough to be killed in.
+const env = useTestEnvironment('crash', { engine: { imageLatencyMs: 150 } });
 
 function startWorker(name: string): { proc: ChildProcess; log: string } {
   const log = path.join(logDir, `${name}.log`);
   const fd = fs.openSync(log, 'w');
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
     stdio: ['ignore', fd, fd],
-    env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS, IE_LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      DATABASE_URL: env.databaseUrl,
+      TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS,
+      IE_LOG_LEVEL: 'info',
+    },
   });
   fs.closeSync(fd);
   return { proc, log };
@@ -61,7 +56,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 test('SIGKILL of the worker during download and again during training: the run completes, nothing is duplicated or fetched twice, training resumes', async () => {
   const { client, connection } = await temporalClient();
   const runId = uniqueId('it-crash');
-  const config = smallRunConfig(smallPetsTarget(), engine.url, {
+  const config = env.runConfig({
     download: { concurrency: CONCURRENCY },
     train: { steps: 30, checkpointEvery: CHECKPOINT_EVERY, batchSize: 32 },
   });
@@ -125,8 +120,8 @@ test('SIGKILL of the worker during download and again during training: the run c
 
   // No image fetched twice: everything recorded before the kill was served exactly once; only requests
   // in flight at the moment of the kill (at most the concurrency) could be repeated.
-  const urlOf = (key: string) => `${engine.url}/images/${encodeKey(key)}.jpg`;
-  const served = Object.entries(engine.stats().imageRequests).map(([key, n]) => ({ url: urlOf(key), n }));
+  const urlOf = (key: string) => `${env.engine.url}/images/${encodeKey(key)}.jpg`;
+  const served = Object.entries(env.engine.stats().imageRequests).map(([key, n]) => ({ url: urlOf(key), n }));
   for (const { url, n } of served) if (fetchedBeforeKill.has(url)) expect(n).toBe(1);
   const repeated = served.filter((s) => s.n > 1);
   expect(repeated.length).toBeLessThanOrEqual(CONCURRENCY);

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { prepareRun } from '../../activities/stages/run';
 import { downloadCandidates } from '../../activities/stages/download';
 import { sha256 } from '../../activities/store/content-store';
 import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
-import { createTestDatabase, smallPetsTarget, uniqueId } from './harness';
+import { smallPetsTarget, uniqueId, useTestEnvironment } from './harness';
 
 // A small "web" on 127.0.0.1, standing in for the local engine (search.baseUrl, so it is allowed): one
 // target image re-encoded and resized (other bytes, same picture), real distinct photos, and the usual
@@ -19,8 +19,9 @@ let web: string;
 const pages = new Map<string, { status: number; body: Buffer; headers?: Record<string, string> }>();
 const hits = new Map<string, number>();
 
+useTestEnvironment('download_decontamination');
+
 beforeAll(async () => {
-  await createTestDatabase('download_decontamination');
   server = createServer((req, res) => {
     const key = req.url ?? '/';
     hits.set(key, (hits.get(key) ?? 0) + 1);
@@ -34,7 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
-  await closeDb();
 });
 
 test('a target image planted on the web never becomes a candidate and is recorded as near_duplicate_of_target', async () => {

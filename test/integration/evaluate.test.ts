@@ -3,36 +3,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pythonExecutable } from '../../lib/paths';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
-import type { RunningEngine } from '../../engine/server';
 import { evaluateEncoder } from '../../activities/stages/evaluate';
 import { baseEncoderPath, iterationDir, trainEncoder } from '../../activities/stages/train';
 import type { Progress } from '../../workflows/types';
-import {
-  createTestDatabase,
-  smallPetsTarget,
-  smallRunConfig,
-  temporalClient,
-  testEngine,
-  uniqueId,
-  withWorkers,
-} from './harness';
+import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 
 jest.setTimeout(15 * 60_000);
 
-let engine: RunningEngine;
+const env = useTestEnvironment('evaluate', { engine: {} });
 let finishedRunId: string;
-
-beforeAll(async () => {
-  await createTestDatabase('evaluate');
-  engine = await testEngine();
-});
-
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
-});
 
 const inUnitRange = (value: number | null | undefined) => {
   expect(typeof value).toBe('number');
@@ -43,7 +24,7 @@ const inUnitRange = (value: number | null | undefined) => {
 test('iteration 0 evaluates the starting and the trained encoder, stores both and shows them in progress', async () => {
   const { client, connection } = await temporalClient();
   const runId = uniqueId('it-eval');
-  const config = smallRunConfig(smallPetsTarget(), engine.url, { iterations: 1 });
+  const config = env.runConfig({ iterations: 1 });
 
   const { result, progress } = await withWorkers(async () => {
     const handle = await client.workflow.start(RUN_WORKFLOW, {

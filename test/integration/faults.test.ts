@@ -1,11 +1,8 @@
-import { closeDb, db } from '../../lib/db';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import { db } from '../../lib/db';
 import axios from 'axios';
 import { FAULT_KINDS, faultForKey, faultUrl, type FaultConfigInput } from '../../engine/faults';
-import { startEngine, type RunningEngine } from '../../engine/server';
 import { EXPECTED, FAULT_DOWNLOAD, FAULT_OPTIONS } from '../fault-outcomes';
-import type { Progress } from '../../workflows/types';
-import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId, withWorkers } from './harness';
+import { runToCompletion, temporalClient, uniqueId, useTestEnvironment } from './harness';
 
 jest.setTimeout(10 * 60_000);
 
@@ -17,39 +14,25 @@ const FAULTS: FaultConfigInput = {
 };
 const SUCCESS = new Set(['ok', 'duplicate']);
 
-let engine: RunningEngine;
+const env = useTestEnvironment('faults', { engine: { faults: FAULTS } });
 
 beforeAll(async () => {
-  await createTestDatabase('faults');
-  engine = await startEngine({ port: 0, faults: FAULTS });
   // Make the huge image once now (it takes seconds), so that the timed downloads don't race it.
-  await axios.get(faultUrl(engine.url, 'huge_image', 'tiny/n02099601_0'), {
+  await axios.get(faultUrl(env.engine.url, 'huge_image', 'tiny/n02099601_0'), {
     responseType: 'arraybuffer',
     timeout: 120_000,
   });
 });
 
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
-});
-
 test('an iteration survives every fault of the web: it completes, nothing valid is lost, each failure has its reason', async () => {
   const { client, connection } = await temporalClient();
   const runId = uniqueId('it-faults');
-  const config = smallRunConfig(smallPetsTarget(), engine.url, {
+  const config = env.runConfig({
     iterations: 1,
     queriesPerIteration: 32,
     download: FAULT_DOWNLOAD,
   });
-  const result = await withWorkers(async () => {
-    const handle = await client.workflow.start(RUN_WORKFLOW, {
-      taskQueue: WORKFLOW_QUEUE,
-      workflowId: runId,
-      args: [config],
-    });
-    return (await handle.result()) as Progress;
-  });
+  const result = await runToCompletion(client, runId, config);
   expect(result.status).toBe('completed');
 
   const fetches = await db().fetch.findMany({ where: { runId } });

@@ -3,10 +3,12 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import { closeDb } from '../../lib/db';
 import { localDatabaseUrl, migrateDeploy } from '../../lib/services/postgres';
-import { startEngine, type RunningEngine } from '../../engine/server';
+import { startEngine, type EngineOptions, type RunningEngine } from '../../engine/server';
 import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
+import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import type { Progress } from '../../workflows/types';
 import { TEST_TEMPORAL_ADDRESS, TEST_TEMPORAL_PORT } from './services';
 
 /** A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. */
@@ -41,6 +43,53 @@ export function testEngine(imageLatencyMs = 0): Promise<RunningEngine> {
   return startEngine({ port: 0, imageLatencyMs });
 }
 
+export interface TestEnvironmentOptions {
+  /** Start a local search engine on a free port with these options (none when absent). */
+  engine?: Omit<EngineOptions, 'port'>;
+  /** Create the file's database in beforeAll (default); false where each test creates its own. */
+  database?: boolean;
+}
+
+/** What a suite's beforeAll set up; reading a part that was not set up (or not yet) throws. */
+export interface TestEnvironment {
+  readonly engine: RunningEngine;
+  readonly databaseUrl: string;
+  /** The small test run (`smallRunConfig`) of the small pets target, searching this suite's engine. */
+  runConfig(overrides?: Partial<RunConfigInput>): RunConfigInput;
+}
+
+/**
+ * Registers the hooks every integration suite needs: a fresh database named after `name` (and, when asked,
+ * a local search engine) before the suite, the engine closed and the database connection released after it.
+ */
+export function useTestEnvironment(name: string, options: TestEnvironmentOptions = {}): TestEnvironment {
+  let engine: RunningEngine | undefined;
+  let databaseUrl: string | undefined;
+  beforeAll(async () => {
+    if (options.database !== false) databaseUrl = await createTestDatabase(name);
+    if (options.engine) engine = await startEngine({ ...options.engine, port: 0 });
+  });
+  afterAll(async () => {
+    await engine?.close();
+    await closeDb();
+  });
+  const ready = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the ${what} of test environment '${name}' is not set up`);
+    return value;
+  };
+  return {
+    get engine() {
+      return ready(engine, 'search engine');
+    },
+    get databaseUrl() {
+      return ready(databaseUrl, 'database');
+    },
+    runConfig(overrides) {
+      return smallRunConfig(smallPetsTarget(), ready(engine, 'search engine').url, overrides);
+    },
+  };
+}
+
 /** Run config sized for tests: two short iterations. */
 export function smallRunConfig(
   target: string,
@@ -64,11 +113,17 @@ export async function temporalClient(): Promise<{ client: Client; connection: Co
   return { client: new Client({ connection }), connection };
 }
 
-/** Runs every worker role in this process while `fn` runs, then shuts them down. */
-export async function withWorkers<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs workers in this process while `fn` runs, then shuts them down: every worker role, or those that
+ * `create` makes on the connection.
+ */
+export async function withWorkers<T>(
+  fn: () => Promise<T>,
+  create: (connection: NativeConnection) => Promise<Worker[]> = (connection) => createWorkers(connection),
+): Promise<T> {
   installRuntimeLogging();
   const connection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
-  const workers: Worker[] = await createWorkers(connection);
+  const workers = await create(connection);
   const running = workers.map((w) => w.run());
   try {
     return await fn();
@@ -81,4 +136,16 @@ export async function withWorkers<T>(fn: () => Promise<T>): Promise<T> {
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** Starts a run of `config` as workflow `runId` and waits for its final progress, with every worker running. */
+export function runToCompletion(client: Client, runId: string, config: RunConfigInput): Promise<Progress> {
+  return withWorkers(async () => {
+    const handle = await client.workflow.start(RUN_WORKFLOW, {
+      taskQueue: WORKFLOW_QUEUE,
+      workflowId: runId,
+      args: [config],
+    });
+    return (await handle.result()) as Progress;
+  });
 }

@@ -4,7 +4,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
-import { closeDb } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { IO_QUEUE, iterationWorkflowId } from '../../lib/queues';
 import { sleep } from '../../lib/services/process';
@@ -12,19 +11,13 @@ import { ensureRunSearchAttributes, missingRunSearchAttributes, temporalCli } fr
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import { startExplorationRun } from '../../cli/commands/control';
 import { UsageError } from '../../cli/exit';
-import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId } from './harness';
+import { smallPetsTarget, smallRunConfig, temporalClient, uniqueId, useTestEnvironment } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { waitForProgress } from './run-watch';
 
 jest.setTimeout(10 * 60_000);
 
-beforeAll(async () => {
-  await createTestDatabase('reset');
-});
-
-afterAll(async () => {
-  await closeDb();
-});
+useTestEnvironment('reset');
 
 test('`temporal workflow reset --type FirstWorkflowTask` of a waiting run starts its failed iteration again', async () => {
   installRuntimeLogging();

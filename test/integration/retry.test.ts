@@ -1,33 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { stateDir } from '../../lib/paths';
 import { SCORE_QUEUE } from '../../lib/queues';
-import type { RunningEngine } from '../../engine/server';
-import { createWorkers, installRuntimeLogging } from '../../workers/create';
+import { createWorkers } from '../../workers/create';
 import { sendControl, startExplorationRun } from '../../cli/commands/control';
 import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
 import type { Progress, StageRef } from '../../workflows/types';
-import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, testEngine, uniqueId } from './harness';
-import { TEST_TEMPORAL_ADDRESS } from './services';
+import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails, waitForListed, waitForProgress } from './run-watch';
 
 jest.setTimeout(20 * 60_000);
 
-let engine: RunningEngine;
-
-beforeAll(async () => {
-  engine = await testEngine();
-});
-
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
-});
+// Each test creates its own database.
+const env = useTestEnvironment('retry', { engine: {}, database: false });
 
 /** Where the score stage fails on purpose: the iteration it fails in, while armed. */
 const fault = { iteration: -1 };
@@ -36,11 +26,9 @@ const fault = { iteration: -1 };
  * Every worker role in this process, the score activity wrapped so that it fails (non-retryably, so the
  * iteration's execution fails at once) in the armed iteration.
  */
-async function withFaultyWorkers<T>(fn: () => Promise<T>): Promise<T> {
-  installRuntimeLogging();
-  const connection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
-  const workers = await createWorkers(connection, ['workflows', 'io', 'train']);
-  workers.push(
+function withFaultyWorkers<T>(fn: () => Promise<T>): Promise<T> {
+  return withWorkers(fn, async (connection) => [
+    ...(await createWorkers(connection, ['workflows', 'io', 'train'])),
     await Worker.create({
       connection,
       taskQueue: SCORE_QUEUE,
@@ -54,15 +42,7 @@ async function withFaultyWorkers<T>(fn: () => Promise<T>): Promise<T> {
         },
       },
     }),
-  );
-  const running = workers.map((w) => w.run());
-  try {
-    return await fn();
-  } finally {
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await Promise.allSettled(running);
-    await connection.close();
-  }
+  ]);
 }
 
 /**
@@ -128,7 +108,7 @@ test('a failed iteration makes the run wait; retrying it gives the database of a
   const { client, connection } = await temporalClient();
   // The same run id twice (the concept draws are seeded by it), each in a database and run folder of its own.
   const runId = uniqueId('it-retry');
-  const config = parseRunConfig(smallRunConfig(smallPetsTarget(), engine.url));
+  const config = parseRunConfig(env.runConfig());
   const runDir = path.join(stateDir(), 'runs', runId);
 
   // 1. Uninterrupted.

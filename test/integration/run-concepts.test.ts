@@ -12,21 +12,10 @@ import { wordnetDescriptors } from '../../activities/descriptors/wordnet';
 import { loadVocabulary } from '../../activities/concepts/vocabulary';
 import { float32FromBytes } from '../../activities/bytes';
 import { parseRunConfig } from '../../lib/config';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
-import type { RunningEngine } from '../../engine/server';
-import type { Progress } from '../../workflows/types';
 import { askedConcept, startFakeChatCompletions, type FakeChatCompletions } from '../support/fake-chat-completions';
-import {
-  createTestDatabase,
-  smallPetsTarget,
-  smallRunConfig,
-  temporalClient,
-  testEngine,
-  uniqueId,
-  withWorkers,
-} from './harness';
+import { runToCompletion, temporalClient, uniqueId, useTestEnvironment } from './harness';
 
 jest.setTimeout(15 * 60_000);
 
@@ -49,13 +38,7 @@ async function createRun(id: string): Promise<void> {
   });
 }
 
-beforeAll(async () => {
-  await createTestDatabase('run_concepts');
-});
-
-afterAll(async () => {
-  await closeDb();
-});
+const env = useTestEnvironment('run_concepts', { engine: {} });
 
 describe('addRunConcepts', () => {
   test('reuses existing concepts, adds new ones after WordNet, and is idempotent', async () => {
@@ -219,11 +202,9 @@ describe('LLM descriptors: cached per concept and model, WordNet fallback record
 });
 
 describe('a run with LLM descriptors and the target class names as concepts', () => {
-  let engine: RunningEngine;
   let fake: FakeChatCompletions;
 
   beforeAll(async () => {
-    engine = await testEngine();
     fake = await startFakeChatCompletions(
       (req) =>
         askedConcept(req).toLowerCase() === 'yorkshire terrier'
@@ -237,27 +218,19 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
   afterAll(async () => {
     delete process.env.IE_LLM_API_KEY;
     await fake?.close();
-    await engine?.close();
   });
 
   test('class names are sampled, searched, rewarded and in the GP; queries carry LLM descriptors', async () => {
     const { client } = await temporalClient();
     const runId = uniqueId('it-labels');
     const classNames = ['Chihuahua', 'Yorkshire_terrier', 'golden_retriever', 'pocket-sized lap dog'];
-    const config = smallRunConfig(smallPetsTarget(), engine.url, {
+    const config = env.runConfig({
       iterations: 2,
       descriptors: 'llm',
       llm: { baseUrl: fake.baseUrl, model: 'fake-llm', maxRetries: 0 },
       concepts: { classNames },
     });
-    const result = await withWorkers(async () => {
-      const handle = await client.workflow.start(RUN_WORKFLOW, {
-        taskQueue: WORKFLOW_QUEUE,
-        workflowId: runId,
-        args: [config],
-      });
-      return (await handle.result()) as Progress;
-    });
+    const result = await runToCompletion(client, runId, config);
     expect(result.status).toBe('completed');
 
     // The API key never reached the workflow history.

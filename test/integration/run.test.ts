@@ -1,39 +1,20 @@
 import fs from 'node:fs';
 import { Worker } from '@temporalio/worker';
-import { db, closeDb } from '../../lib/db';
+import { db } from '../../lib/db';
 import { ITERATION_WORKFLOW, RUN_WORKFLOW, WORKFLOW_QUEUE, iterationWorkflowId } from '../../lib/queues';
-import type { RunningEngine } from '../../engine/server';
 import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
 import type { Progress } from '../../workflows/types';
-import {
-  createTestDatabase,
-  smallPetsTarget,
-  smallRunConfig,
-  temporalClient,
-  testEngine,
-  uniqueId,
-  withWorkers,
-} from './harness';
+import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails } from './run-watch';
 
 jest.setTimeout(15 * 60_000);
 
-let engine: RunningEngine;
-
-beforeAll(async () => {
-  await createTestDatabase('run');
-  engine = await testEngine();
-});
-
-afterAll(async () => {
-  await engine?.close();
-  await closeDb();
-});
+const env = useTestEnvironment('run', { engine: {} });
 
 test('a 2-iteration run completes end to end on the real services, trainer and ORT', async () => {
   const { client, connection } = await temporalClient();
   const runId = uniqueId('it-run');
-  const config = smallRunConfig(smallPetsTarget(), engine.url);
+  const config = env.runConfig();
 
   const { result, progress, details } = await withWorkers(async () => {
     const handle = await client.workflow.start(RUN_WORKFLOW, {
@@ -120,7 +101,7 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
     SELECT DISTINCT r.url FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
     WHERE q."runId" = ${runId} AND r.rank < 10`;
   expect(await db().fetch.count({ where: { url: { in: urls.map((u) => u.url) } } })).toBe(urls.length);
-  const served = engine.stats().imageRequests;
+  const served = env.engine.stats().imageRequests;
   expect(Math.max(...Object.values(served))).toBe(1);
 
   // The progress query answers on the finished run

@@ -2,10 +2,10 @@ import { cachedSearch, dbSearchStore } from '../../activities/search/cache';
 import { resetSearchHttpState } from '../../activities/search/http';
 import { OpenverseProvider, clearOpenverseTokens } from '../../activities/search/openverse';
 import { createProvider } from '../../activities/search/providers';
-import { closeDb, db } from '../../lib/db';
+import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { fixture, startFakeApi, type FakeApi, type SeenRequest } from '../fixtures/search/server';
-import { createTestDatabase } from './harness';
+import { useTestEnvironment } from './harness';
 
 // The page cache in a real database, in front of the providers' real code over real HTTP, against local
 // servers answering with recorded responses; every request the servers see is counted.
@@ -49,14 +49,14 @@ function flickrPage(req: SeenRequest) {
 
 const pagesAsked = (api: FakeApi) => api.requests.map((r) => r.query.get('page'));
 
+useTestEnvironment('search_cache');
+
 beforeAll(async () => {
-  await createTestDatabase('search_cache');
   [openverse, flickr] = await Promise.all([startFakeApi(), startFakeApi()]);
 });
 
 afterAll(async () => {
   await Promise.all([openverse?.close(), flickr?.close()]);
-  await closeDb();
 });
 
 beforeEach(async () => {

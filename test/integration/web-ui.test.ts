@@ -3,14 +3,12 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { closeDb } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { ensureTemporalDevServer, stopTemporalDevServer } from '../../lib/services/temporal';
-import type { RunningEngine } from '../../engine/server';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import { sendControl, startExplorationRun } from '../../cli/commands/control';
-import { createTestDatabase, smallPetsTarget, smallRunConfig, testEngine, uniqueId } from './harness';
+import { uniqueId, useTestEnvironment } from './harness';
 import { waitForProgress } from './run-watch';
 
 jest.setTimeout(15 * 60_000);
@@ -35,21 +33,17 @@ const SERVER_NAME = `temporal-ui-test-${PORT}`;
 const ADDRESS = `127.0.0.1:${PORT}`;
 const ARTIFACTS = path.join(PROJECT_ROOT, 'test-artifacts');
 
-let engine: RunningEngine;
+const env = useTestEnvironment('web_ui', { engine: {} });
 let startedServer = false;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  await createTestDatabase('web_ui');
-  engine = await testEngine();
   // Registers the run's search attributes (ensureTemporalDevServer's default).
   startedServer = (await ensureTemporalDevServer({ port: PORT, uiPort: UI_PORT, name: SERVER_NAME })).started;
 });
 
 afterAll(async () => {
   await browser?.close();
-  await engine?.close();
-  await closeDb();
   if (startedServer) await stopTemporalDevServer(SERVER_NAME);
 });
 
@@ -61,9 +55,7 @@ test('the Web UI finds a run by its search attribute and shows its current detai
   const workers: Worker[] = await createWorkers(native);
   const running = workers.map((w) => w.run());
   const runId = uniqueId('it-ui');
-  const config = parseRunConfig(
-    smallRunConfig(smallPetsTarget(), engine.url, { iterations: 2, queriesPerIteration: 8, resultsPerQuery: 5 }),
-  );
+  const config = parseRunConfig(env.runConfig({ iterations: 2, queriesPerIteration: 8, resultsPerQuery: 5 }));
   try {
     const { firstExecutionRunId } = await startExplorationRun(client, runId, config);
     const handle = client.workflow.getHandle(runId);
