@@ -4,48 +4,17 @@ import { OpenverseProvider, clearOpenverseTokens } from '../../activities/search
 import { createProvider } from '../../activities/search/providers';
 import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
-import { fixture, startFakeApi, type FakeApi, type SeenRequest } from '../fixtures/search/server';
+import { fixture, startFakeApi, type FakeApi } from '../fixtures/search/server';
+import { flickrRecordedPage, openverseRecordedPage } from '../fixtures/search/pages';
 import { useTestEnvironment } from './harness';
 
 // The page cache in a real database, in front of the providers' real code over real HTTP, against local
 // servers answering with recorded responses; every request the servers see is counted.
 
 const RECORDED = fixture<{ results: { url: string }[] }>('openverse', 'images').results;
-const FLICKR = fixture<{ photos: { photo: unknown[] } }>('flickr', 'search').photos.photo;
 
 let openverse: FakeApi;
 let flickr: FakeApi;
-
-function openversePage(req: SeenRequest) {
-  const size = Number(req.query.get('page_size'));
-  const page = Number(req.query.get('page'));
-  return {
-    json: {
-      result_count: RECORDED.length,
-      page,
-      page_size: size,
-      page_count: Math.ceil(RECORDED.length / size),
-      results: RECORDED.slice((page - 1) * size, page * size),
-    },
-  };
-}
-
-function flickrPage(req: SeenRequest) {
-  const perPage = Number(req.query.get('per_page'));
-  const page = Number(req.query.get('page'));
-  return {
-    json: {
-      photos: {
-        page,
-        pages: Math.ceil(FLICKR.length / perPage),
-        perpage: perPage,
-        total: FLICKR.length,
-        photo: FLICKR.slice((page - 1) * perPage, page * perPage),
-      },
-      stat: 'ok',
-    },
-  };
-}
 
 const pagesAsked = (api: FakeApi) => api.requests.map((r) => r.query.get('page'));
 
@@ -64,8 +33,8 @@ beforeEach(async () => {
   clearOpenverseTokens();
   openverse.requests.length = 0;
   flickr.requests.length = 0;
-  openverse.handle(openversePage);
-  flickr.handle(flickrPage);
+  openverse.handle(openverseRecordedPage);
+  flickr.handle(flickrRecordedPage);
   await db().searchResponse.deleteMany({});
 });
 

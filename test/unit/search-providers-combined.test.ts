@@ -7,43 +7,11 @@ import { createProvider, searchProviderName } from '../../activities/search/prov
 import { WikimediaCommonsProvider } from '../../activities/search/wikimedia';
 import { BraveImagesProvider } from '../../activities/search/brave';
 import { ConfigError, parseRunConfig } from '../../lib/config';
-import { fixture, startFakeApi, type FakeApi, type SeenRequest } from '../fixtures/search/server';
+import { fixture, startFakeApi, type FakeApi } from '../fixtures/search/server';
+import { flickrRecordedPage, openverseRecordedPage } from '../fixtures/search/pages';
 
 let openverse: FakeApi;
 let flickr: FakeApi;
-
-function openversePage(req: SeenRequest) {
-  const all = fixture<{ results: unknown[] }>('openverse', 'images');
-  const size = Number(req.query.get('page_size'));
-  const page = Number(req.query.get('page'));
-  return {
-    json: {
-      ...all,
-      page,
-      page_size: size,
-      page_count: Math.ceil(all.results.length / size),
-      results: all.results.slice((page - 1) * size, page * size),
-    },
-  };
-}
-
-function flickrPage(req: SeenRequest) {
-  const recorded = fixture<{ photos: { photo: unknown[] } }>('flickr', 'search').photos.photo;
-  const perPage = Number(req.query.get('per_page'));
-  const page = Number(req.query.get('page'));
-  return {
-    json: {
-      photos: {
-        page,
-        pages: Math.ceil(recorded.length / perPage),
-        perpage: perPage,
-        total: recorded.length,
-        photo: recorded.slice((page - 1) * perPage, page * perPage),
-      },
-      stat: 'ok',
-    },
-  };
-}
 
 beforeAll(async () => {
   [openverse, flickr] = await Promise.all([startFakeApi(), startFakeApi()]);
@@ -54,8 +22,8 @@ afterAll(async () => {
 beforeEach(() => {
   resetSearchHttpState();
   clearOpenverseTokens();
-  openverse.handle(openversePage);
-  flickr.handle(flickrPage);
+  openverse.handle(openverseRecordedPage);
+  flickr.handle(flickrRecordedPage);
 });
 
 const makeOpenverse = (extra = {}) => new OpenverseProvider({ baseUrl: openverse.url, retryBaseMs: 10, ...extra });
