@@ -3,18 +3,18 @@ import { Command } from 'commander';
 import { logger } from '../lib/logger';
 import { FAULT_KINDS, type FaultConfigInput, parseFaultConfig } from './faults';
 import { startEngine } from './server';
-import { ensureWebdatasetManifest } from './webdataset-corpus';
+import { addEngineServeOptions, EngineFlagError, engineServeOptions, type EngineServeFlags } from './options';
 
 const log = logger.child({ component: 'engine' });
 
 async function main(): Promise<void> {
-  const program = new Command()
-    .name('engine')
-    .description('Local image search engine over a corpus manifest (the offline stand-in for the web)')
-    .option('--port <port>', 'port to listen on (0 = any free port)', '8600')
-    .option('--host <host>', 'interface to bind', '127.0.0.1')
-    .option('--manifest <path>', 'JSONL corpus manifest (default: the built-in corpus, built on first use)')
-    .option('--webdataset <dir>', 'serve an img2dataset webdataset folder (tar shards), indexed on first use')
+  const program = addEngineServeOptions(
+    new Command()
+      .name('engine')
+      .description('Local image search engine over a corpus manifest (the offline stand-in for the web)'),
+    '--port <port>',
+    '--manifest <path>',
+  )
     .option(
       '--faults <file>',
       `JSON fault config (engine/faults.ts): rates of ${FAULT_KINDS.length} fault kinds, noise, …`,
@@ -23,24 +23,16 @@ async function main(): Promise<void> {
     .option('--fault-rate <fraction>', 'fraction of image URLs given a fault, spread evenly over every kind')
     .option('--seed <n>', 'seed of fault choice and noise')
     .option('--search-latency <ms>', 'delay before each search response')
-    .option('--image-latency <ms>', 'delay before each image response, like a slow web server')
     .parse();
-  const opts = program.opts<{
-    port: string;
-    host: string;
-    manifest?: string;
-    webdataset?: string;
-    faults?: string;
-    noise?: string;
-    faultRate?: string;
-    seed?: string;
-    searchLatency?: string;
-    imageLatency?: string;
-  }>();
-  const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`invalid --port ${opts.port}`);
-  if (opts.manifest && opts.webdataset) program.error('give --manifest or --webdataset, not both');
-
+  const opts = program.opts<
+    EngineServeFlags & {
+      faults?: string;
+      noise?: string;
+      faultRate?: string;
+      seed?: string;
+      searchLatency?: string;
+    }
+  >();
   const config = (opts.faults ? JSON.parse(await readFile(opts.faults, 'utf8')) : {}) as Record<string, unknown>;
   const num = (value: string | undefined, flag: string): number | undefined => {
     if (value === undefined) return undefined;
@@ -52,7 +44,6 @@ async function main(): Promise<void> {
     noise: num(opts.noise, '--noise'),
     seed: num(opts.seed, '--seed'),
     searchLatencyMs: num(opts.searchLatency, '--search-latency'),
-    imageLatencyMs: num(opts.imageLatency, '--image-latency'),
   };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) config[k] = v;
   const rate = num(opts.faultRate, '--fault-rate');
@@ -64,8 +55,11 @@ async function main(): Promise<void> {
     program.error(`invalid fault config: ${(err as Error).message}`);
   }
 
-  const manifestPath = opts.webdataset ? await ensureWebdatasetManifest(opts.webdataset) : opts.manifest;
-  const engine = await startEngine({ manifestPath, port, host: opts.host, faults });
+  const serve = await engineServeOptions(opts, '--manifest').catch((err: unknown) => {
+    if (err instanceof EngineFlagError) program.error(err.message);
+    throw err;
+  });
+  const engine = await startEngine({ ...serve, faults });
   log.info({ url: engine.url, images: engine.images }, 'engine listening');
   process.stdout.write(`${engine.url}\n`);
 
