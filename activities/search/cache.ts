@@ -84,30 +84,48 @@ export interface CachedSearchResult {
   requests: number;
 }
 
+/** What is asked of the cache: up to `limit` results of `query`. */
+interface Ask {
+  query: string;
+  limit: number;
+  store: SearchStore;
+  signal?: AbortSignal;
+}
+
 /**
- * Up to `limit` results of `query` (by rank), from cached pages where there are some: a repeated query
- * costs nothing, a deeper one fetches only the pages past the cached ones, and nothing after a last page
- * is asked for. Each fetched page is cached as soon as it arrives. Pages cached at another page size (the
- * provider's settings changed) are dropped and fetched again; a whole list cached before pages were
- * serves the requests it is deep enough for and is replaced by pages otherwise.
+ * Up to `limit` results of `query` (by rank), from the cache where it has them. A whole list cached deep
+ * enough answers at once; otherwise a paged provider goes through its pages (`fetchPages`) and one without
+ * pages of its own (several combined) rebuilds its list (`fetchList`).
  */
-export async function searchPages(
-  provider: PagedSearchProvider,
+export async function cachedSearch(
+  provider: SearchProvider,
   query: string,
   limit: number,
   store: SearchStore,
   signal?: AbortSignal,
 ): Promise<CachedSearchResult> {
   if (limit <= 0) return { hits: [], requests: 0 };
-  let cached = await store.load(provider.name, query);
+  const cached = await store.load(provider.name, query);
   const list = cached.find((p) => p.pageSize === null);
   if (list && covers(list, limit)) return { hits: below(list.hits, limit), requests: 0 };
-  let replace = false;
-  if (list || cached.some((p) => p.pageSize !== provider.pageSize)) {
-    cached = [];
-    replace = true;
-  }
-  const byPage = new Map(cached.map((p) => [p.page, p]));
+  const ask = { query, limit, store, signal };
+  return isPaged(provider) ? fetchPages(provider, ask, cached) : fetchList(provider, ask);
+}
+
+/**
+ * A paged provider's results from its `cached` pages where there are some: a deeper query fetches only the
+ * pages past the cached ones, and nothing after a last page is asked for. Each fetched page is cached as
+ * soon as it arrives. Pages cached at another page size (the provider's settings changed), or a whole list
+ * cached before pages were, are replaced by the pages fetched.
+ */
+async function fetchPages(
+  provider: PagedSearchProvider,
+  { query, limit, store, signal }: Ask,
+  cached: CachedPage[],
+): Promise<CachedSearchResult> {
+  // A whole list has no page size, so it is replaced too.
+  let replace = cached.some((p) => p.pageSize !== provider.pageSize);
+  const byPage = new Map(replace ? [] : cached.map((p) => [p.page, p]));
   const size = provider.pageSize;
   const hits: SearchHit[] = [];
   let requests = 0;
@@ -127,20 +145,11 @@ export async function searchPages(
 }
 
 /**
- * The same for a provider without pages of its own (several providers combined): its ranked list is cached
- * whole under its name and fetched again, replacing the cached one, only when a request goes deeper. What
- * it fetches from the providers it combines goes through their own page caches.
+ * A provider without pages of its own (several providers combined): its ranked list is fetched and cached
+ * whole under its name, replacing the cached one. What it fetches from the providers it combines goes
+ * through their own page caches.
  */
-export async function searchList(
-  provider: SearchProvider,
-  query: string,
-  limit: number,
-  store: SearchStore,
-  signal?: AbortSignal,
-): Promise<CachedSearchResult> {
-  if (limit <= 0) return { hits: [], requests: 0 };
-  const list = (await store.load(provider.name, query)).find((p) => p.pageSize === null);
-  if (list && covers(list, limit)) return { hits: below(list.hits, limit), requests: 0 };
+async function fetchList(provider: SearchProvider, { query, limit, store, signal }: Ask): Promise<CachedSearchResult> {
   const hits = await provider.search(query, limit, signal);
   // Fewer hits than asked does not mean the providers have no more (duplicates across them are dropped): a list
   // serves requests up to the depth it was built for; a deeper one rebuilds it, from the providers' cached pages.
@@ -151,19 +160,6 @@ export async function searchList(
     true,
   );
   return { hits: below(hits, limit), requests: 1 };
-}
-
-/** Cached search through whichever of the two ways fits the provider. */
-export function cachedSearch(
-  provider: SearchProvider,
-  query: string,
-  limit: number,
-  store: SearchStore,
-  signal?: AbortSignal,
-): Promise<CachedSearchResult> {
-  return isPaged(provider)
-    ? searchPages(provider, query, limit, store, signal)
-    : searchList(provider, query, limit, store, signal);
 }
 
 /**
@@ -182,7 +178,7 @@ export class CachedProvider implements SearchProvider {
   }
 
   async search(query: string, limit: number, signal?: AbortSignal): Promise<SearchHit[]> {
-    const result = await searchPages(this.inner, query, limit, this.store, signal);
+    const result = await cachedSearch(this.inner, query, limit, this.store, signal);
     this.requests += result.requests;
     return result.hits;
   }
