@@ -1,4 +1,4 @@
-import type { Prisma } from '@prisma/client';
+import type { IterationFailure, Prisma } from '@prisma/client';
 import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';
 import type { ControlKind } from '../../workflows/controls';
@@ -30,17 +30,14 @@ export async function recordControl(c: ControlRecord): Promise<void> {
 }
 
 /** Records a control the run refused (its validator ran before anything entered the run's history). */
-export async function recordRejectedControl(c: {
-  runId: string;
-  kind: string;
-  payload: unknown;
-  reason: string;
-}): Promise<void> {
+export async function recordRejectedControl(
+  c: Omit<ControlRecord, 'iteration' | 'requestId'> & { reason: string },
+): Promise<void> {
   await db().runControl.create({
     data: {
       runId: c.runId,
       kind: c.kind,
-      payload: (c.payload ?? {}) as Prisma.InputJsonValue,
+      payload: c.payload as Prisma.InputJsonValue,
       accepted: false,
       reason: c.reason,
     },
@@ -66,12 +63,9 @@ export async function temperatureOverride(runId: string, iteration: number): Pro
 }
 
 /** Records a failed iteration execution; the run waits for a retry. */
-export async function recordIterationFailure(f: {
-  runId: string;
-  iteration: number;
-  failure: number;
-  error: string;
-}): Promise<void> {
+export async function recordIterationFailure(
+  f: Pick<IterationFailure, 'runId' | 'iteration' | 'failure' | 'error'>,
+): Promise<void> {
   await db().iterationFailure.upsert({
     where: { runId_iteration_failure: { runId: f.runId, iteration: f.iteration, failure: f.failure } },
     create: f,
