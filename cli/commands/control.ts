@@ -136,56 +136,50 @@ async function queryRun<T>(query: () => Promise<T>, runId: string): Promise<T> {
   }
 }
 
+/** What each command acting on one run does, as its help says. */
+const RUN_COMMANDS = {
+  pause: 'pause the run before its next iteration',
+  resume: 'resume a paused run',
+  stop: 'end the run once the iteration in progress has finished',
+  temperature: "set the concept distribution's temperature from the next iteration's update stage on",
+  'add-concepts': 'add concepts to the run (sampled from the next iteration on)',
+  progress: "print the run's progress (the `progress` query) as JSON",
+  top: "print the top of the run's current concept distribution (the `topConcepts` query)",
+  'retry-iteration': 're-run the failed iteration N of a waiting run, reusing everything already stored',
+} as const;
+
+/** `parent`'s subcommand `name`, acting on the run its first argument names; `also` ends its description. */
+function runCommand(parent: Command, name: keyof typeof RUN_COMMANDS, also = ''): Command {
+  return parent
+    .command(name)
+    .description(RUN_COMMANDS[name] + also)
+    .argument('<run>', 'workflow id of the run');
+}
+
 /** `ie control …` (steer a running run) and `ie retry-iteration RUN N`. */
 export function registerControlCommands(program: Command): void {
   const group = program
     .command('control')
     .description('steer a run: pause, resume, stop, temperature, add-concepts; progress and top concepts');
 
-  group
-    .command('pause')
-    .description('pause the run before its next iteration')
-    .argument('<run>', 'workflow id of the run')
-    .action((run: string) => control(run, 'pause'));
-  group
-    .command('resume')
-    .description('resume a paused run')
-    .argument('<run>', 'workflow id of the run')
-    .action((run: string) => control(run, 'resume'));
-  group
-    .command('stop')
-    .description('end the run once the iteration in progress has finished')
-    .argument('<run>', 'workflow id of the run')
-    .action((run: string) => control(run, 'stop'));
-  group
-    .command('temperature')
-    .description("set the concept distribution's temperature from the next iteration's update stage on")
-    .argument('<run>', 'workflow id of the run')
+  for (const kind of ['pause', 'resume', 'stop'] as const)
+    runCommand(group, kind).action((run: string) => control(run, kind));
+  runCommand(group, 'temperature')
     .argument('<temperature>', 'a finite number > 0', parseNumber('temperature'))
     .action((run: string, temperature: number) => control(run, 'temperature', { temperature }));
-  group
-    .command('add-concepts')
-    .description('add concepts to the run (sampled from the next iteration on)')
-    .argument('<run>', 'workflow id of the run')
+  runCommand(group, 'add-concepts')
     .argument('<names...>', 'concept names, e.g. "tabby cat"')
     .action((run: string, names: string[]) => control(run, 'addConcepts', { names }));
-  group
-    .command('progress')
-    .description("print the run's progress (the `progress` query) as JSON")
-    .argument('<run>', 'workflow id of the run')
-    .action(async (run: string) => {
-      const client = await connectClient();
-      try {
-        const progress = await queryRun(() => client.workflow.getHandle(run).query<Progress>('progress'), run);
-        out(JSON.stringify(progress, null, 2));
-      } finally {
-        await client.connection.close();
-      }
-    });
-  group
-    .command('top')
-    .description("print the top of the run's current concept distribution (the `topConcepts` query)")
-    .argument('<run>', 'workflow id of the run')
+  runCommand(group, 'progress').action(async (run: string) => {
+    const client = await connectClient();
+    try {
+      const progress = await queryRun(() => client.workflow.getHandle(run).query<Progress>('progress'), run);
+      out(JSON.stringify(progress, null, 2));
+    } finally {
+      await client.connection.close();
+    }
+  });
+  runCommand(group, 'top')
     .option('-n, --count <n>', 'how many (at most 50)', parseNumber('count'), 10)
     .action(async (run: string, flags: { count: number }) => {
       const client = await connectClient();
@@ -202,21 +196,10 @@ export function registerControlCommands(program: Command): void {
     });
 
   // The everyday controls also at the top level: `ie stop RUN` as well as `ie control stop RUN`.
-  for (const [name, kind, what] of [
-    ['stop', 'stop', 'end the run once the iteration in progress has finished (same as ie control stop)'],
-    ['pause', 'pause', 'pause the run before its next iteration (same as ie control pause)'],
-    ['resume', 'resume', 'resume a paused run (same as ie control resume)'],
-  ] as const)
-    program
-      .command(name)
-      .description(what)
-      .argument('<run>', 'workflow id of the run')
-      .action((run: string) => control(run, kind));
+  for (const kind of ['stop', 'pause', 'resume'] as const)
+    runCommand(program, kind, ` (same as ie control ${kind})`).action((run: string) => control(run, kind));
 
-  program
-    .command('retry-iteration')
-    .description('re-run the failed iteration N of a waiting run, reusing everything already stored')
-    .argument('<run>', 'workflow id of the run')
+  runCommand(program, 'retry-iteration')
     .argument('<iteration>', 'the failed iteration (0-based, as the run details show it)', parseNumber('iteration'))
     .action((run: string, iteration: number) => control(run, 'retryIteration', { iteration }));
 }
