@@ -1,18 +1,9 @@
-import {
-  MAX_CONCEPTS_PER_UPDATE,
-  validateConcepts,
-  validatePause,
-  validateResume,
-  validateRetry,
-  validateStop,
-  validateTemperature,
-  type ControlState,
-} from '../../workflows/controls';
+import * as controls from '../../workflows/controls';
 import { retryCommands, runDetails } from '../../workflows/details';
 import { searchAttributeCliTypes } from '../../workflows/search-attributes';
 import type { Progress } from '../../workflows/types';
 
-const running = (over: Partial<ControlState> = {}): ControlState => ({
+const running = (over: Partial<controls.ControlState> = {}): controls.ControlState => ({
   status: 'running',
   controls: { paused: false, stopRequested: false, temperature: null, addedConcepts: 0 },
   failed: null,
@@ -21,46 +12,53 @@ const running = (over: Partial<ControlState> = {}): ControlState => ({
 
 describe('control validators', () => {
   test('temperature must be a finite number > 0', () => {
-    expect(validateTemperature(running(), { temperature: 0.25 })).toBe(0.25);
+    expect(controls.validateTemperature(running(), { temperature: 0.25 })).toBe(0.25);
     for (const bad of [0, -1, Infinity, NaN, '0.5', null])
-      expect(() => validateTemperature(running(), { temperature: bad })).toThrow(/finite number > 0/);
-    expect(() => validateTemperature(running(), undefined)).toThrow(/finite number > 0/);
+      expect(() => controls.validateTemperature(running(), { temperature: bad })).toThrow(/finite number > 0/);
+    expect(() => controls.validateTemperature(running(), undefined)).toThrow(/finite number > 0/);
   });
 
   test('concept names are non-empty, bounded, distinct; whitespace is normalised', () => {
-    expect(validateConcepts(running(), { names: ['  tabby   cat ', 'sphynx'] })).toEqual(['tabby cat', 'sphynx']);
-    expect(() => validateConcepts(running(), { names: [] })).toThrow(/non-empty list/);
-    expect(() => validateConcepts(running({ status: 'preparing' }), { names: ['x'] })).toThrow(/still being prepared/);
-    expect(() => validateConcepts(running(), { names: ['ok', ' '] })).toThrow(/names\[1\] must be a non-empty string/);
-    expect(() => validateConcepts(running(), { names: ['x'.repeat(101)] })).toThrow(/101 characters long/);
-    expect(() => validateConcepts(running(), { names: ['Cat', 'cat'] })).toThrow(/appears twice/);
-    const many = Array.from({ length: MAX_CONCEPTS_PER_UPDATE + 1 }, (_, i) => `c${i}`);
-    expect(() => validateConcepts(running(), { names: many })).toThrow(/at most 50 concepts/);
+    expect(controls.validateConcepts(running(), { names: ['  tabby   cat ', 'sphynx'] })).toEqual([
+      'tabby cat',
+      'sphynx',
+    ]);
+    expect(() => controls.validateConcepts(running(), { names: [] })).toThrow(/non-empty list/);
+    expect(() => controls.validateConcepts(running({ status: 'preparing' }), { names: ['x'] })).toThrow(
+      /still being prepared/,
+    );
+    expect(() => controls.validateConcepts(running(), { names: ['ok', ' '] })).toThrow(
+      /names\[1\] must be a non-empty string/,
+    );
+    expect(() => controls.validateConcepts(running(), { names: ['x'.repeat(101)] })).toThrow(/101 characters long/);
+    expect(() => controls.validateConcepts(running(), { names: ['Cat', 'cat'] })).toThrow(/appears twice/);
+    const many = Array.from({ length: controls.MAX_CONCEPTS_PER_UPDATE + 1 }, (_, i) => `c${i}`);
+    expect(() => controls.validateConcepts(running(), { names: many })).toThrow(/at most 50 concepts/);
   });
 
   test('pause, resume and stop only while the run is active, and only once', () => {
-    expect(() => validatePause(running())).not.toThrow();
+    expect(() => controls.validatePause(running())).not.toThrow();
     const paused = running({ status: 'paused', controls: { ...running().controls, paused: true } });
-    expect(() => validatePause(paused)).toThrow(/already paused/);
-    expect(() => validateResume(paused)).not.toThrow();
-    expect(() => validateResume(running())).toThrow(/not paused \(it is running\)/);
-    expect(() => validateStop(running())).not.toThrow();
-    expect(() => validateStop(running({ controls: { ...running().controls, stopRequested: true } }))).toThrow(
+    expect(() => controls.validatePause(paused)).toThrow(/already paused/);
+    expect(() => controls.validateResume(paused)).not.toThrow();
+    expect(() => controls.validateResume(running())).toThrow(/not paused \(it is running\)/);
+    expect(() => controls.validateStop(running())).not.toThrow();
+    expect(() => controls.validateStop(running({ controls: { ...running().controls, stopRequested: true } }))).toThrow(
       /already requested/,
     );
     for (const status of ['completed', 'stopped', 'failed'] as const) {
-      expect(() => validatePause(running({ status }))).toThrow(`the run has already ${status}`);
-      expect(() => validateStop(running({ status }))).toThrow(`the run has already ${status}`);
-      expect(() => validateTemperature(running({ status }), { temperature: 1 })).toThrow(/already/);
+      expect(() => controls.validatePause(running({ status }))).toThrow(`the run has already ${status}`);
+      expect(() => controls.validateStop(running({ status }))).toThrow(`the run has already ${status}`);
+      expect(() => controls.validateTemperature(running({ status }), { temperature: 1 })).toThrow(/already/);
     }
   });
 
   test('retry names the failed iteration', () => {
     const waiting = running({ status: 'waiting-retry', failed: { iteration: 1, error: 'boom', failures: 1 } });
-    expect(validateRetry(waiting, { iteration: 1 })).toBe(1);
-    expect(() => validateRetry(waiting, { iteration: 0 })).toThrow(/the failed iteration is 1/);
-    expect(() => validateRetry(running(), { iteration: 1 })).toThrow(/no iteration has failed/);
-    expect(() => validateRetry(waiting, { iteration: -1 })).toThrow(/non-negative integer/);
+    expect(controls.validateRetry(waiting, { iteration: 1 })).toBe(1);
+    expect(() => controls.validateRetry(waiting, { iteration: 0 })).toThrow(/the failed iteration is 1/);
+    expect(() => controls.validateRetry(running(), { iteration: 1 })).toThrow(/no iteration has failed/);
+    expect(() => controls.validateRetry(waiting, { iteration: -1 })).toThrow(/non-negative integer/);
   });
 });
 
