@@ -127,3 +127,42 @@ export function replayAdmission(rewards: ArrayLike<number>, quantile = 0.5): boo
   const threshold = finite[lo] + (finite[hi] - finite[lo]) * (pos - lo);
   return Array.from(rewards, (r) => Number.isFinite(r) && r >= threshold);
 }
+
+/**
+ * Empirical-Bayes shrinkage of concept rewards: a concept's mean over n images is pulled towards the mean
+ * of all concepts by the share of its variance that is sampling noise, B = (σ²/n) / (σ²/n + τ²), with σ²
+ * the pooled within-concept variance of image rewards and τ² the between-concept variance (method of
+ * moments). A concept that found one image no longer tops the ranking on that image alone, while one
+ * whose 50 images agree keeps its mean. Concepts without images (`images` 0) keep their value.
+ */
+export function shrinkConceptRewards(
+  concepts: { raw: number; images: number }[],
+  imageRewards: ImageReward[],
+): number[] {
+  const byConcept = new Map<number, number[]>();
+  for (const { conceptId, reward } of imageRewards) {
+    if (!Number.isFinite(reward)) continue;
+    const list = byConcept.get(conceptId) ?? [];
+    list.push(reward);
+    byConcept.set(conceptId, list);
+  }
+  let within = 0;
+  let dof = 0;
+  for (const rewards of byConcept.values()) {
+    const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+    for (const r of rewards) within += (r - mean) ** 2;
+    dof += rewards.length - 1;
+  }
+  const observed = concepts.filter((c) => c.images > 0);
+  if (observed.length < 2 || dof === 0) return concepts.map((c) => c.raw);
+  const sigma2 = within / dof;
+  const grand = observed.reduce((s, c) => s + c.raw, 0) / observed.length;
+  const spread = observed.reduce((s, c) => s + (c.raw - grand) ** 2, 0) / (observed.length - 1);
+  const noise = observed.reduce((s, c) => s + sigma2 / c.images, 0) / observed.length;
+  const tau2 = Math.max(spread - noise, 1e-12);
+  return concepts.map((c) => {
+    if (c.images === 0) return c.raw;
+    const b = sigma2 / c.images / (sigma2 / c.images + tau2);
+    return grand + (1 - b) * (c.raw - grand);
+  });
+}

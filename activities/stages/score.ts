@@ -9,6 +9,7 @@ import {
   conceptRewards,
   knnRewards,
   replayAdmission,
+  shrinkConceptRewards,
   standardise,
   webRelativeRewards,
   type ImageReward,
@@ -171,8 +172,9 @@ export async function scoreCandidates(
 
 /**
  * Concept rewards over the whole run so far under one encoder: each concept's reward is the mean over
- * every distinct image its queries found in any iteration; concepts that never found an image get the
- * lowest reward observed (as within an iteration). Standardised over all of them.
+ * every distinct image its queries found in any iteration, shrunk towards the mean of all concepts as
+ * far as its image count leaves it uncertain (`shrinkConceptRewards`); concepts that never found an
+ * image get the lowest of those. Standardised over all of them.
  */
 export function runConceptRewards(
   candidates: { conceptId: number; sha256: string }[],
@@ -190,7 +192,11 @@ export function runConceptRewards(
   }
   const ids = [...new Set(queries.map((q) => q.conceptId))].sort((a, b) => a - b);
   const perConcept = conceptRewards(images, ids);
-  const raw = ids.map((id) => (perConcept.get(id) as { raw: number }).raw);
+  const concepts = ids.map((id) => perConcept.get(id) as { raw: number; images: number });
+  // A concept's mean over few images is mostly noise: shrink it, then give image-less concepts the lowest.
+  const shrunk = shrinkConceptRewards(concepts, images);
+  const lowest = Math.min(...shrunk.filter((_, i) => concepts[i].images > 0));
+  const raw = shrunk.map((r, i) => (concepts[i].images > 0 || !Number.isFinite(lowest) ? r : lowest));
   return {
     encoderIteration,
     ids,

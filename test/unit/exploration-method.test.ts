@@ -6,7 +6,7 @@ import {
   spreadOverDuplicates,
 } from '../../activities/concepts/distribution';
 import { runConceptRewards } from '../../activities/stages/score';
-import { knnRewards, webRelativeRewards } from '../../activities/score/rewards';
+import { knnRewards, shrinkConceptRewards, webRelativeRewards } from '../../activities/score/rewards';
 
 describe('concepts sharing one embedding share one point of probability', () => {
   // rows 0, 2 and 3 are the same vector ("genus X" for three X without a word vector); row 1 is its own
@@ -62,9 +62,11 @@ describe('run-wide concept rewards under one encoder', () => {
     );
     expect(r.encoderIteration).toBe(1);
     expect(r.ids).toEqual([5, 7, 9]);
-    expect(r.raw[0]).toBeCloseTo(0.8);
-    expect(r.raw[1]).toBeCloseTo(0.1); // concept 7 found nothing: the lowest observed reward
-    expect(r.raw[2]).toBeCloseTo(0.1);
+    // means 0.8 (2 images) and 0.1 (1 image), each shrunk towards their mean 0.45 by its sampling noise:
+    // σ² = 0.02 (pooled within-concept), τ² = 0.245 − (0.01 + 0.02)/2 = 0.23
+    expect(r.raw[0]).toBeCloseTo(0.45 + (0.23 / 0.24) * 0.35, 6);
+    expect(r.raw[2]).toBeCloseTo(0.45 - (0.23 / 0.25) * 0.35, 6);
+    expect(r.raw[1]).toBeCloseTo(r.raw[2], 6); // concept 7 found nothing: the lowest observed reward
     expect(r.images).toEqual([2, 0, 1]);
     // standardised over all concepts together, not per iteration
     const mean = r.standardised.reduce((s, x) => s + x, 0) / 3;
@@ -98,4 +100,27 @@ describe('web-relative reward', () => {
       Array.from(webRelativeRewards(candidates, targets, new Float32Array(0), Int32Array.from([-1]), 2, 2)),
     ).toEqual(Array.from(knnRewards(candidates, targets, 2, 2)));
   });
+});
+
+test('shrinkage pulls a one-image concept to the mean far more than a concept whose many images agree', () => {
+  // image rewards spread ±0.2 within every concept; ten ordinary concepts with means 0.45–0.54
+  const spread = (conceptId: number, mean: number, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ conceptId, reward: mean + (i % 2 ? 0.2 : -0.2) }));
+  const ordinary = Array.from({ length: 10 }, (_, j) => ({ id: 10 + j, mean: 0.45 + j * 0.01 }));
+  const images = [
+    ...spread(1, 0.65, 50),
+    { conceptId: 2, reward: 0.9 },
+    ...ordinary.flatMap((c) => spread(c.id, c.mean, 30)),
+  ];
+  const concepts = [
+    { raw: 0.65, images: 50 },
+    { raw: 0.9, images: 1 },
+    { raw: 0.3, images: 0 },
+    ...ordinary.map((c) => ({ raw: c.mean, images: 30 })),
+  ];
+  const [many, one, none] = shrinkConceptRewards(concepts, images);
+  expect(many).toBeGreaterThan(one); // 0.9 on one noisy image no longer beats 0.65 on fifty
+  expect(Math.abs(many - 0.65)).toBeLessThan(0.02);
+  expect(none).toBe(0.3); // no images: left for the caller's fallback
+  expect(shrinkConceptRewards([{ raw: 0.5, images: 3 }], images)).toEqual([0.5]); // one concept: nothing to pool
 });
