@@ -22,8 +22,8 @@ import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
 import { barsView, linesView } from './status-view';
 import { PETS_CLASSES, prepareValTarget } from './targets';
 
-/** Demo defaults: sized to finish in about 15 minutes on 2 CPU cores. */
-const DEMO_DEFAULTS = { iterations: 5, queriesPerIteration: 64, resultsPerQuery: 50, train: { steps: 100 } };
+/** The demo runs the project's defaults (lib/config.ts), 5 iterations: about 10 minutes on 2 CPU cores. */
+const DEMO_DEFAULTS = { iterations: 5 };
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 

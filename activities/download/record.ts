@@ -40,7 +40,8 @@ export async function recordFetch(record: FetchRecord, image?: StoredImageRow): 
       WITH stored AS (
         INSERT INTO "Image" ("sha256", "path", "width", "height", "bytes", "sourceUrl", "phash")
         VALUES (${image.sha256}, ${image.path}, ${image.width}, ${image.height}, ${image.bytes}, ${image.sourceUrl}, ${image.phash})
-        ON CONFLICT ("sha256") DO UPDATE SET "phash" = COALESCE("Image"."phash", EXCLUDED."phash")
+        ON CONFLICT ("sha256") DO UPDATE SET "phash" = COALESCE("Image"."phash", EXCLUDED."phash"),
+          "path" = EXCLUDED."path"
       )
       INSERT INTO "Fetch" ("url", "status", "reason", "retryable", "detail", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
       VALUES (${r.url}, ${r.status},

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { existsSync } from 'node:fs';
 import pLimit from 'p-limit';
 import type { RunConfig } from '../../lib/config';
 import path from 'node:path';
@@ -22,7 +23,7 @@ import {
   type ImageFilters,
   type NormaliseOptions,
 } from '../store/normalise';
-import { putImage, sha256, storedImage } from '../store/content-store';
+import { putImage, sha256, storePath, storedImage } from '../store/content-store';
 import type { StageRef } from '../../workflows/types';
 
 interface ResultRow {
@@ -68,10 +69,15 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
     const urls = [...new Set(rows.map((r) => r.url))];
     const known = await db().fetch.findMany({
       where: { url: { in: urls } },
-      select: { url: true, status: true, retryable: true, attempts: true },
+      select: { url: true, status: true, retryable: true, attempts: true, sha256: true },
     });
+    // A fetched image whose file is not in this store (a store wiped, or a database shared with another
+    // store) is fetched again rather than handed to training as a path that does not exist.
     const settled = new Set(
-      known.filter((f) => f.status === 'ok' || !f.retryable || f.attempts >= download.maxAttempts).map((f) => f.url),
+      known
+        .filter((f) => (f.status === 'ok' ? !f.sha256 || existsSync(storePath(f.sha256)) : true))
+        .filter((f) => f.status === 'ok' || !f.retryable || f.attempts >= download.maxAttempts)
+        .map((f) => f.url),
     );
     const todo = interleaveByHost(urls.filter((u) => !settled.has(u)));
     ctx.log.info(

@@ -275,7 +275,8 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
     expect(fake.requests.every((r) => r.authorization === `Bearer ${KEY}`)).toBe(true);
 
     // Rewarded, and the GP predicted every concept of the run, the new one included.
-    const rewards = await db().conceptReward.findMany({ where: { runId, conceptId: { in: ownIds } } });
+    // (Each iteration rescores every concept queried so far: iteration 0's rows are the first judgement.)
+    const rewards = await db().conceptReward.findMany({ where: { runId, iteration: 0, conceptId: { in: ownIds } } });
     expect(rewards).toHaveLength(4);
     const distribution = await db().distribution.findUniqueOrThrow({
       where: { runId_iteration: { runId, iteration: 0 } },
