@@ -24,6 +24,7 @@ import {
   type NormaliseOptions,
 } from '../store/normalise';
 import { putImage, sha256, storePath, storedImage } from '../store/content-store';
+import { repointImages } from '../store/image-rows';
 import type { StageRef } from '../../workflows/types';
 
 interface ResultRow {
@@ -125,6 +126,8 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
     // of the run's targets, which are recorded as exclusions instead.
     const fetches = await db().fetch.findMany({ where: { url: { in: urls } } });
     const okFetches = fetches.filter((f) => f.status === 'ok' && f.sha256);
+    const repointed = await repointImages(okFetches.map((f) => f.sha256 as string));
+    if (repointed) ctx.log.warn({ repointed }, 'image rows pointed at another store now point at this one');
     const hashOf = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
     const targets = await targetHashes(ref.runId);
     const exclusions = okFetches.flatMap((f) => {

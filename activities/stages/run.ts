@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -7,7 +8,8 @@ import { logger } from '../../lib/logger';
 import { ensureConceptTable } from '../concepts/concept-table';
 import { ensureConceptEmbeddings } from '../concepts/embeddings-cache';
 import { normaliseImage } from '../store/normalise';
-import { putImage, sha256 } from '../store/content-store';
+import { putImage, sha256, storePath } from '../store/content-store';
+import { repointImages } from '../store/image-rows';
 import { checkTargetReadable, listTarget } from '../target';
 import type { StageRef } from '../../workflows/types';
 
@@ -60,11 +62,13 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
     update: runRow,
   });
 
+  const reused: string[] = [];
   for (const [idx, file] of listing.files.entries()) {
     const bytes = await fs.readFile(file.path);
     const sha = sha256(bytes);
+    // Stored again when the row is new or its file is not in this store (a database shared with another).
     const known = await db().image.findUnique({ where: { sha256: sha }, select: { sha256: true } });
-    if (!known) {
+    if (!known || !existsSync(storePath(sha))) {
       const image = await normaliseImage(bytes, config.download);
       const stored = await putImage(sha, image.jpeg);
       await db().image.upsert({
@@ -78,8 +82,10 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
           sourceUrl: `file://${file.path}`,
           phash: image.phash,
         },
-        update: {},
+        update: { path: stored },
       });
+    } else {
+      reused.push(sha);
     }
     await db().targetImage.upsert({
       where: { runId_idx: { runId, idx } },
@@ -88,6 +94,7 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
     });
     if (idx % 50 === 0) heartbeat({ ingested: idx });
   }
+  await repointImages(reused);
   log.info({ images: listing.files.length }, 'target ingested');
 
   await ensureConceptTable();
