@@ -19,7 +19,7 @@ export function formatIteration(s: IterationSummary): string {
     .join(', ');
   return (
     `iteration ${s.iteration}: ${s.queries} queries → ${s.results} results → ${s.downloaded} images (${s.failed} failed), ` +
-    `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}; ` +
+    `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}, probe ${pct(s.evaluation?.linearProbeAccuracy ?? null)}; ` +
     `loss ${s.trainLoss?.toFixed(3) ?? '—'}; ${(s.wallMs / 1000).toFixed(0)}s (${stages})\n` +
     failureLine(s) +
     `  top concepts: ${
