@@ -4,7 +4,7 @@ import {
   SearchHttpError,
   bodyDetail,
   type HttpResponse,
-  type RateOptions,
+  type TransportOptions,
   type Verdict,
   transportOptions,
 } from './http';
@@ -14,15 +14,11 @@ export const BRAVE_URL = 'https://api.search.brave.com';
 /** The image endpoint returns at most 200 results and has no offset: one request per query. */
 const MAX_COUNT = 200;
 
-export interface BraveOptions extends RateOptions {
+export interface BraveOptions extends TransportOptions {
   /** API root; default https://api.search.brave.com. */
   baseUrl?: string;
   /** Subscription token, from IE_BRAVE_TOKEN. */
   token: string;
-  timeoutMs?: number;
-  maxRetries?: number;
-  retryBaseMs?: number;
-  maxRetryWaitMs?: number;
 }
 
 const dims = { width: z.number().optional(), height: z.number().optional() };

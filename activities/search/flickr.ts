@@ -3,7 +3,7 @@ import {
   ProviderHttp,
   SearchHttpError,
   type HttpResponse,
-  type RateOptions,
+  type TransportOptions,
   type Verdict,
   transportOptions,
 } from './http';
@@ -14,17 +14,13 @@ const MAX_PER_PAGE = 500;
 /** flickr.photos.search returns at most 4,000 results for any query, however it is paged. */
 const MAX_RESULTS = 4000;
 
-export interface FlickrOptions extends RateOptions {
+export interface FlickrOptions extends TransportOptions {
   /** API root; default https://api.flickr.com (the REST endpoint is /services/rest/). */
   baseUrl?: string;
   /** From IE_FLICKR_API_KEY. */
   apiKey: string;
   /** Results per page; default and maximum 500. */
   perPage?: number;
-  timeoutMs?: number;
-  maxRetries?: number;
-  retryBaseMs?: number;
-  maxRetryWaitMs?: number;
 }
 
 const num = z.union([z.number(), z.string()]).transform((v) => Number(v));

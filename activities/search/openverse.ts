@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderHttp, SearchHttpError, bodyDetail, type RateOptions, transportOptions } from './http';
+import { ProviderHttp, SearchHttpError, bodyDetail, type TransportOptions, transportOptions } from './http';
 import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export const OPENVERSE_URL = 'https://api.openverse.org';
@@ -11,7 +11,7 @@ const MAX_PAGE_DEPTH = 20;
 /** A token is renewed this long before it expires. */
 const TOKEN_MARGIN_MS = 60_000;
 
-export interface OpenverseOptions extends RateOptions {
+export interface OpenverseOptions extends TransportOptions {
   /** API root; default https://api.openverse.org. */
   baseUrl?: string;
   /** OAuth2 client credentials (IE_OPENVERSE_CLIENT_ID / IE_OPENVERSE_CLIENT_SECRET); anonymous without. */
@@ -21,10 +21,6 @@ export interface OpenverseOptions extends RateOptions {
   pageSize?: number;
   /** Page depth limit; default 20 (the API's). */
   maxPages?: number;
-  timeoutMs?: number;
-  maxRetries?: number;
-  retryBaseMs?: number;
-  maxRetryWaitMs?: number;
 }
 
 const imageSchema = z.object({

@@ -4,7 +4,7 @@ import {
   SearchHttpError,
   bodyDetail,
   type HttpResponse,
-  type RateOptions,
+  type TransportOptions,
   type Verdict,
   transportOptions,
 } from './http';
@@ -16,7 +16,7 @@ const MAX_BATCH = 50;
 /** CirrusSearch serves no results beyond this offset. */
 const MAX_OFFSET = 10_000;
 
-export interface WikimediaOptions extends RateOptions {
+export interface WikimediaOptions extends TransportOptions {
   /** Wiki root; default https://commons.wikimedia.org (the API is at /w/api.php). */
   baseUrl?: string;
   /**
@@ -26,10 +26,6 @@ export interface WikimediaOptions extends RateOptions {
   userAgent: string;
   /** Results per request; default and maximum 50. */
   batchSize?: number;
-  timeoutMs?: number;
-  maxRetries?: number;
-  retryBaseMs?: number;
-  maxRetryWaitMs?: number;
 }
 
 const metaValue = z.object({ value: z.unknown() }).partial();
