@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ARMS, type BenchmarkSummary } from './report';
+import { ARMS, interleavedIterations, pct, type BenchmarkSummary } from './report';
 
 type Spec = Record<string, unknown>;
 
@@ -90,8 +90,6 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
-
 function table(summary: BenchmarkSummary): string {
   const head = [
     'iteration',
@@ -104,26 +102,20 @@ function table(summary: BenchmarkSummary): string {
     'mean reward',
     'top concepts queried',
   ];
-  const rows: string[] = [];
-  const n = Math.max(...ARMS.map((a) => summary.arms[a].iterations.length));
-  for (let i = 0; i < n; i++) {
-    for (const arm of ARMS) {
-      const it = summary.arms[arm].iterations[i];
-      if (!it) continue;
-      const cells = [
-        String(it.iteration),
-        arm,
-        String(it.downloaded),
-        String(it.relevant),
-        pct(it.precision),
-        pct(it.knnAccuracy),
-        pct(it.linearProbeAccuracy),
-        it.meanReward?.toFixed(3) ?? '—',
-        it.topConcepts.join(', ') || '—',
-      ];
-      rows.push(`<tr class="${arm}">${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`);
-    }
-  }
+  const rows = interleavedIterations(summary).map(({ arm, it }) => {
+    const cells = [
+      String(it.iteration),
+      arm,
+      String(it.downloaded),
+      String(it.relevant),
+      pct(it.precision),
+      pct(it.knnAccuracy),
+      pct(it.linearProbeAccuracy),
+      it.meanReward?.toFixed(3) ?? '—',
+      it.topConcepts.join(', ') || '—',
+    ];
+    return `<tr class="${arm}">${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`;
+  });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
 }
 

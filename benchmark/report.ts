@@ -124,29 +124,33 @@ export function toCsv(arms: Record<Arm, ArmFigures>): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+export const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+
+/** Both arms' iterations interleaved (iteration 0 of each arm, then iteration 1, …), as the tables show them. */
+export function interleavedIterations(summary: BenchmarkSummary): { arm: Arm; it: IterationFigures }[] {
+  const rows: { arm: Arm; it: IterationFigures }[] = [];
+  const n = Math.max(...ARMS.map((a) => summary.arms[a].iterations.length));
+  for (let i = 0; i < n; i++)
+    for (const arm of ARMS) {
+      const it = summary.arms[arm].iterations[i];
+      if (it) rows.push({ arm, it });
+    }
+  return rows;
+}
 
 /** The per-iteration table and the goals, as printed at the end of a benchmark. */
 export function formatSummary(summary: BenchmarkSummary): string {
   const header = ['iter', 'arm', 'images', 'relevant', 'precision', 'kNN', 'lin.probe', 'top concepts queried'];
-  const rows: string[][] = [];
-  const n = Math.max(...ARMS.map((a) => summary.arms[a].iterations.length));
-  for (let i = 0; i < n; i++) {
-    for (const arm of ARMS) {
-      const it = summary.arms[arm].iterations[i];
-      if (!it) continue;
-      rows.push([
-        String(it.iteration),
-        arm,
-        String(it.downloaded),
-        String(it.relevant),
-        pct(it.precision),
-        pct(it.knnAccuracy),
-        pct(it.linearProbeAccuracy),
-        it.topConcepts.slice(0, 3).join(', ') || '—',
-      ]);
-    }
-  }
+  const rows = interleavedIterations(summary).map(({ arm, it }) => [
+    String(it.iteration),
+    arm,
+    String(it.downloaded),
+    String(it.relevant),
+    pct(it.precision),
+    pct(it.knnAccuracy),
+    pct(it.linearProbeAccuracy),
+    it.topConcepts.slice(0, 3).join(', ') || '—',
+  ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) =>
     cells
