@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import {
   ProviderHttp,
-  SearchHttpError,
   bodyDetail,
   type HttpResponse,
   type TransportOptions,
@@ -60,17 +59,13 @@ export class BraveImagesProvider implements PagedSearchProvider {
     if (limit <= 0) return [];
     const count = Math.min(MAX_COUNT, limit);
     const res = await this.http.request({ path: '/res/v1/images/search', params: { q: query, count }, signal });
-    const parsed = responseSchema.safeParse(res.data);
-    if (!parsed.success) {
-      throw new SearchHttpError(
-        this.name,
-        res.status,
-        `brave GET /res/v1/images/search (q=${JSON.stringify(query)}) returned an unexpected body: ` +
-          (parsed.error.issues[0]?.message ?? 'invalid'),
-      );
-    }
+    const body = this.http.parseBody(
+      responseSchema,
+      res,
+      `brave GET /res/v1/images/search (q=${JSON.stringify(query)})`,
+    );
     const hits: SearchHit[] = [];
-    parsed.data.results.forEach((r, i) => {
+    body.results.forEach((r, i) => {
       const url = r.properties?.url;
       if (!url) return;
       hits.push({

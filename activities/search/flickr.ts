@@ -1,12 +1,5 @@
 import { z } from 'zod';
-import {
-  ProviderHttp,
-  SearchHttpError,
-  type HttpResponse,
-  type TransportOptions,
-  type Verdict,
-  transportOptions,
-} from './http';
+import { ProviderHttp, type HttpResponse, type TransportOptions, type Verdict, transportOptions } from './http';
 import type { PagedSearchProvider, SearchHit, SearchPage } from './provider';
 
 export const FLICKR_URL = 'https://api.flickr.com';
@@ -131,18 +124,11 @@ export class FlickrProvider implements PagedSearchProvider {
   }
 
   private parse(res: HttpResponse, query: string, page: number) {
-    const parsed = okSchema.safeParse(res.data);
-    if (!parsed.success) {
-      throw new SearchHttpError(
-        this.name,
-        res.status,
-        this.http.redact(
-          `flickr flickr.photos.search (text=${JSON.stringify(query)}, page ${page}) returned an unexpected body: ` +
-            (parsed.error.issues[0]?.message ?? 'invalid'),
-        ),
-      );
-    }
-    return parsed.data;
+    return this.http.parseBody(
+      okSchema,
+      res,
+      `flickr flickr.photos.search (text=${JSON.stringify(query)}, page ${page})`,
+    );
   }
 }
 

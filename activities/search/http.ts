@@ -1,4 +1,5 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import type { z } from 'zod';
 
 /**
  * Shared HTTP behaviour of the web search providers: a per-provider request rate (token bucket), a local
@@ -262,6 +263,16 @@ export class ProviderHttp {
   /** Adds a value to redact from messages (e.g. a token obtained at run time). */
   addSecret(secret: string): void {
     if (secret.length >= 4 && !this.secrets.includes(secret)) this.secrets.push(secret);
+  }
+
+  /**
+   * The response body read with `schema`; otherwise a SearchHttpError naming the request (`what`, e.g.
+   * 'brave GET /res/v1/images/search (q="cat")') and the first mismatch, secrets removed.
+   */
+  parseBody<T>(schema: z.ZodType<T>, res: HttpResponse, what: string): T {
+    const parsed = schema.safeParse(res.data);
+    if (parsed.success) return parsed.data;
+    throw this.fail(res.status, `${what} returned an unexpected body: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   }
 
   /** Removes every secret (raw or URL-encoded) from a text. */

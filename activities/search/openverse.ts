@@ -121,18 +121,11 @@ export class OpenverseProvider implements PagedSearchProvider {
       token = await this.token(signal, token);
       res = await this.http.request({ path: '/v1/images/', params, headers: bearer(token), signal });
     }
-    const parsed = pageSchema.safeParse(res.data);
-    if (!parsed.success) {
-      throw new SearchHttpError(
-        this.name,
-        res.status,
-        this.http.redact(
-          `openverse GET ${this.baseUrl}/v1/images/ (q=${JSON.stringify(query)}, page ${page}) ` +
-            `returned an unexpected body: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-        ),
-      );
-    }
-    return parsed.data;
+    return this.http.parseBody(
+      pageSchema,
+      res,
+      `openverse GET ${this.baseUrl}/v1/images/ (q=${JSON.stringify(query)}, page ${page})`,
+    );
   }
 
   /** The cached bearer token (fetched once per client and reused until shortly before it expires). */

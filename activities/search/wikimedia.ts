@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import {
   ProviderHttp,
-  SearchHttpError,
   bodyDetail,
   type HttpResponse,
   type TransportOptions,
@@ -147,16 +146,11 @@ export class WikimediaCommonsProvider implements PagedSearchProvider {
   }
 
   private parse(res: HttpResponse, query: string) {
-    const parsed = responseSchema.safeParse(res.data);
-    if (!parsed.success) {
-      throw new SearchHttpError(
-        this.name,
-        res.status,
-        `wikimedia GET ${this.baseUrl}/w/api.php (gsrsearch=${JSON.stringify(query)}) returned an unexpected body: ` +
-          (parsed.error.issues[0]?.message ?? 'invalid'),
-      );
-    }
-    return parsed.data;
+    return this.http.parseBody(
+      responseSchema,
+      res,
+      `wikimedia GET ${this.baseUrl}/w/api.php (gsrsearch=${JSON.stringify(query)})`,
+    );
   }
 }
 
