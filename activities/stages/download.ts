@@ -24,7 +24,7 @@ import {
   type NormaliseOptions,
 } from '../store/normalise';
 import { putImage, sha256, storePath, storedImage } from '../store/content-store';
-import { repointImages } from '../store/image-rows';
+import { repointRows } from '../store/image-rows';
 import type { StageRef } from '../../workflows/types';
 
 interface ResultRow {
@@ -126,9 +126,8 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
     // of the run's targets, which are recorded as exclusions instead.
     const fetches = await db().fetch.findMany({ where: { url: { in: urls } } });
     const okFetches = fetches.filter((f) => f.status === 'ok' && f.sha256);
-    const repointed = await repointImages(okFetches.map((f) => f.sha256 as string));
+    const { hashes: hashOf, repointed } = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
     if (repointed) ctx.log.warn({ repointed }, 'image rows pointed at another store now point at this one');
-    const hashOf = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
     const targets = await targetHashes(ref.runId);
     const exclusions = okFetches.flatMap((f) => {
       const near = nearestTarget(hashOf.get(f.sha256 as string), targets);
@@ -282,13 +281,17 @@ async function storeNew(sha: string, bytes: Buffer, opts: NormaliseOptions, filt
   return { path: await putImage(sha, image.jpeg), width: image.width, height: image.height, phash: image.phash };
 }
 
-/** Perceptual hashes of stored images, computing (and saving) any that are missing. */
-async function perceptualHashes(shas: string[]): Promise<Map<string, string>> {
+/**
+ * Perceptual hashes of stored images, computing (and saving) any that are missing. Rows naming another
+ * store are first pointed at this one (`repointRows`), so a missing hash is computed from a file that exists.
+ */
+async function perceptualHashes(shas: string[]): Promise<{ hashes: Map<string, string>; repointed: number }> {
   const unique = [...new Set(shas)];
   const images = await db().image.findMany({
     where: { sha256: { in: unique } },
     select: { sha256: true, path: true, phash: true },
   });
+  const repointed = await repointRows(images);
   const out = new Map<string, string>();
   for (const image of images) {
     let phash = image.phash;
@@ -302,12 +305,12 @@ async function perceptualHashes(shas: string[]): Promise<Map<string, string>> {
     }
     out.set(image.sha256, phash);
   }
-  return out;
+  return { hashes: out, repointed };
 }
 
 async function targetHashes(runId: string): Promise<{ sha256: string; phash: string }[]> {
   const targets = await db().targetImage.findMany({ where: { runId }, select: { sha256: true } });
-  const hashes = await perceptualHashes(targets.map((t) => t.sha256));
+  const { hashes } = await perceptualHashes(targets.map((t) => t.sha256));
   return [...hashes].map(([sha, phash]) => ({ sha256: sha, phash }));
 }
 

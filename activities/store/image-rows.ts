@@ -12,7 +12,15 @@ export async function repointImages(shas: string[]): Promise<number> {
     where: { sha256: { in: [...new Set(shas)] } },
     select: { sha256: true, path: true },
   });
+  return repointRows(rows);
+}
+
+/** `repointImages` over rows already read; each moved row's `path` is updated in place too. */
+export async function repointRows(rows: { sha256: string; path: string }[]): Promise<number> {
   const moved = rows.filter((r) => r.path !== storePath(r.sha256) && existsSync(storePath(r.sha256)));
-  for (const r of moved) await db().image.update({ where: { sha256: r.sha256 }, data: { path: storePath(r.sha256) } });
+  for (const r of moved) {
+    r.path = storePath(r.sha256);
+    await db().image.update({ where: { sha256: r.sha256 }, data: { path: r.path } });
+  }
   return moved.length;
 }
