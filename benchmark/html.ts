@@ -5,7 +5,8 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ARMS, interleavedIterations, pct, type BenchmarkSummary } from './report';
+import { pct } from '../lib/format';
+import { ARMS, interleavedIterations, type BenchmarkSummary } from './report';
 
 type Spec = Record<string, unknown>;
 

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { pct } from '../lib/format';
 import type { ArmFigures, IterationFigures } from './figures';
 
 export const ARMS = ['explore', 'random'] as const;
@@ -123,8 +124,6 @@ export function toCsv(arms: Record<Arm, ArmFigures>): string {
   }
   return lines.join('\r\n') + '\r\n';
 }
-
-export const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
 
 /** Both arms' iterations interleaved (iteration 0 of each arm, then iteration 1, …), as the tables show them. */
 export function interleavedIterations(summary: BenchmarkSummary): { arm: Arm; it: IterationFigures }[] {

@@ -7,7 +7,9 @@ import { parseRunConfig, type RunConfig, type RunConfigInput } from '../lib/conf
 import { logger } from '../lib/logger';
 import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
 import { listTarget, TargetError } from '../activities/target';
-import type { IterationSummary, Progress } from '../workflows/types';
+import type { IterationSummary } from '../workflows/types';
+import { followRun } from '../cli/follow';
+import { pct } from '../lib/format';
 import { collectArmFigures } from './figures';
 import { writeHtmlReport } from './html';
 import {
@@ -60,43 +62,11 @@ export function armConfig(opts: BenchmarkOptions, mode: Arm): RunConfig {
 }
 
 function iterationLine(arm: Arm, h: IterationSummary): string {
-  const knn = h.knnAccuracy === null ? '—' : `${(100 * h.knnAccuracy).toFixed(1)}%`;
   const next = h.topConcepts
     .slice(0, 3)
     .map((c) => c.concept)
     .join(', ');
-  return `[${arm}] iteration ${h.iteration}: ${h.downloaded} images, kNN ${knn}, ${(h.wallMs / 1000).toFixed(0)} s; next: ${next || '—'}`;
-}
-
-class ArmFailed extends Error {}
-
-/** Waits for a run, printing each iteration as it finishes; rejects when an iteration fails. */
-async function followArm(client: Client, runId: string, arm: Arm, print: (line: string) => void): Promise<Progress> {
-  const handle = client.workflow.getHandle(runId);
-  let printed = 0;
-  let done = false;
-  const result = handle.result() as Promise<Progress>;
-  result.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  while (!done) {
-    try {
-      const p = await handle.query<Progress>('progress');
-      for (; printed < (p.history ?? []).length; printed++) print(iterationLine(arm, p.history[printed]));
-      // A failed iteration leaves the run waiting for a retry by hand: the benchmark reports what it has.
-      if (p.status === 'waiting-retry' && p.failed) {
-        throw new ArmFailed(`iteration ${p.failed.iteration} failed: ${p.failed.error}`);
-      }
-    } catch (error) {
-      if (error instanceof ArmFailed) throw error;
-      // between runs (Continue-As-New) or not started yet
-    }
-    await Promise.race([new Promise((r) => setTimeout(r, 3000)), result.catch(() => undefined)]);
-  }
-  const final = await result;
-  for (; printed < (final.history ?? []).length; printed++) print(iterationLine(arm, final.history[printed]));
-  return final;
+  return `[${arm}] iteration ${h.iteration}: ${h.downloaded} images, kNN ${pct(h.knnAccuracy)}, ${(h.wallMs / 1000).toFixed(0)} s; next: ${next || '—'}`;
 }
 
 /**
@@ -145,7 +115,12 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
       args: [configs[arm]],
     });
   }
-  const finished = await Promise.allSettled(ARMS.map((arm) => followArm(client, runIds[arm], arm, print)));
+  const finished = await Promise.allSettled(
+    ARMS.map((arm) =>
+      // A failed iteration leaves the run waiting for a retry by hand: the benchmark reports what it has.
+      followRun(client, runIds[arm], print, { format: (h) => iterationLine(arm, h), stages: false, intervalMs: 3000 }),
+    ),
+  );
   finished.forEach((f, i) => {
     if (f.status === 'rejected') print(`[${ARMS[i]}] run failed: ${(f.reason as Error).message}`);
   });

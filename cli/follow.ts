@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { pct } from '../lib/format';
 import { sleep } from '../lib/services/process';
 import type { IterationSummary, Progress } from '../workflows/types';
 import type { LiveProgress } from './progress';
@@ -7,10 +8,6 @@ import { waitingRetryText } from './commands/status';
 /** Raised when the followed run stops at a failed iteration and waits for `ie retry-iteration`. */
 export class RunWaitingError extends Error {
   override readonly name = 'RunWaitingError';
-}
-
-function pct(x: number | null): string {
-  return x === null ? '—' : `${(100 * x).toFixed(1)}%`;
 }
 
 export function formatIteration(s: IterationSummary): string {
@@ -39,11 +36,26 @@ function failureLine(s: IterationSummary): string {
     : '';
 }
 
+export interface FollowOptions {
+  /** How a finished iteration is printed; default formatIteration. */
+  format?: (summary: IterationSummary) => string;
+  /** Also print each stage change of the current iteration; default true. */
+  stages?: boolean;
+  /** Time between progress queries; default 2 s. */
+  intervalMs?: number;
+}
+
 /**
- * Follows a run until it ends, printing each stage change and each finished iteration. Queries go to the
- * workflow id, so they reach the latest run after every Continue-As-New.
+ * Follows a run until it ends, printing each finished iteration (and each stage change). Queries go to the
+ * workflow id, so they reach the latest run after every Continue-As-New. Rejects with RunWaitingError when
+ * an iteration fails and the run waits for a retry.
  */
-export async function followRun(client: Client, workflowId: string, print: (line: string) => void): Promise<Progress> {
+export async function followRun(
+  client: Client,
+  workflowId: string,
+  print: (line: string) => void,
+  { format = formatIteration, stages = true, intervalMs = 2000 }: FollowOptions = {},
+): Promise<Progress> {
   const handle = client.workflow.getHandle(workflowId);
   let printed = 0;
   let lastStage = '';
@@ -56,10 +68,10 @@ export async function followRun(client: Client, workflowId: string, print: (line
   while (!finished) {
     try {
       const p = await handle.query<LiveProgress>('progress');
-      for (; printed < p.history.length; printed++) print(formatIteration(p.history[printed]));
+      for (; printed < p.history.length; printed++) print(format(p.history[printed]));
       if (p.status === 'waiting-retry') throw new RunWaitingError(waitingRetryText(workflowId, p));
       const stage = `${p.iteration}/${p.stage}`;
-      if (stage !== lastStage && p.status === 'running') {
+      if (stages && stage !== lastStage && p.status === 'running') {
         print(`  [iteration ${p.iteration + 1}/${p.iterations}] ${p.stage}…`);
         lastStage = stage;
       }
@@ -67,9 +79,9 @@ export async function followRun(client: Client, workflowId: string, print: (line
       if (error instanceof RunWaitingError) throw error;
       // between runs (Continue-As-New) or not started yet: try again
     }
-    await Promise.race([sleep(2000), resultPromise.catch(() => undefined)]);
+    await Promise.race([sleep(intervalMs), resultPromise.catch(() => undefined)]);
   }
   const result = await resultPromise;
-  for (; printed < result.history.length; printed++) print(formatIteration(result.history[printed]));
+  for (; printed < result.history.length; printed++) print(format(result.history[printed]));
   return result;
 }

@@ -1,4 +1,5 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { pct } from '../lib/format';
 import { STAGES } from '../lib/queues';
 import { formatIteration } from './follow';
 import type { LiveProgress } from './progress';
@@ -11,10 +12,6 @@ export interface StatusView {
 
 /** The stages of an iteration, in order (preparing the run is not one). */
 export const ITERATION_STAGES = STAGES.filter((s) => s !== 'prepare');
-
-function pct(x: number | null | undefined): string {
-  return x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`;
-}
 
 /** One line of totals: images, reward, accuracy and any control state. */
 export function totalsLine(p: LiveProgress): string {

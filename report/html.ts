@@ -1,3 +1,4 @@
+import { pct } from '../lib/format';
 import { metricLabel, type RenderedChart } from './charts';
 import type { ReportData } from './data';
 import type { Thumbnail } from './thumbnails';
@@ -13,7 +14,6 @@ const esc = (value: unknown): string =>
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
   );
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
 const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined ? '—' : x.toFixed(digits));
 const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
 

@@ -1,9 +1,9 @@
 // Markdown shown as a run's current details in the Temporal Web UI (and `temporal workflow describe`).
 // Pure: rendered from the workflow's state on every change.
+import { pct } from '../lib/format';
 import { iterationWorkflowId } from '../lib/queues';
 import type { IterationSummary, Progress } from './types';
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
 const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined ? '—' : x.toFixed(digits));
 
 /** The exact commands that re-run a failed iteration. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { db, closeDb } from '../../lib/db';
+import { pct } from '../../lib/format';
 import { RUN_WORKFLOW } from '../../lib/queues';
 import { connectClient } from '../client';
 import { ServiceUnavailableError, UsageError, isUnreachable, unreachableReason } from '../exit';
@@ -94,7 +95,7 @@ function table(runs: RunListing[]): string {
     r.mode,
     r.temporal && r.temporal.toLowerCase() !== r.status ? `${r.status} (Temporal: ${r.temporal})` : r.status,
     `${r.iterationsDone}/${r.iterations ?? '?'}`,
-    r.lastKnn === null ? '—' : `${(100 * r.lastKnn).toFixed(1)}%`,
+    pct(r.lastKnn),
     r.createdAt ? r.createdAt.replace('T', ' ').slice(0, 19) : '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
