@@ -2,7 +2,6 @@ import type { Client } from '@temporalio/client';
 import { pct } from '../lib/format';
 import { sleep } from '../lib/services/process';
 import type { IterationSummary, Progress } from '../workflows/types';
-import type { LiveProgress } from './progress';
 import { waitingRetryText } from './commands/status';
 
 /** Raised when the followed run stops at a failed iteration and waits for `ie retry-iteration`. */
@@ -67,7 +66,7 @@ export async function followRun(
   );
   while (!finished) {
     try {
-      const p = await handle.query<LiveProgress>('progress');
+      const p = await handle.query<Progress>('progress');
       for (; printed < p.history.length; printed++) print(format(p.history[printed]));
       if (p.status === 'waiting-retry') throw new RunWaitingError(waitingRetryText(workflowId, p));
       const stage = `${p.iteration}/${p.stage}`;

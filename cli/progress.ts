@@ -4,17 +4,11 @@ import type { Progress } from '../workflows/types';
 import { temporalAddress } from '../workers/create';
 import { ServiceUnavailableError, UsageError, isUnreachable } from './exit';
 
-/** Progress as the `progress` query answers it, with the control fields newer runs carry. */
-export type LiveProgress = Progress & {
-  controls?: { paused?: boolean; stopRequested?: boolean } | null;
-  failed?: { iteration: number; error: string } | null;
-};
-
 export interface RunState {
   /** Temporal's status of the latest execution of the run's chain (RUNNING, COMPLETED, FAILED, …). */
   execution: string;
   /** null when no worker answered the query (a closed run's query needs a worker to replay it). */
-  progress: LiveProgress | null;
+  progress: Progress | null;
 }
 
 const QUERY_TIMEOUT_MS = 10_000;
@@ -35,10 +29,10 @@ export async function readRunState(client: Client, runId: string): Promise<RunSt
     throw error;
   }
   // A completed run's result is its final progress: no worker needed.
-  if (execution === 'COMPLETED') return { execution, progress: (await handle.result()) as LiveProgress };
+  if (execution === 'COMPLETED') return { execution, progress: (await handle.result()) as Progress };
   try {
     const progress = await client.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
-      handle.query<LiveProgress>('progress'),
+      handle.query<Progress>('progress'),
     );
     return { execution, progress };
   } catch {

@@ -2,11 +2,11 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { pct } from '../lib/format';
 import { STAGES } from '../lib/queues';
 import { formatIteration } from './follow';
-import type { LiveProgress } from './progress';
+import type { Progress } from '../workflows/types';
 
 /** How a followed run is shown: live bars on a terminal, plain lines elsewhere (logs, pipes, CI). */
 export interface StatusView {
-  update(progress: LiveProgress): void;
+  update(progress: Progress): void;
   stop(): void;
 }
 
@@ -14,7 +14,7 @@ export interface StatusView {
 export const ITERATION_STAGES = STAGES.filter((s) => s !== 'prepare');
 
 /** One line of totals: images, reward, accuracy and any control state. */
-export function totalsLine(p: LiveProgress): string {
+export function totalsLine(p: Progress): string {
   const flags = [
     p.controls?.paused ? 'paused' : null,
     p.controls?.stopRequested ? 'stop requested' : null,
@@ -28,7 +28,7 @@ export function totalsLine(p: LiveProgress): string {
 }
 
 /** The one-shot answer of `ie status RUN`. */
-export function statusText(p: LiveProgress, execution: string): string {
+export function statusText(p: Progress, execution: string): string {
   const head =
     `run ${p.runId}: ${p.status} (Temporal: ${execution}), ` +
     (p.status === 'completed'

@@ -3,7 +3,8 @@ import type { Client } from '@temporalio/client';
 import { sleep } from '../../lib/services/process';
 import { connectClient } from '../client';
 import { EXIT } from '../exit';
-import { readRunState, type LiveProgress } from '../progress';
+import type { Progress } from '../../workflows/types';
+import { readRunState } from '../progress';
 import { barsView, linesView, statusText, type StatusView } from '../status-view';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -12,7 +13,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const CLOSED = new Set(['COMPLETED', 'FAILED', 'TERMINATED', 'CANCELLED', 'CANCELED', 'TIMED_OUT']);
 
 /** The exit status a finished run gives `ie status --follow` and `ie run --follow`. */
-export function exitForRun(progress: LiveProgress | null, execution: string): number {
+export function exitForRun(progress: Progress | null, execution: string): number {
   if (progress?.status === 'completed' || progress?.status === 'stopped') return EXIT.ok;
   return execution === 'COMPLETED' ? EXIT.ok : EXIT.failed;
 }
@@ -24,7 +25,7 @@ export async function followStatus(
   view: StatusView,
   intervalMs = 1000,
 ): Promise<number> {
-  let last: LiveProgress | null = null;
+  let last: Progress | null = null;
   // Ctrl-C stops following (the run goes on): put the terminal back as it was.
   const interrupted = () => {
     view.stop();
@@ -59,7 +60,7 @@ export async function followStatus(
 }
 
 /** What to do about a run waiting on a failed iteration. */
-export function waitingRetryText(runId: string, progress: LiveProgress): string {
+export function waitingRetryText(runId: string, progress: Progress): string {
   const failed = progress.failed;
   const which = failed ? `iteration ${failed.iteration} failed: ${failed.error}` : 'an iteration failed';
   const retry = failed ? `ie retry-iteration ${runId} ${failed.iteration}` : `ie status ${runId}`;

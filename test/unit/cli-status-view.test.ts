@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { barsView, linesView, statusText, totalsLine } from '../../cli/status-view';
-import type { LiveProgress } from '../../cli/progress';
+import type { Progress } from '../../workflows/types';
 import type { IterationSummary } from '../../workflows/types';
 
 function summary(iteration: number): IterationSummary {
@@ -25,7 +25,7 @@ function summary(iteration: number): IterationSummary {
   };
 }
 
-function progress(over: Partial<LiveProgress> = {}): LiveProgress {
+function progress(over: Partial<Progress> = {}): Progress {
   return {
     runId: 'r1',
     status: 'running',
@@ -39,7 +39,7 @@ function progress(over: Partial<LiveProgress> = {}): LiveProgress {
     evaluation: { knnAccuracy: 0.4, linearProbeAccuracy: null },
     history: [summary(0)],
     ...over,
-  } as LiveProgress;
+  } as Progress;
 }
 
 test('status text: where the run is, totals, each finished iteration', () => {
@@ -55,8 +55,8 @@ test('status text: where the run is, totals, each finished iteration', () => {
           stopRequested: false,
           temperature: null,
           addedConcepts: 0,
-        } as LiveProgress['controls'],
-        failed: { iteration: 1, error: 'boom', failures: 1 } as LiveProgress['failed'],
+        } as Progress['controls'],
+        failed: { iteration: 1, error: 'boom', failures: 1 } as Progress['failed'],
       }),
     ),
   ).toMatch(/; paused; iteration 1 failed: boom$/);
