@@ -122,6 +122,24 @@ export function excludeConcepts(probs: Float64Array, ids: Iterable<number>): Flo
   return out;
 }
 
+/**
+ * Scores with the given concepts set to −∞, so a softmax over them gives those concepts exactly 0 and
+ * shares all the mass among the rest. Excluding before the softmax matters: excluded after it, concepts
+ * that held nearly all the mass (e.g. queried ones the GP predicts far above the rest) would leave the
+ * others underflowed to 0. When nothing would be left, the scores are returned unchanged.
+ */
+export function maskScores(scores: ArrayLike<number>, ids: Iterable<number>): Float64Array {
+  const out = Float64Array.from(scores);
+  let masked = 0;
+  for (const id of new Set(ids)) {
+    if (id >= 0 && id < out.length && out[id] !== -Infinity) {
+      out[id] = -Infinity;
+      masked++;
+    }
+  }
+  return masked < out.length ? out : Float64Array.from(scores);
+}
+
 export interface EmbeddingGroups {
   /** For each concept, how many concepts share its exact embedding (1 = a point of its own). */
   multiplicity: Uint32Array;

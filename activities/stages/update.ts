@@ -8,6 +8,7 @@ import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
 import {
   embeddingGroups,
   excludeConcepts,
+  maskScores,
   scoresOf,
   softmax,
   spreadOverDuplicates,
@@ -118,7 +119,7 @@ export async function updateDistribution(
         spreadOverDuplicates(
           temperature === null
             ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
-            : softmax(predicted, temperature),
+            : softmax(maskScores(predicted, queried), temperature),
           groups.multiplicity,
         ),
         queried,

@@ -1,4 +1,6 @@
 import {
+  maskScores,
+  excludeConcepts,
   sampleUniform,
   sampleWithoutReplacement,
   softmax,
@@ -114,5 +116,29 @@ describe('topConcepts', () => {
   it('returns the most probable indices first, ties by index', () => {
     expect(topConcepts(Float64Array.from([0.1, 0.4, 0.1, 0.4, 0.0]), 3)).toEqual([1, 3, 0]);
     expect(topConcepts(Float64Array.from([0.2, 0.8]), 5)).toEqual([1, 0]);
+  });
+});
+
+describe('maskScores', () => {
+  test('excluded before the softmax, concepts that held nearly all the mass leave a usable distribution', () => {
+    // One queried concept far above a nearly flat rest, τ calibrated on the rest (as the update stage does).
+    const n = 2000;
+    const scores = new Float32Array(n).map((_, i) => 0.001 * Math.sin(i));
+    scores[7] = 10;
+    const rest = Float32Array.from(scores.filter((_, i) => i !== 7));
+    const tau = temperatureForTopMass(rest, 250, 0.5);
+    // Excluding after the softmax loses everything but the excluded concept (the rest underflows to 0).
+    expect(excludeConcepts(softmax(scores, tau), [7])[7]).toBeCloseTo(1, 12);
+    const probs = softmax(maskScores(scores, [7]), tau);
+    expect(probs[7]).toBe(0);
+    expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    const drawn = sampleWithoutReplacement(Float32Array.from(probs), 24, 'mask');
+    expect(drawn).toHaveLength(24);
+    expect(drawn).not.toContain(7);
+  });
+
+  test('masking every concept leaves the scores unchanged', () => {
+    expect(Array.from(maskScores([1, 2], [0, 1, 1]))).toEqual([1, 2]);
+    expect(Array.from(maskScores([1, 2], [1]))).toEqual([1, -Infinity]);
   });
 });
