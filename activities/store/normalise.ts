@@ -1,4 +1,5 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
+import { isSrgbProfile } from './icc';
 
 // libvips' operation cache keys every operation by its arguments and keeps recent results alive; downloaded
 // images are each seen once, so it only costs CPU (≈5 % of the download path) and memory.
@@ -56,7 +57,7 @@ export async function inspectImage(
   opts: Pick<NormaliseOptions, 'maxPixels'>,
   filters?: ImageFilters,
 ): Promise<{ width: number; height: number }> {
-  return checkHeader(await readHeader(input), opts, filters);
+  return checkHeader(readJpegHeader(input) ?? (await readHeader(input)), opts, filters);
 }
 
 async function readHeader(input: Buffer): Promise<Metadata> {
@@ -91,32 +92,6 @@ function checkHeader(
 }
 
 /**
- * Whether the source already is what `normaliseImage` would make of it, so its bytes can be stored as they
- * are: a baseline 8-bit 3-channel sRGB JPEG within `maxSide`, one frame, no alpha, upright, carrying no
- * metadata (EXIF, ICC, XMP, IPTC: a re-encode drops them). Re-encoding such a file would only lose quality.
- */
-export function isNormalised(meta: Metadata, opts: Pick<NormaliseOptions, 'maxSide'>): boolean {
-  return (
-    meta.format === 'jpeg' &&
-    meta.isProgressive === false &&
-    meta.space === 'srgb' &&
-    meta.channels === 3 &&
-    meta.depth === 'uchar' &&
-    !meta.hasAlpha &&
-    !meta.hasProfile &&
-    (meta.orientation ?? 1) === 1 &&
-    (meta.pages ?? 1) === 1 &&
-    !meta.exif &&
-    !meta.icc &&
-    !meta.xmp &&
-    !meta.iptc &&
-    !!meta.width &&
-    !!meta.height &&
-    Math.max(meta.width, meta.height) <= opts.maxSide
-  );
-}
-
-/**
  * Decodes any image sharp understands and re-encodes it as a plain 8-bit sRGB RGB JPEG of bounded size:
  * upright (EXIF orientation applied), first frame of animations, transparency flattened onto white,
  * CMYK / 16-bit / palette / greyscale converted. The pixel count is read from the header and checked
@@ -128,24 +103,27 @@ export async function normaliseImage(
   opts: NormaliseOptions,
   filters?: ImageFilters,
 ): Promise<NormalisedImage> {
-  // A plain baseline JPEG's header is read here; anything else is read by libvips.
-  const plain = plainJpegHeader(input);
-  const meta = plain ?? (await readHeader(input));
+  // A JPEG's header is read here; anything else is read by libvips.
+  const jpeg = readJpegHeader(input);
+  const meta = jpeg ?? (await readHeader(input));
   const { width, height } = checkHeader(meta, opts, filters);
   if (isTruncatedJpeg(input)) throw new ImageDecodeError('JPEG without an end-of-image marker (truncated or corrupt)');
   // libjpeg only *warns* about corrupt entropy data (the image decodes to noise), and garbage after the
   // scan can hold an end-of-image marker by chance; real photos decode without warnings (none of 11,000
   // corpus JPEGs sampled raise one). Other formats stay at 'error': libpng warns about harmless things.
-  const failOn = plain || (meta as Metadata).format === 'jpeg' ? 'warning' : 'error';
+  const failOn = jpeg || (meta as Metadata).format === 'jpeg' ? 'warning' : 'error';
   try {
-    if (plain ? Math.max(width, height) <= opts.maxSide : isNormalised(meta as Metadata, opts)) {
-      // Stored byte for byte; hashing it decodes it in full (with the normalising pipeline's limits), so a
-      // file libjpeg cannot decode is still refused.
-      const limits = { limitInputPixels: opts.maxPixels, failOn } as const;
-      const phash = plain ? await plainJpegHash(input, limits) : await perceptualHash(input, limits);
+    if (jpeg?.plain && Math.max(width, height) <= opts.maxSide) {
+      // Already what this function makes (see plainJpegHeader): stored byte for byte. Hashing it decodes
+      // it in full (with the normalising pipeline's limits), so a file libjpeg cannot decode is still refused.
+      const phash = await plainJpegHash(input, { limitInputPixels: opts.maxPixels, failOn });
       return { jpeg: input, width, height, phash };
     }
-    const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn, pages: 1 })
+    // An embedded sRGB profile is not applied: converting sRGB to sRGB changes nothing but costs more than
+    // the decode (see icc.ts). Any other profile is converted from, as sharp does by default.
+    const icc = jpeg ? jpeg.icc : (meta as Metadata).icc;
+    const ignoreIcc = icc !== undefined && isSrgbProfile(icc);
+    const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn, pages: 1, ignoreIcc })
       .rotate()
       .resize({ width: opts.maxSide, height: opts.maxSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
@@ -161,14 +139,31 @@ export async function normaliseImage(
   }
 }
 
+/** What `normaliseImage` needs of a JPEG's header, read without libvips (see `readJpegHeader`). */
+export interface JpegHeader {
+  width: number;
+  height: number;
+  /**
+   * A plain baseline JPEG: 8-bit, 3 components (YCbCr, or RGB by component ids: sRGB either way), and
+   * before the frame header only JFIF (APP0), quantisation and Huffman tables and a restart interval, so
+   * no EXIF (orientation), ICC profile, XMP, IPTC or Adobe (colour transform) segment.
+   */
+  plain: boolean;
+  /** The embedded ICC profile (APP2 chunks joined; empty when they do not join up), if any. */
+  icc?: Buffer;
+}
+
+const ICC_SIGNATURE = Buffer.from('ICC_PROFILE\0', 'latin1');
+
 /**
- * The size of a plain baseline JPEG, read from its frame header without libvips: 8-bit, 3 components
- * (YCbCr, or RGB by component ids: sRGB either way), and before the frame header only JFIF (APP0),
- * quantisation and Huffman tables and a restart interval, so no EXIF (orientation), ICC profile, XMP,
- * IPTC or Adobe (colour transform) segment. Undefined for anything else, which libvips then reads.
+ * A JPEG's frame size, whether it is plain (see `JpegHeader`) and its ICC profile, read from the segments
+ * before the frame header. Undefined for anything else or anything odd (no frame header, a size given
+ * only after the scan), which libvips then reads.
  */
-export function plainJpegHeader(bytes: Buffer): { width: number; height: number } | undefined {
+export function readJpegHeader(bytes: Buffer): JpegHeader | undefined {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
+  let plain = true;
+  const iccChunks: Buffer[] = [];
   let at = 2;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) return undefined;
@@ -179,19 +174,47 @@ export function plainJpegHeader(bytes: Buffer): { width: number; height: number 
     }
     const length = bytes.readUInt16BE(at + 2);
     if (length < 2 || at + 2 + length > bytes.length) return undefined;
-    if (marker === 0xc0) {
-      if (length < 8 + 3 * 3) return undefined;
+    if (isFrameHeader(marker)) {
+      if (length < 8) return undefined;
       const precision = bytes[at + 4];
       const height = bytes.readUInt16BE(at + 5);
       const width = bytes.readUInt16BE(at + 7);
       const components = bytes[at + 9];
-      return precision === 8 && components === 3 && width > 0 && height > 0 ? { width, height } : undefined;
+      if (!width || !height) return undefined;
+      plain &&= marker === 0xc0 && precision === 8 && components === 3 && length >= 8 + 3 * 3;
+      return { width, height, plain, icc: iccChunks.length ? joinIcc(iccChunks) : undefined };
     }
-    // APP0 (JFIF), DQT, DHT, DRI; any other segment (APP1..15, COM, another frame type, a scan) is not plain.
-    if (marker !== 0xe0 && marker !== 0xdb && marker !== 0xc4 && marker !== 0xdd) return undefined;
+    if (marker === 0xe2 && bytes.subarray(at + 4, at + 4 + ICC_SIGNATURE.length).equals(ICC_SIGNATURE)) {
+      iccChunks.push(bytes.subarray(at + 4 + ICC_SIGNATURE.length, at + 2 + length));
+    }
+    // APP0 (JFIF), DQT, DHT, DRI; any other segment (APP1..15, COM, a scan) is not plain.
+    plain &&= marker === 0xe0 || marker === 0xdb || marker === 0xc4 || marker === 0xdd;
     at += 2 + length;
   }
   return undefined;
+}
+
+/** SOF0–3, 5–7, 9–11, 13–15 (C4, C8 and CC are other segments). */
+function isFrameHeader(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+/** APP2 ICC chunks (each: sequence number from 1, chunk count, data) joined in sequence order. */
+function joinIcc(chunks: Buffer[]): Buffer {
+  const count = chunks[0][1];
+  const ordered: Buffer[] = [];
+  for (const chunk of chunks) {
+    if (chunk.length < 2 || chunk[1] !== count || chunk[0] < 1 || chunk[0] > count) return Buffer.alloc(0);
+    ordered[chunk[0] - 1] = chunk.subarray(2);
+  }
+  if (ordered.length !== count || ordered.includes(undefined as unknown as Buffer)) return Buffer.alloc(0);
+  return ordered.length === 1 ? ordered[0] : Buffer.concat(ordered);
+}
+
+/** The size of a plain baseline JPEG (see `JpegHeader.plain`); undefined for anything else. */
+export function plainJpegHeader(bytes: Buffer): { width: number; height: number } | undefined {
+  const header = readJpegHeader(bytes);
+  return header?.plain ? { width: header.width, height: header.height } : undefined;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   perceptualHash,
   differenceHash,
   plainJpegHeader,
+  readJpegHeader,
 } from '../../activities/store/normalise';
 
 const OPTS = { maxSide: 256, maxPixels: 64_000_000 };
@@ -148,10 +149,53 @@ describe('normaliseImage turns odd images into plain 8-bit sRGB RGB JPEG', () =>
     }
   });
 
+  test('an embedded sRGB profile changes nothing; another profile is converted from', async () => {
+    const pixels = async (jpeg: Buffer) => sharp(jpeg).raw().toBuffer();
+    const maxDiff = (a: Buffer, b: Buffer) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    // Progressive JPEG (read by readJpegHeader) and PNG (read by libvips): never stored as they are.
+    for (const picture of [() => scene(5, 96).jpeg({ quality: 95, progressive: true }), () => scene(5, 96).png()]) {
+      const bare = await normaliseImage(await picture().toBuffer(), OPTS);
+      const srgb = await normaliseImage(await picture().withIccProfile('srgb').toBuffer(), OPTS);
+      const p3 = await normaliseImage(await picture().withIccProfile('p3').toBuffer(), OPTS);
+      expect(maxDiff(await pixels(srgb.jpeg), await pixels(bare.jpeg))).toBeLessThanOrEqual(1);
+      // The same numbers read as Display P3 are more saturated colours than as sRGB: they are converted.
+      expect(maxDiff(await pixels(p3.jpeg), await pixels(bare.jpeg))).toBeGreaterThan(10);
+      await expectPlainJpeg(p3.jpeg);
+    }
+  });
+
   test('large images are bounded to maxSide', async () => {
     const big = await halves(1000, 500).png().toBuffer();
     const out = await normaliseImage(big, OPTS);
     expect([out.width, out.height]).toEqual([256, 128]);
+  });
+});
+
+describe('readJpegHeader', () => {
+  test('size, plainness and the ICC profile, as libvips reads them', async () => {
+    const jpeg = (img: Sharp) => img.jpeg().toBuffer();
+    const cases = [
+      await jpeg(scene(1, 40)),
+      await halves(64, 48).jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+      await halves(64, 48).jpeg({ progressive: true }).toBuffer(),
+      await halves(64, 48).jpeg().withIccProfile('p3').toBuffer(),
+      // A CMYK profile is far over one APP2 segment's 64 KiB: it comes in chunks, joined in order.
+      await halves(30, 20).toColourspace('cmyk').jpeg().withIccProfile('cmyk').toBuffer(),
+    ];
+    const plain = [true, false, false, false, false];
+    for (const [i, bytes] of cases.entries()) {
+      const meta = await sharp(bytes).metadata();
+      const header = readJpegHeader(bytes);
+      expect(header).toMatchObject({ width: meta.width, height: meta.height, plain: plain[i] });
+      expect(header?.icc?.equals(meta.icc as Buffer) ?? meta.icc === undefined).toBe(true);
+    }
+    expect((readJpegHeader(cases[4])?.icc?.length ?? 0) > 65_535).toBe(true);
+  });
+
+  test('anything odd is left to libvips', async () => {
+    expect(readJpegHeader(Buffer.from('<html>'))).toBeUndefined();
+    expect(readJpegHeader((await scene(1, 40).jpeg().toBuffer()).subarray(0, 30))).toBeUndefined();
+    expect(readJpegHeader(await scene(1, 40).png().toBuffer())).toBeUndefined();
   });
 });
 
