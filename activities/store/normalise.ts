@@ -128,12 +128,16 @@ export async function normaliseImage(
       .resize({ width: opts.maxSide, height: opts.maxSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    // Hashed from the pixels before they are encoded rather than by decoding the encoded file again: the
+    // two differ only by JPEG noise, which the hash's 9×8 cell means average away (a bit at most).
+    const phash = differenceHash(data, info.width, info.height, info.channels);
+    const out = await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
       // Huffman tables are not optimised (a second pass over the data for a few % smaller files).
       .jpeg({ quality: 90, mozjpeg: false, optimiseCoding: false })
-      .toBuffer({ resolveWithObject: true });
-    // Our own output is a plain JPEG: a bare decode gives the same pixels as perceptualHash's pipeline.
-    const phash = plainJpegHeader(data) ? await plainJpegHash(data, {}) : await perceptualHash(data);
-    return { jpeg: data, width: info.width, height: info.height, phash };
+      .toBuffer();
+    return { jpeg: out, width: info.width, height: info.height, phash };
   } catch (error) {
     throw new ImageDecodeError((error as Error).message);
   }
@@ -268,19 +272,25 @@ export function differenceHash(pixels: Uint8Array, width: number, height: number
   const cols = cellWeights(width, HASH_W);
   const rows = cellWeights(height, HASH_H);
   const cells = new Float64Array(HASH_W * HASH_H);
-  const rowSums = new Float64Array(HASH_W);
+  // One spare cell: a pixel of the last column adds its zero second share there.
+  const rowSums = new Float64Array(HASH_W + 1);
+  // At least as wide as the grid, a pixel overlaps one cell or two neighbours: the inner loop becomes two
+  // multiply-adds (a zero share adds exactly nothing, so the sums are the general loop's to the bit).
+  const pairs = width >= HASH_W ? cellPairs(cols, width) : undefined;
   for (let y = 0; y < height; y++) {
     rowSums.fill(0);
     let at = y * width * channels;
-    for (let x = 0; x < width; x++, at += channels) {
-      const luma = channels >= 3 ? 0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2] : pixels[at];
-      const share = cols[x];
-      for (let k = 0; k < share.length; k += 2) rowSums[share[k]] += luma * share[k + 1];
+    if (pairs) {
+      sumRowInPairs(pixels, at, width, channels, pairs, rowSums);
+    } else {
+      for (let x = 0; x < width; x++, at += channels) {
+        const luma = channels >= 3 ? 0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2] : pixels[at];
+        for (let k = cols.start[x]; k < cols.start[x + 1]; k++) rowSums[cols.cell[k]] += luma * cols.overlap[k];
+      }
     }
-    const share = rows[y];
-    for (let k = 0; k < share.length; k += 2) {
-      const row = share[k] * HASH_W;
-      for (let c = 0; c < HASH_W; c++) cells[row + c] += rowSums[c] * share[k + 1];
+    for (let k = rows.start[y]; k < rows.start[y + 1]; k++) {
+      const row = rows.cell[k] * HASH_W;
+      for (let c = 0; c < HASH_W; c++) cells[row + c] += rowSums[c] * rows.overlap[k];
     }
   }
   let hi = 0;
@@ -298,22 +308,77 @@ export function differenceHash(pixels: Uint8Array, width: number, height: number
 
 /**
  * For each of `size` pixels, the output cells (of `cells` across the same span) it overlaps and by how
- * much in cell widths, flattened as [cell, overlap, cell, overlap, …]: one or two cells when shrinking,
- * several when the image is smaller than the grid. A cell's overlaps sum to 1, so it holds a mean.
+ * much in cell widths: pixel i's are cell[k] and overlap[k] for k from start[i] to start[i + 1] (one or two
+ * cells when shrinking, several when the image is smaller than the grid). A cell's overlaps sum to 1, so it
+ * holds a mean. Typed arrays: the hash's inner loop reads them once per pixel.
  */
-function cellWeights(size: number, cells: number): number[][] {
-  const out: number[][] = [];
+function cellWeights(size: number, cells: number): { start: Int32Array; cell: Int32Array; overlap: Float64Array } {
+  const start = new Int32Array(size + 1);
+  const cell: number[] = [];
+  const overlap: number[] = [];
   for (let i = 0; i < size; i++) {
-    const start = (i * cells) / size;
-    const end = ((i + 1) * cells) / size;
-    const share: number[] = [];
-    for (let c = Math.floor(start); c < end && c < cells; c++) {
-      const overlap = Math.min(end, c + 1) - Math.max(start, c);
-      if (overlap > 0) share.push(c, overlap);
+    const from = (i * cells) / size;
+    const to = ((i + 1) * cells) / size;
+    for (let c = Math.floor(from); c < to && c < cells; c++) {
+      const share = Math.min(to, c + 1) - Math.max(from, c);
+      if (share > 0) {
+        cell.push(c);
+        overlap.push(share);
+      }
     }
-    out.push(share);
+    start[i + 1] = cell.length;
   }
-  return out;
+  return { start, cell: Int32Array.from(cell), overlap: Float64Array.from(overlap) };
+}
+
+/**
+ * `rowSums` (zeroed) += one row's luma, for a width with at most two cells per pixel. The current cell's and
+ * the next one's sums are kept in locals, not in rowSums: a store and reload per pixel would chain every
+ * pixel's addition through memory. Each cell still sums its shares in pixel order from zero, so the result
+ * is the general loop's to the bit.
+ */
+function sumRowInPairs(
+  pixels: Uint8Array,
+  at: number,
+  width: number,
+  channels: number,
+  pairs: ReturnType<typeof cellPairs>,
+  rowSums: Float64Array,
+): void {
+  const { cell, first, second } = pairs;
+  let c = 0;
+  let current = 0;
+  let next = 0;
+  for (let x = 0; x < width; x++, at += channels) {
+    const luma = channels >= 3 ? 0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2] : pixels[at];
+    if (cell[x] !== c) {
+      rowSums[c] = current;
+      current = next;
+      next = 0;
+      c = cell[x];
+    }
+    current += luma * first[x];
+    next += luma * second[x];
+  }
+  rowSums[c] = current;
+  rowSums[c + 1] = next;
+}
+
+/** `cellWeights` of a size with at most two cells per pixel, as (first cell, its share, the next one's share). */
+function cellPairs(
+  w: ReturnType<typeof cellWeights>,
+  size: number,
+): { cell: Int32Array; first: Float64Array; second: Float64Array } {
+  const cell = new Int32Array(size);
+  const first = new Float64Array(size);
+  const second = new Float64Array(size);
+  for (let i = 0; i < size; i++) {
+    const k = w.start[i];
+    cell[i] = w.cell[k];
+    first[i] = w.overlap[k];
+    if (w.start[i + 1] - k > 1) second[i] = w.overlap[k + 1];
+  }
+  return { cell, first, second };
 }
 
 /** Number of differing bits between two 16-hex-digit hashes. */

@@ -145,7 +145,8 @@ describe('normaliseImage turns odd images into plain 8-bit sRGB RGB JPEG', () =>
       const out = await normaliseImage(input, OPTS);
       expect(out.jpeg.equals(input)).toBe(false);
       await expectPlainJpeg(out.jpeg);
-      expect(out.phash).toBe(await perceptualHash(out.jpeg));
+      // Hashed from the pixels before encoding: the stored file's own hash differs by JPEG noise at most.
+      expect(hammingDistance(out.phash, await perceptualHash(out.jpeg))).toBeLessThanOrEqual(2);
     }
   });
 
