@@ -12,7 +12,9 @@ import { stateDir } from '../lib/paths';
 import { ensureServices, stopServices } from '../lib/services';
 import { PETS_CLASSES, prepareValTarget } from '../cli/targets';
 import { createWorkers, installRuntimeLogging } from '../workers/create';
-import { runBenchmark } from './run';
+import { deepMerge, parseAssignments, readConfigFile, type PlainObject } from '../cli/config-file';
+import { withBaseEncoder } from '../cli/pretrain';
+import { armConfig, runBenchmark } from './run';
 
 export interface BenchmarkFlags {
   target?: string;
@@ -25,6 +27,23 @@ export interface BenchmarkFlags {
   out?: string;
   id?: string;
   keepServices?: boolean;
+  config?: string;
+  set?: string[];
+  /** commander's `--no-base`. */
+  base?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Run-config keys both arms share: the config file, then `--set` assignments (the budget flags win). */
+function sharedConfig(flags: BenchmarkFlags): PlainObject {
+  let merged: PlainObject = {};
+  if (flags.config) merged = deepMerge(merged, readConfigFile(flags.config));
+  if (flags.set?.length) merged = deepMerge(merged, parseAssignments(flags.set));
+  for (const key of ['mode', 'target'] as const) {
+    if (key in merged) throw new ConfigError(`the benchmark sets '${key}' itself; remove it from --config/--set`);
+  }
+  return merged;
 }
 
 function int(flag: string, value: string | undefined): number | undefined {
@@ -48,6 +67,12 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
     trainSteps: int('steps', flags.steps),
     seed: int('seed', flags.seed),
   };
+  let config = sharedConfig(flags);
+  // Fail on a bad key or value before any service starts (the schema names the key and what it allows).
+  const parsed = armConfig({ target, budget, config, manifestPath: '', outDir: '', idPrefix: '' }, 'explore');
+  // Both arms start from the same encoder: the pretrained base unless told otherwise.
+  const initCheckpoint = (await withBaseEncoder(parsed, flags, out)).train.initCheckpoint;
+  if (initCheckpoint) config = deepMerge(config, { train: { initCheckpoint } });
   if (process.env.IE_ENGINE_URL && !flags.manifest) {
     throw new ConfigError(
       'IE_ENGINE_URL points at an engine this command did not start: give --manifest, the corpus manifest it serves',
@@ -73,6 +98,7 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
     const result = await runBenchmark(new Client({ connection }), {
       target,
       budget,
+      config,
       manifestPath,
       engineUrl: services.engineUrl || undefined,
       outDir,
@@ -113,6 +139,13 @@ export function registerBenchmarkCommand(program: Command): void {
     .option('-r, --results <n>', 'results downloaded per query')
     .option('--steps <n>', 'training steps per iteration')
     .option('--seed <n>', 'random seed, shared by both arms')
+    .option('-c, --config <file>', 'run config file both arms share: JSON, or YAML if named .yaml/.yml')
+    .option(
+      '--set <key=value>',
+      'any run config key both arms share, e.g. --set train.initCheckpoint=FILE (repeatable)',
+      collect,
+    )
+    .option('--no-base', 'both arms start from random weights instead of the pretrained base encoder (ie pretrain)')
     .option('--manifest <file>', 'corpus manifest the search engine serves (default: the default corpus)')
     .option('-o, --out <dir>', 'where the report goes (default: .state/benchmarks/<id>)')
     .option('--id <prefix>', 'run id prefix; the arms are <prefix>-explore and <prefix>-random')

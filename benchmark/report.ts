@@ -17,6 +17,8 @@ export interface Budget {
   resultsPerQuery: number;
   trainSteps: number;
   seed: number;
+  /** The checkpoint both arms start from (train.initCheckpoint); null: random weights. */
+  startingEncoder?: string | null;
 }
 
 /** The issue's goals, compared at the last iteration both arms reached. */
@@ -161,7 +163,8 @@ export function formatSummary(summary: BenchmarkSummary): string {
   const b = summary.budget;
   return [
     `target ${summary.target} (${Object.keys(summary.targetClasses).length} classes, ${summary.relevantInCorpus} relevant images in the corpus)`,
-    `budget per arm: ${b.iterations} iterations × ${b.queriesPerIteration} queries × ${b.resultsPerQuery} results, ${b.trainSteps} training steps, seed ${b.seed}`,
+    `budget per arm: ${b.iterations} iterations × ${b.queriesPerIteration} queries × ${b.resultsPerQuery} results, ${b.trainSteps} training steps, seed ${b.seed}` +
+      (b.startingEncoder === undefined ? '' : `, starting encoder: ${b.startingEncoder ?? 'random weights'}`),
     line(header),
     ...rows.map(line),
     `at iteration ${g.iteration ?? '—'}: precision explore/random = ${g.precisionRatio?.toFixed(2) ?? '—'}× ` +

@@ -99,6 +99,7 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
     resultsPerQuery: c.resultsPerQuery,
     trainSteps: c.train.steps,
     seed: c.seed,
+    startingEncoder: c.train.initCheckpoint ?? null,
   };
   const startedAt = new Date().toISOString();
   const runIds = { explore: `${opts.idPrefix}-explore`, random: `${opts.idPrefix}-random` };

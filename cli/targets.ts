@@ -16,11 +16,22 @@ export const PETS_CLASSES: Record<string, string> = {
   n02124075: 'Egyptian_cat',
 };
 
-interface ValRecord {
+interface SplitRecord {
   path: string;
   wnid: string | null;
   offset: number;
   size: number;
+}
+
+/** A Tiny ImageNet split: its index and its whole tar stream (the JPEGs are sliced out by offset). */
+function readTinySplit(split: 'val' | 'test'): { index: SplitRecord[]; tar: Buffer } {
+  const tiny = path.join(datasetsDir(), 'tiny-imagenet-200-32px');
+  const index = gunzipSync(fs.readFileSync(path.join(tiny, `${split}.jsonl.gz`)))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as SplitRecord);
+  return { index, tar: gunzipSync(fs.readFileSync(path.join(tiny, `${split}.tar.gz`))) };
 }
 
 /**
@@ -31,13 +42,7 @@ export function prepareValTarget(name: string, classes: Record<string, string>, 
   const dir = path.join(stateDir(), 'targets', name);
   const marker = path.join(dir, '.complete');
   if (fs.existsSync(marker)) return dir;
-  const tiny = path.join(datasetsDir(), 'tiny-imagenet-200-32px');
-  const index = gunzipSync(fs.readFileSync(path.join(tiny, 'val.jsonl.gz')))
-    .toString('utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as ValRecord);
-  const tar = gunzipSync(fs.readFileSync(path.join(tiny, 'val.tar.gz')));
+  const { index, tar } = readTinySplit('val');
   const counts = new Map<string, number>();
   for (const record of index) {
     if (!record.wnid || !(record.wnid in classes)) continue;
@@ -48,6 +53,27 @@ export function prepareValTarget(name: string, classes: Record<string, string>, 
     fs.mkdirSync(classDir, { recursive: true });
     fs.writeFileSync(
       path.join(classDir, path.basename(record.path)),
+      tar.subarray(record.offset, record.offset + record.size),
+    );
+  }
+  fs.writeFileSync(marker, '');
+  return dir;
+}
+
+/**
+ * Writes Tiny ImageNet's 10,000 unlabelled test images to one folder: generic photos that neither the
+ * search corpus (the train split) nor the targets (carved from val) contain, for pretraining a starting
+ * encoder. Idempotent.
+ */
+export function prepareUnlabelledTinyTest(): string {
+  const dir = path.join(stateDir(), 'pretrain-images', 'tiny-imagenet-test');
+  const marker = path.join(dir, '.complete');
+  if (fs.existsSync(marker)) return dir;
+  const { index, tar } = readTinySplit('test');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const record of index) {
+    fs.writeFileSync(
+      path.join(dir, path.basename(record.path)),
       tar.subarray(record.offset, record.offset + record.size),
     );
   }

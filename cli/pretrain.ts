@@ -1,0 +1,216 @@
+/**
+ * `ie pretrain`: a starting encoder for runs, trained self-supervised (the trainer's MoCo v3) on a folder of
+ * unlabelled generic photos — by default Tiny ImageNet's unlabelled test split, which neither the search
+ * corpus nor any target contains. It plays the part of the paper's ImageNet MoCo v3 start point, which
+ * cannot be downloaded here; a run uses it through `train.initCheckpoint`.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { listTarget } from '../activities/target';
+import { runTrainer } from '../activities/train/trainer-process';
+import { Command, Option } from 'commander';
+import { ConfigError, type RunConfig } from '../lib/config';
+import { pythonExecutable, stateDir } from '../lib/paths';
+import { prepareUnlabelledTinyTest } from './targets';
+
+/** The demo's and benchmark's starting encoder: long enough that its reward ranks target classes well. */
+export const DEFAULT_PRETRAIN_STEPS = 1500;
+export const PRETRAIN_PRESETS = ['cpu-small', 'gpu-r50'] as const;
+export type PretrainPreset = (typeof PRETRAIN_PRESETS)[number];
+
+export interface PretrainOptions {
+  /** Folder of unlabelled images (searched recursively); default: Tiny ImageNet's test split. */
+  images?: string;
+  steps?: number;
+  preset?: PretrainPreset;
+  batchSize?: number;
+  seed?: number;
+  /** Checkpoint file to write; default: .state/models/base-<preset>-<images>-<steps>.pt */
+  out?: string;
+  python?: string;
+  print?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** What a base checkpoint was made from; stored next to it, and compared to decide whether to rebuild. */
+export interface PretrainProvenance {
+  preset: PretrainPreset;
+  steps: number;
+  batchSize: number | null;
+  seed: number;
+  images: string;
+  imageCount: number;
+  /** SHA-256 of the sorted image paths and sizes: another folder content means another encoder. */
+  imagesDigest: string;
+}
+
+export interface PretrainResult {
+  path: string;
+  built: boolean;
+  provenance: PretrainProvenance;
+}
+
+/** Builds the base encoder unless a checkpoint made from the same images and settings is already there. */
+export async function ensureBaseEncoder(opts: PretrainOptions = {}): Promise<PretrainResult> {
+  const print = opts.print ?? (() => undefined);
+  const preset = opts.preset ?? 'cpu-small';
+  const steps = opts.steps ?? DEFAULT_PRETRAIN_STEPS;
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new ConfigError(`pretraining steps must be a positive integer, got ${steps}`);
+  const imagesDir = path.resolve(opts.images ?? prepareUnlabelledTinyTest());
+  const sourceName = opts.images === undefined ? 'tiny-imagenet-test' : path.basename(imagesDir);
+  const files = (await listTarget(imagesDir)).files.map((f) => f.path).sort();
+  const provenance: PretrainProvenance = {
+    preset,
+    steps,
+    batchSize: opts.batchSize ?? null,
+    seed: opts.seed ?? 0,
+    images: imagesDir,
+    imageCount: files.length,
+    imagesDigest: digestOf(files),
+  };
+  const out = path.resolve(opts.out ?? path.join(stateDir(), 'models', `base-${preset}-${sourceName}-${steps}.pt`));
+  if (fs.existsSync(out) && sameProvenance(readProvenance(out), provenance)) {
+    return { path: out, built: false, provenance };
+  }
+
+  // Work folder keyed by the provenance: an interrupted pretraining resumes from its last checkpoint.
+  const key = createHash('sha256').update(JSON.stringify(provenance)).digest('hex').slice(0, 16);
+  const work = path.join(stateDir(), 'pretrain', key);
+  fs.mkdirSync(work, { recursive: true });
+  const manifest = path.join(work, 'manifest.json');
+  // The trainer's manifest calls the images it always trains on 'target'; here they are all there is.
+  fs.writeFileSync(manifest, JSON.stringify({ target: files, candidates: [], replay: [] }));
+  const args = ['--manifest', manifest, '--out-dir', path.join(work, 'checkpoints'), '--preset', preset];
+  args.push('--steps', String(steps), '--seed', String(provenance.seed), '--resume', 'auto');
+  if (opts.batchSize !== undefined) args.push('--batch-size', String(opts.batchSize));
+
+  print(`pretraining a ${preset} encoder on ${files.length} images of ${imagesDir} for ${steps} steps → ${out}`);
+  const started = Date.now();
+  let lastLoss: number | undefined;
+  let reported = 0;
+  const done = await runTrainer({
+    python: opts.python ?? pythonExecutable(),
+    args,
+    signal: opts.signal ?? new AbortController().signal,
+    onEvent: (event) => {
+      if (event.event === 'resumed') print(`  resuming at step ${event.step}`);
+      if (event.event !== 'step') return;
+      lastLoss = event.loss;
+      // A line per tenth of the way: readable in a terminal and in a log file alike.
+      const tenth = Math.floor((10 * event.step) / steps);
+      if (tenth > reported) {
+        reported = tenth;
+        const rate = event.imagesPerSec === undefined ? '' : `, ${event.imagesPerSec.toFixed(0)} images/s`;
+        print(`  step ${event.step}/${steps}: loss ${event.loss.toFixed(3)}${rate}`);
+      }
+    },
+  });
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.copyFileSync(done.checkpoint, tmp);
+  fs.renameSync(tmp, out);
+  const record = { ...provenance, finalLoss: lastLoss ?? null, seconds: (Date.now() - started) / 1000 };
+  fs.writeFileSync(provenancePath(out), JSON.stringify(record, null, 2));
+  print(`base encoder written: ${out} (${record.seconds.toFixed(0)} s)`);
+  return { path: out, built: true, provenance };
+}
+
+function provenancePath(checkpoint: string): string {
+  return `${checkpoint}.json`;
+}
+
+function readProvenance(checkpoint: string): Partial<PretrainProvenance> | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(provenancePath(checkpoint), 'utf8')) as Partial<PretrainProvenance>;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameProvenance(stored: Partial<PretrainProvenance> | undefined, wanted: PretrainProvenance): boolean {
+  if (!stored) return false;
+  return (Object.keys(wanted) as (keyof PretrainProvenance)[]).every((k) => stored[k] === wanted[k]);
+}
+
+function digestOf(files: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(`${file}\t${fs.statSync(file).size}\n`);
+  return hash.digest('hex');
+}
+
+export interface BaseFlags {
+  /** commander's `--no-base`: false when the run should start from random weights. */
+  base?: boolean;
+}
+
+/**
+ * The demo's and benchmark's start point: the config's own train.initCheckpoint if it names one; else,
+ * for the CPU preset, the pretrained base encoder (built on first use); else random weights, said aloud.
+ */
+export async function withBaseEncoder(
+  config: RunConfig,
+  flags: BaseFlags,
+  print: (line: string) => void,
+): Promise<RunConfig> {
+  if (config.train.initCheckpoint || flags.base === false) return config;
+  if (config.train.preset !== 'cpu-small') {
+    print(
+      `starting from random weights: the built-in base encoder is for cpu-small; for ${config.train.preset} give ` +
+        'train.initCheckpoint (e.g. ImageNet MoCo v3 weights) or build one with `ie pretrain --preset ' +
+        `${config.train.preset}\``,
+    );
+    return config;
+  }
+  const base = await ensureBaseEncoder({ preset: 'cpu-small', print });
+  if (!base.built) print(`starting encoder: ${base.path} (pretrained; --no-base starts from random weights)`);
+  return { ...config, train: { ...config.train, initCheckpoint: base.path } };
+}
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${flag} must be a positive integer, got '${value}'`);
+  return n;
+}
+
+/** Adds `pretrain` to the `ie` program. */
+export function registerPretrainCommand(program: Command): void {
+  program
+    .command('pretrain')
+    .description(
+      'train a starting encoder self-supervised on unlabelled photos (default: Tiny ImageNet test split); runs use it via train.initCheckpoint',
+    )
+    .option('--images <dir>', 'folder of unlabelled images, searched recursively (default: Tiny ImageNet test split)')
+    .option('--steps <n>', `optimisation steps (default: ${DEFAULT_PRETRAIN_STEPS})`)
+    .addOption(new Option('--preset <name>', 'trainer preset').choices([...PRETRAIN_PRESETS]).default('cpu-small'))
+    .option('--batch-size <n>', "batch size (default: the preset's)")
+    .option('--seed <n>', 'random seed', '0')
+    .option('-o, --out <file>', 'checkpoint to write (default: .state/models/base-<preset>-<images>-<steps>.pt)')
+    .action(
+      async (flags: {
+        images?: string;
+        steps?: string;
+        preset: PretrainPreset;
+        batchSize?: string;
+        seed: string;
+        out?: string;
+      }) => {
+        const seed = Number(flags.seed);
+        if (!Number.isInteger(seed) || seed < 0)
+          throw new ConfigError(`--seed must be a non-negative integer, got '${flags.seed}'`);
+        const result = await ensureBaseEncoder({
+          images: flags.images,
+          steps: positiveInt('steps', flags.steps),
+          preset: flags.preset,
+          batchSize: positiveInt('batch-size', flags.batchSize),
+          seed,
+          out: flags.out,
+          print: (line) => process.stdout.write(`${line}\n`),
+        });
+        if (!result.built) process.stdout.write(`already built: ${result.path}\n`);
+        process.stdout.write(`use it: ie run --set train.initCheckpoint=${result.path} …\n`);
+      },
+    );
+}
