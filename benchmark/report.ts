@@ -56,7 +56,10 @@ export function compareArms(explore: ArmFigures, random: ArmFigures): Goals {
   const r = common > 0 ? at(random) : undefined;
   const precisionRatio =
     e?.precision != null && r?.precision != null && r.precision > 0 ? e.precision / r.precision : null;
-  const knnGainPoints = e?.knnAccuracy != null && r?.knnAccuracy != null ? 100 * (e.knnAccuracy - r.knnAccuracy) : null;
+  // Accuracies are counts over the same test split stored as fractions: 59/180 − 50/180 came out as
+  // 4.999999999999999 points. Rounded to a millionth of a point, the difference is the exact one.
+  const knnGainPoints =
+    e?.knnAccuracy != null && r?.knnAccuracy != null ? Math.round(1e8 * (e.knnAccuracy - r.knnAccuracy)) / 1e6 : null;
   return {
     iteration: e ? e.iteration : null,
     precisionRatio,

@@ -90,6 +90,14 @@ test('goals compare the last common iteration: precision ratio and kNN gain in p
   const missing = compareArms(arm('explore', [iteration(0, { knnAccuracy: null })]), arm('random', [iteration(0)]));
   expect(missing.knnGoal.met).toBeNull();
   expect(compareArms(arm('explore', []), arm('random', [])).iteration).toBeNull();
+  // Exactly five points on a 180-image test split (59 vs 50 right) meets the goal despite float rounding.
+  const exact = compareArms(
+    arm('explore', [iteration(0, { knnAccuracy: 59 / 180 })]),
+    arm('random', [iteration(0, { knnAccuracy: 50 / 180 })]),
+  );
+  expect(100 * (59 / 180 - 50 / 180)).toBeLessThan(5);
+  expect(exact.knnGainPoints).toBe(5);
+  expect(exact.knnGoal.met).toBe(true);
 });
 
 test('JSON summary and CSV are written, and the JSON holds both arms per iteration', async () => {
