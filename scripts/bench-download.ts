@@ -59,7 +59,7 @@ async function worker(urlsFile: string, storeDir: string): Promise<void> {
   process.env.IE_STORE_DIR = storeDir;
   const { fetchBytes } = await import('../activities/download/fetch');
   const { hostPortOf } = await import('../activities/download/guard');
-  const { fetchOptions } = await import('../activities/stages/download');
+  const { fetchOptions } = await import('../activities/download/policy');
   const { normaliseImage, inspectImage, ImageRejected } = await import('../activities/store/normalise');
   const { putImage, sha256, storedImage } = await import('../activities/store/content-store');
   const { parseRunConfig } = await import('../lib/config');

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   process.env.IE_STORE_DIR = store;
   const { fetchBytes } = await import('../activities/download/fetch');
   const { hostPortOf } = await import('../activities/download/guard');
-  const { fetchOptions } = await import('../activities/stages/download');
+  const { fetchOptions } = await import('../activities/download/policy');
   const { putImage, sha256 } = await import('../activities/store/content-store');
   const { differenceHash, normaliseImage, readJpegHeader } = await import('../activities/store/normalise');
   const { parseRunConfig } = await import('../lib/config');

@@ -1,6 +1,8 @@
 import type { RunConfig } from '../../lib/config';
-import { DEFAULT_ENGINE_URL } from '../search/providers';
-import { hostPortOf } from './guard';
+import { DEFAULT_ENGINE_URL } from '../search/engine-url';
+import type { FetchOptions } from './fetch';
+import { AddressGuard, HostAllowlist, hostPortOf } from './guard';
+import { HostLimiter } from './hosts';
 
 export const DEFAULT_USER_AGENT =
   'InternetExplorerBot/0.1 (+https://github.com/internet-explorer/internet-explorer; research crawler)';
@@ -33,4 +35,24 @@ export function localEngineHost(config: RunConfig): string | undefined {
 export function downloadAllowHosts(config: RunConfig): string[] {
   const engine = localEngineHost(config);
   return [...config.download.allowHosts, ...(engine ? [engine] : [])];
+}
+
+/** What every request of a run's download stage shares: limits, the address guard, per-host politeness. */
+export function fetchOptions(config: RunConfig, signal?: AbortSignal): FetchOptions {
+  const d = config.download;
+  const engine = localEngineHost(config);
+  return {
+    timeoutMs: d.timeoutMs,
+    connectTimeoutMs: d.connectTimeoutMs,
+    maxBytes: d.maxBytes,
+    maxRedirects: d.maxRedirects,
+    retries: d.retries,
+    backoffMs: d.backoffMs,
+    maxRetryAfterMs: d.maxRetryAfterMs,
+    respectRobotsTag: d.respectRobotsTag,
+    userAgent: downloadUserAgent(config),
+    guard: new AddressGuard(new HostAllowlist(downloadAllowHosts(config))),
+    hosts: new HostLimiter({ concurrency: d.perHostConcurrency, rps: d.perHostRps }, new Set(engine ? [engine] : [])),
+    signal,
+  };
 }

@@ -7,8 +7,9 @@ import { OpenverseProvider } from './openverse';
 import type { PagedSearchProvider, SearchProvider } from './provider';
 import { CachedProvider, type SearchStore } from './cache';
 import { WikimediaCommonsProvider } from './wikimedia';
+import { DEFAULT_ENGINE_URL } from './engine-url';
 
-export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:8600';
+export { DEFAULT_ENGINE_URL };
 
 type SearchConfig = RunConfig['search'];
 type ProviderKind = SearchConfig['provider'];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { fetchBytes } from '../../activities/download/fetch';
-import { fetchOptions } from '../../activities/stages/download';
+import { fetchOptions } from '../../activities/download/policy';
 import { ImageRejected, normaliseImage } from '../../activities/store/normalise';
 import { parseRunConfig, type RunConfig } from '../../lib/config';
 import { buildSampleCorpus } from '../../engine/sample-corpus';
