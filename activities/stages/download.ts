@@ -8,10 +8,8 @@ import { stateDir } from '../../lib/paths';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { fetchBytes, type FetchOptions } from '../download/fetch';
-import { AddressGuard, HostAllowlist } from '../download/guard';
-import { HostLimiter } from '../download/hosts';
 import { NEAR_DUPLICATE_OF_TARGET } from '../download/outcomes';
-import { downloadAllowHosts, downloadUserAgent, localEngineHost } from '../download/policy';
+import { fetchOptions } from '../download/policy';
 import { recordFetch } from '../download/record';
 import { writeShards } from '../download/shards';
 import {
@@ -189,26 +187,6 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
   });
 }
 
-/** What every request of a run's download stage shares: limits, the address guard, per-host politeness. */
-export function fetchOptions(config: RunConfig, signal?: AbortSignal): FetchOptions {
-  const d = config.download;
-  const engine = localEngineHost(config);
-  return {
-    timeoutMs: d.timeoutMs,
-    connectTimeoutMs: d.connectTimeoutMs,
-    maxBytes: d.maxBytes,
-    maxRedirects: d.maxRedirects,
-    retries: d.retries,
-    backoffMs: d.backoffMs,
-    maxRetryAfterMs: d.maxRetryAfterMs,
-    respectRobotsTag: d.respectRobotsTag,
-    userAgent: downloadUserAgent(config),
-    guard: new AddressGuard(new HostAllowlist(downloadAllowHosts(config))),
-    hosts: new HostLimiter({ concurrency: d.perHostConcurrency, rps: d.perHostRps }, new Set(engine ? [engine] : [])),
-    signal,
-  };
-}
-
 /** Orders URLs round-robin over their hosts, so one slow or rate-limited host does not hold every slot. */
 export function interleaveByHost(urls: string[]): string[] {
   const byHost = new Map<string, string[]>();
@@ -263,7 +241,10 @@ async function fetchOne(
     const stored = await storedImage(sha);
     if (stored) {
       await inspectImage(outcome.bytes, d, filters);
-      image = { ...stored, phash: await perceptualHash(stored.path) };
+      // The hash made when the bytes were first normalised (from the pixels before encoding), so both
+      // paths give one definition; decoding the stored file is the fallback for a row without one.
+      const row = await db().image.findUnique({ where: { sha256: sha }, select: { phash: true } });
+      image = { ...stored, phash: row?.phash ?? (await perceptualHash(stored.path)) };
     } else image = await storeNew(sha, outcome.bytes, d, filters);
   } catch (error) {
     if (!(error instanceof ImageRejected)) throw error;
