@@ -4,6 +4,7 @@
  */
 import { db } from '../lib/db';
 import { parseRunConfig } from '../lib/config';
+import { conceptRewards, shrinkConceptRewards } from '../activities/score/rewards';
 import { relevancePrecision, type CorpusLabels, type DownloadedImage } from './relevance';
 
 export interface IterationFigures {
@@ -19,7 +20,7 @@ export interface IterationFigures {
   knnAccuracy: number | null;
   linearProbeAccuracy: number | null;
   meanReward: number | null;
-  /** The iteration's queried concepts whose images scored highest (best first). */
+  /** The iteration's queried concepts whose images scored highest, by shrunk mean reward (best first). */
   topConcepts: string[];
   wallMs: number | null;
 }
@@ -62,17 +63,36 @@ async function downloadedImages(runId: string, resultsPerQuery: number): Promise
 
 /** Names of the queried concepts with the highest concept reward in each iteration. */
 async function topQueriedConcepts(runId: string, perIteration: number): Promise<Map<number, string[]>> {
-  const rows = await db().$queryRaw<{ iteration: number; text: string; reward: number; images: number }[]>`
-    SELECT q.iteration, q.text, cr.reward, cr.images
-    FROM "Query" q
-    JOIN "ConceptReward" cr ON cr."runId" = q."runId" AND cr.iteration = q.iteration AND cr."conceptId" = q."conceptId"
-    WHERE q."runId" = ${runId} AND cr.images > 0
-    ORDER BY q.iteration, cr.reward DESC, q.text`;
+  const queries = await db().query.findMany({
+    where: { runId },
+    select: { iteration: true, conceptId: true, text: true },
+  });
+  const rewards = await db().$queryRaw<{ iteration: number; conceptId: number; reward: number }[]>`
+    SELECT c.iteration, c."conceptId", ir.reward
+    FROM "Candidate" c
+    JOIN "ImageReward" ir ON ir."runId" = c."runId" AND ir.iteration = c.iteration AND ir.sha256 = c.sha256
+    WHERE c."runId" = ${runId}`;
   const out = new Map<number, string[]>();
-  for (const row of rows) {
-    const list = out.get(row.iteration) ?? [];
-    if (list.length < perIteration) list.push(row.text);
-    out.set(row.iteration, list);
+  for (const iteration of [...new Set(queries.map((q) => q.iteration))]) {
+    const asked = queries.filter((q) => q.iteration === iteration);
+    const textOf = new Map(asked.map((q) => [q.conceptId, q.text]));
+    const images = rewards.filter((r) => r.iteration === iteration);
+    const ids = [...textOf.keys()];
+    const perConcept = conceptRewards(images, ids);
+    const found = ids.filter((id) => (perConcept.get(id)?.images ?? 0) > 0);
+    // Ranked as the exploration weighs them: a mean over one image is shrunk towards the others', so the
+    // list shows concepts whose many images scored well rather than one lucky image.
+    const shrunk = shrinkConceptRewards(
+      found.map((id) => perConcept.get(id) as { raw: number; images: number }),
+      images,
+    );
+    const order = found
+      .map((id, i) => ({ text: textOf.get(id) as string, reward: shrunk[i] }))
+      .sort((a, b) => b.reward - a.reward || a.text.localeCompare(b.text));
+    out.set(
+      iteration,
+      order.slice(0, perIteration).map((c) => c.text),
+    );
   }
   return out;
 }
