@@ -53,6 +53,7 @@ test('a benchmark of two tiny arms writes the table, the JSON summary and the HT
     resultsPerQuery: 10,
     trainSteps: 8,
     seed: 3,
+    startingEncoder: null,
   });
   expect(Object.values(summary.targetClasses).sort()).toEqual(['n02085620', 'n02094433', 'n02099601']);
   for (const arm of ['explore', 'random'] as const) {
@@ -66,6 +67,13 @@ test('a benchmark of two tiny arms writes the table, the JSON summary and the HT
       expect(it.relevant).toBeLessThanOrEqual(it.downloaded);
       expect(it.unlabelled).toBe(0); // every download came from the labelled corpus
       expect(it.knnAccuracy).not.toBeNull();
+      // The top concepts are concepts this iteration queried.
+      const asked = await db().query.findMany({
+        where: { runId: figures.runId, iteration: it.iteration },
+        select: { text: true },
+      });
+      expect(it.topConcepts.length).toBeLessThanOrEqual(5);
+      for (const concept of it.topConcepts) expect(asked.map((q) => q.text)).toContain(concept);
     }
     expect(figures.iterations.some((i) => i.downloaded > 0)).toBe(true);
   }
