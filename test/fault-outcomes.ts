@@ -10,8 +10,12 @@ export const FAULT_OPTIONS: FaultConfigInput = {
   endlessCapBytes: 8 * 1024 * 1024,
 };
 
-/** The run's download settings in the fault tests: retries that recover the transient faults, a short timeout. */
-export const FAULT_DOWNLOAD = { timeoutMs: 1500, maxBytes: 2 * 1024 * 1024, retries: 2, backoffMs: 20 };
+/**
+ * The run's download settings in the fault tests: retries that recover the transient faults, and a timeout
+ * long enough for a valid full-size photo (up to 440 KB, 16 fetches at once on a busy 2-core machine took
+ * over 1.5 s) — a slow body trickles one byte per 200 ms, so it times out all the same.
+ */
+export const FAULT_DOWNLOAD = { timeoutMs: 5000, maxBytes: 2 * 1024 * 1024, retries: 2, backoffMs: 20 };
 
 /** The outcome the downloader must record for each engine fault, with FAULT_OPTIONS and FAULT_DOWNLOAD. */
 export const EXPECTED: Record<FaultKind, string> = {
