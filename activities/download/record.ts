@@ -22,7 +22,8 @@ export interface StoredImageRow {
   height: number;
   bytes: number;
   sourceUrl: string;
-  phash: string;
+  /** null: not computed here (an existing row keeps its hash; a missing one is computed later). */
+  phash: string | null;
 }
 
 /**

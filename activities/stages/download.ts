@@ -235,16 +235,15 @@ async function fetchOne(
   const sha = sha256(outcome.bytes);
   const fetched = { ...base, sha256: sha, bytes: outcome.bytes.length, httpStatus: outcome.httpStatus };
   const filters: ImageFilters = { minSide: d.minSide, maxAspectRatio: d.maxAspectRatio };
-  let image: { path: string; width: number; height: number; phash: string };
+  let image: { path: string; width: number; height: number; phash: string | null };
   try {
     // The same bytes are normalised and stored once, whichever URL served them.
     const stored = await storedImage(sha);
     if (stored) {
       await inspectImage(outcome.bytes, d, filters);
-      // The hash made when the bytes were first normalised (from the pixels before encoding), so both
-      // paths give one definition; decoding the stored file is the fallback for a row without one.
-      const row = await db().image.findUnique({ where: { sha256: sha }, select: { phash: true } });
-      image = { ...stored, phash: row?.phash ?? (await perceptualHash(stored.path)) };
+      // No hash here: the Image row keeps the one made when the bytes were first normalised, and a row
+      // without one gets it from `perceptualHashes` after the fetches.
+      image = { ...stored, phash: null };
     } else image = await storeNew(sha, outcome.bytes, d, filters);
   } catch (error) {
     if (!(error instanceof ImageRejected)) throw error;
