@@ -12,7 +12,8 @@ import { stateDir } from '../lib/paths';
 import { ensureServices, stopServices } from '../lib/services';
 import { PETS_CLASSES, prepareValTarget } from '../cli/targets';
 import { createWorkers, installRuntimeLogging } from '../workers/create';
-import { deepMerge, parseAssignments, readConfigFile, type PlainObject } from '../cli/config-file';
+import { deepMerge, type PlainObject } from '../cli/config-file';
+import { collect, configLayers, intFlag } from '../cli/run-options';
 import { withBaseEncoder } from '../cli/pretrain';
 import { armConfig, runBenchmark } from './run';
 
@@ -33,24 +34,13 @@ export interface BenchmarkFlags {
   base?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 /** Run-config keys both arms share: the config file, then `--set` assignments (the budget flags win). */
 function sharedConfig(flags: BenchmarkFlags): PlainObject {
-  let merged: PlainObject = {};
-  if (flags.config) merged = deepMerge(merged, readConfigFile(flags.config));
-  if (flags.set?.length) merged = deepMerge(merged, parseAssignments(flags.set));
+  const merged = configLayers(flags);
   for (const key of ['mode', 'target'] as const) {
     if (key in merged) throw new ConfigError(`the benchmark sets '${key}' itself; remove it from --config/--set`);
   }
   return merged;
-}
-
-function int(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new ConfigError(`--${flag} must be an integer, got '${value}'`);
-  return n;
 }
 
 function stamp(): string {
@@ -61,11 +51,11 @@ function stamp(): string {
 export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string) => void): Promise<number> {
   const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
   const budget = {
-    iterations: int('iterations', flags.iterations),
-    queriesPerIteration: int('queries', flags.queries),
-    resultsPerQuery: int('results', flags.results),
-    trainSteps: int('steps', flags.steps),
-    seed: int('seed', flags.seed),
+    iterations: intFlag('iterations', flags.iterations),
+    queriesPerIteration: intFlag('queries', flags.queries),
+    resultsPerQuery: intFlag('results', flags.results),
+    trainSteps: intFlag('steps', flags.steps),
+    seed: intFlag('seed', flags.seed),
   };
   let config = sharedConfig(flags);
   // Fail on a bad key or value before any service starts (the schema names the key and what it allows).

@@ -12,6 +12,7 @@ import { runTrainer } from '../activities/train/trainer-process';
 import { Command, Option } from 'commander';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { pythonExecutable, stateDir } from '../lib/paths';
+import { intFlag } from './run-options';
 import { prepareUnlabelledTinyTest } from './targets';
 
 /** The demo's and benchmark's starting encoder: long enough that its reward ranks target classes well. */
@@ -168,13 +169,6 @@ export async function withBaseEncoder(
   return { ...config, train: { ...config.train, initCheckpoint: base.path } };
 }
 
-function positiveInt(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${flag} must be a positive integer, got '${value}'`);
-  return n;
-}
-
 /** Adds `pretrain` to the `ie` program. */
 export function registerPretrainCommand(program: Command): void {
   program
@@ -197,15 +191,12 @@ export function registerPretrainCommand(program: Command): void {
         seed: string;
         out?: string;
       }) => {
-        const seed = Number(flags.seed);
-        if (!Number.isInteger(seed) || seed < 0)
-          throw new ConfigError(`--seed must be a non-negative integer, got '${flags.seed}'`);
         const result = await ensureBaseEncoder({
           images: flags.images,
-          steps: positiveInt('steps', flags.steps),
+          steps: intFlag('steps', flags.steps, 1),
           preset: flags.preset,
-          batchSize: positiveInt('batch-size', flags.batchSize),
-          seed,
+          batchSize: intFlag('batch-size', flags.batchSize, 2),
+          seed: intFlag('seed', flags.seed, 0),
           out: flags.out,
           print: (line) => process.stdout.write(`${line}\n`),
         });

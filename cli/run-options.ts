@@ -18,7 +18,8 @@ export interface RunFlags {
   printConfig?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** commander collector for a repeatable option (`--set a=1 --set b=2`). */
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** Options shared by `ie run` and `ie demo`: a config file, overridden by flags. */
 export function addRunOptions(cmd: Command): Command {
@@ -42,12 +43,25 @@ export function addRunOptions(cmd: Command): Command {
     .option('--print-config', 'print the effective run config as JSON and exit without starting anything');
 }
 
-function int(flag: string, value: string | undefined): number | undefined {
+/** An integer flag's value (undefined when the flag was not given); `min` bounds it from below. */
+export function intFlag(flag: string, value: string | undefined, min?: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n))
     throw new ConfigError(`--${flag} must be an integer, got '${value}'`);
+  if (min !== undefined && n < min) {
+    const wanted = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer ≥ ${min}`;
+    throw new ConfigError(`--${flag} must be ${wanted}, got '${value}'`);
+  }
   return n;
+}
+
+/** The config file, then `--set` assignments over it, key by key (unvalidated). */
+export function configLayers(flags: { config?: string; set?: string[] }): PlainObject {
+  let merged: PlainObject = {};
+  if (flags.config) merged = deepMerge(merged, readConfigFile(flags.config));
+  if (flags.set?.length) merged = deepMerge(merged, parseAssignments(flags.set));
+  return merged;
 }
 
 /** The config keys the named flags set (undefined where the flag was not given). */
@@ -55,13 +69,13 @@ function flagValues(flags: RunFlags): PlainObject {
   return {
     target: flags.target === undefined ? undefined : path.resolve(flags.target),
     mode: flags.mode,
-    iterations: int('iterations', flags.iterations),
-    queriesPerIteration: int('queries', flags.queries),
-    resultsPerQuery: int('results', flags.results),
-    seed: int('seed', flags.seed),
+    iterations: intFlag('iterations', flags.iterations),
+    queriesPerIteration: intFlag('queries', flags.queries),
+    resultsPerQuery: intFlag('results', flags.results),
+    seed: intFlag('seed', flags.seed),
     train: {
-      steps: int('steps', flags.steps),
-      batchSize: int('batch-size', flags.batchSize),
+      steps: intFlag('steps', flags.steps),
+      batchSize: intFlag('batch-size', flags.batchSize),
       preset: flags.preset,
     },
   };
@@ -73,9 +87,7 @@ function flagValues(flags: RunFlags): PlainObject {
  * errors name each bad key and the allowed keys or values.
  */
 export function buildRunConfig(flags: RunFlags, defaults: PlainObject = {}): RunConfig {
-  let merged = deepMerge({}, defaults);
-  if (flags.config) merged = deepMerge(merged, readConfigFile(flags.config));
-  if (flags.set?.length) merged = deepMerge(merged, parseAssignments(flags.set));
+  let merged = deepMerge(deepMerge({}, defaults), configLayers(flags));
   merged = deepMerge(merged, flagValues(flags));
   // Workers may run elsewhere in the tree: the target they get is absolute.
   if (typeof merged.target === 'string' && merged.target) merged.target = path.resolve(merged.target);
