@@ -5,8 +5,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pct } from '../lib/format';
-import { ARMS, interleavedIterations, type BenchmarkSummary } from './report';
+import { ARMS, figureCells, interleavedIterations, type BenchmarkSummary } from './report';
 
 type Spec = Record<string, unknown>;
 
@@ -104,17 +103,7 @@ function table(summary: BenchmarkSummary): string {
     'top concepts queried',
   ];
   const rows = interleavedIterations(summary).map(({ arm, it }) => {
-    const cells = [
-      String(it.iteration),
-      arm,
-      String(it.downloaded),
-      String(it.relevant),
-      pct(it.precision),
-      pct(it.knnAccuracy),
-      pct(it.linearProbeAccuracy),
-      it.meanReward?.toFixed(3) ?? '—',
-      it.topConcepts.join(', ') || '—',
-    ];
+    const cells = [...figureCells(arm, it), it.meanReward?.toFixed(3) ?? '—', it.topConcepts.join(', ') || '—'];
     return `<tr class="${arm}">${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table>`;

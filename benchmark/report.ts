@@ -142,10 +142,9 @@ export function interleavedIterations(summary: BenchmarkSummary): { arm: Arm; it
   return rows;
 }
 
-/** The per-iteration table and the goals, as printed at the end of a benchmark. */
-export function formatSummary(summary: BenchmarkSummary): string {
-  const header = ['iter', 'arm', 'images', 'relevant', 'precision', 'kNN', 'lin.probe', 'top concepts queried'];
-  const rows = interleavedIterations(summary).map(({ arm, it }) => [
+/** The cells the printed and the HTML tables share, for one arm's iteration: iteration … linear probe. */
+export function figureCells(arm: Arm, it: IterationFigures): string[] {
+  return [
     String(it.iteration),
     arm,
     String(it.downloaded),
@@ -153,6 +152,14 @@ export function formatSummary(summary: BenchmarkSummary): string {
     pct(it.precision),
     pct(it.knnAccuracy),
     pct(it.linearProbeAccuracy),
+  ];
+}
+
+/** The per-iteration table and the goals, as printed at the end of a benchmark. */
+export function formatSummary(summary: BenchmarkSummary): string {
+  const header = ['iter', 'arm', 'images', 'relevant', 'precision', 'kNN', 'lin.probe', 'top concepts queried'];
+  const rows = interleavedIterations(summary).map(({ arm, it }) => [
+    ...figureCells(arm, it),
     it.topConcepts.slice(0, 3).join(', ') || '—',
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
