@@ -8,6 +8,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Command, Option } from 'commander';
 import { ensureDefaultCorpus } from '../engine/build-corpus';
 import { ConfigError } from '../lib/config';
+import { timestampId } from '../lib/format';
 import { stateDir } from '../lib/paths';
 import { ensureServices, stopServices } from '../lib/services';
 import { PETS_CLASSES, prepareValTarget } from '../cli/targets';
@@ -43,10 +44,6 @@ function sharedConfig(flags: BenchmarkFlags): PlainObject {
   return merged;
 }
 
-function stamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
-}
-
 /** Runs the whole benchmark; resolves to the process exit code (0 done, 1 an arm failed). */
 export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string) => void): Promise<number> {
   const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
@@ -74,7 +71,7 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
   process.env.TEMPORAL_ADDRESS = services.temporalAddress;
   if (services.engineUrl) process.env.IE_ENGINE_URL = services.engineUrl;
   const manifestPath = flags.manifest ?? (await ensureDefaultCorpus());
-  const id = flags.id ?? `bench-${path.basename(path.resolve(target))}-${stamp()}`;
+  const id = flags.id ?? `bench-${path.basename(path.resolve(target))}-${timestampId()}`;
   const outDir = path.resolve(flags.out ?? path.join(stateDir(), 'benchmarks', id));
 
   installRuntimeLogging();

@@ -21,6 +21,7 @@ import { RunWaitingError, followRun } from './follow';
 import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
 import { barsView, linesView } from './status-view';
 import { PETS_CLASSES, prepareValTarget } from './targets';
+import { timestampId } from '../lib/format';
 import { registerPretrainCommand, withBaseEncoder, type BaseFlags } from './pretrain';
 
 /** The demo runs the project's defaults (lib/config.ts), 5 iterations: about 6 minutes on 2 CPU cores. */
@@ -46,8 +47,7 @@ function exportServiceEnv(services: Services): void {
 }
 
 function defaultRunId(config: RunConfig): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
-  return `ie-${path.basename(config.target)}-${config.mode}-${stamp}`;
+  return `ie-${path.basename(config.target)}-${config.mode}-${timestampId()}`;
 }
 
 async function startRun(config: RunConfig, runId: string) {
