@@ -88,7 +88,6 @@ test('a base encoder is built once per images and settings, and a run can start 
   const manifest = path.join(stateDir, 'manifest.json');
   const files = fs.readdirSync(images).map((f) => path.join(images, f));
   fs.writeFileSync(manifest, JSON.stringify({ target: files, candidates: [], replay: [] }));
-  const initArgs = ['--init-checkpoint', out];
   const initEvents: TrainerEvent[] = [];
   await runTrainer({
     python: pythonExecutable(),
@@ -101,7 +100,8 @@ test('a base encoder is built once per images and settings, and a run can start 
       '1',
       '--batch-size',
       '8',
-      ...initArgs,
+      '--init-checkpoint',
+      out,
     ],
     signal: new AbortController().signal,
     onEvent: (e) => void initEvents.push(e),
