@@ -61,11 +61,16 @@ export function armConfig(opts: BenchmarkOptions, mode: Arm): RunConfig {
   return parseRunConfig(input);
 }
 
-function iterationLine(arm: Arm, h: IterationSummary): string {
-  const next = h.topConcepts
-    .slice(0, 3)
-    .map((c) => c.concept)
-    .join(', ');
+export function iterationLine(arm: Arm, h: IterationSummary): string {
+  const top = h.topConcepts;
+  // A uniform distribution (the random arm) has no top: its first names are only the first in sort order.
+  const uniform = top.length > 1 && top.every((c) => c.probability === top[0].probability);
+  const next = uniform
+    ? `uniform over ${Math.round(1 / top[0].probability)} concepts`
+    : top
+        .slice(0, 3)
+        .map((c) => c.concept)
+        .join(', ');
   return `[${arm}] iteration ${h.iteration}: ${h.downloaded} images, kNN ${pct(h.knnAccuracy)}, ${(h.wallMs / 1000).toFixed(0)} s; next: ${next || '—'}`;
 }
 

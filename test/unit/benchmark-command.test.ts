@@ -1,3 +1,5 @@
+import { iterationLine } from '../../benchmark/run';
+import type { IterationSummary } from '../../workflows/types';
 import { benchmarkCommand } from '../../benchmark/command';
 import { ConfigError } from '../../lib/config';
 
@@ -17,4 +19,48 @@ test('the benchmark refuses --set of the keys it sets itself (mode, target)', as
   await expect(benchmarkCommand({ set: ['target=/tmp'] }, () => undefined)).rejects.toThrow(
     "the benchmark sets 'target' itself",
   );
+});
+
+describe('the progress line of an iteration', () => {
+  const summary = (topConcepts: { concept: string; probability: number }[]): IterationSummary => ({
+    iteration: 2,
+    queries: 256,
+    results: 12800,
+    downloaded: 2600,
+    failed: 0,
+    outcomes: {},
+    excluded: 0,
+    kept: 2600,
+    meanReward: null,
+    trainSteps: 50,
+    trainLoss: null,
+    temperature: null,
+    topConcepts,
+    knnAccuracy: 0.178,
+    evaluation: null,
+    stageMs: {},
+    wallMs: 65_000,
+  });
+
+  test('names the most probable concepts of a learned distribution', () => {
+    const line = iterationLine(
+      'explore',
+      summary([
+        { concept: 'toy dog', probability: 0.03 },
+        { concept: 'tabby cat', probability: 0.02 },
+        { concept: 'guide dog', probability: 0.01 },
+        { concept: 'dog sled', probability: 0.005 },
+      ]),
+    );
+    expect(line).toBe('[explore] iteration 2: 2600 images, kNN 17.8%, 65 s; next: toy dog, tabby cat, guide dog');
+  });
+
+  test('says a uniform distribution is uniform instead of naming the first concepts in sort order', () => {
+    const line = iterationLine(
+      'random',
+      summary(['.22', "'hood", 'aardvark'].map((concept) => ({ concept, probability: 1 / 40_000 }))),
+    );
+    expect(line).toMatch(/; next: uniform over 40000 concepts$/);
+    expect(line).not.toContain('aardvark');
+  });
 });
