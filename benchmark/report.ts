@@ -177,10 +177,20 @@ export function formatSummary(summary: BenchmarkSummary): string {
       (b.startingEncoder === undefined ? '' : `, starting encoder: ${b.startingEncoder ?? 'random weights'}`),
     line(header),
     ...rows.map(line),
-    `at iteration ${g.iteration ?? '—'}: precision explore/random = ${g.precisionRatio?.toFixed(2) ?? '—'}× ` +
+    `at iteration ${g.iteration ?? '—'}: precision explore/random = ${precisionComparison(summary)} ` +
       `(goal ≥ ${g.precisionGoal.ratio}×: ${verdict(g.precisionGoal.met)}); ` +
       `kNN explore − random = ${g.knnGainPoints?.toFixed(1) ?? '—'} points (goal ≥ +${g.knnGoal.points}: ${verdict(g.knnGoal.met)})`,
   ].join('\n');
+}
+
+/** Both arms' precision at the compared iteration and their ratio ("13.0% / 0.0%, unbounded" when random found none). */
+function precisionComparison(summary: BenchmarkSummary): string {
+  const g = summary.goals;
+  const at = (arm: Arm) => summary.arms[arm].iterations.find((it) => it.iteration === g.iteration)?.precision;
+  const [e, r] = [at('explore'), at('random')];
+  const ratio =
+    g.precisionRatio !== null ? `${g.precisionRatio.toFixed(2)}×` : r === 0 && e != null && e > 0 ? 'unbounded' : '—';
+  return `${pct(e)} / ${pct(r)} = ${ratio}`;
 }
 
 export interface ReportFiles {

@@ -115,7 +115,7 @@ test('the printed summary and the HTML show both arms, with "—" for a metric n
   const text = formatSummary(s);
   expect(text).toMatch(/1\s+explore\s+100\s+50\s+50\.0%\s+40\.0%\s+—/);
   expect(text).toMatch(/1\s+random\s+100\s+5\s+5\.0%\s+32\.0%\s+—/);
-  expect(text).toContain('precision explore/random = 10.00× (goal ≥ 4×: met)');
+  expect(text).toContain('precision explore/random = 50.0% / 5.0% = 10.00× (goal ≥ 4×: met)');
   const specs = chartSpecs(s);
   expect(specs).toHaveLength(2);
   // No linear-probe points while that metric is missing; kNN for both arms and iterations.
@@ -123,4 +123,13 @@ test('the printed summary and the HTML show both arms, with "—" for a metric n
   const html = htmlReport(s, ['<svg id="a"></svg>', '<svg id="b"></svg>'], text);
   expect(html).toContain('<svg id="a"></svg>');
   expect(html).toContain('say &#34;hi&#34;');
+});
+
+test('a random arm that found nothing relevant is printed as such, not as a missing ratio', () => {
+  const s = summary();
+  s.arms.random.iterations[1] = iteration(1, { relevant: 0, precision: 0, knnAccuracy: 0.32 });
+  s.goals = compareArms(s.arms.explore, s.arms.random);
+  const text = formatSummary(s);
+  expect(s.goals.precisionRatio).toBeNull();
+  expect(text).toContain('at iteration 1: precision explore/random = 50.0% / 0.0% = unbounded (goal ≥ 4×: met)');
 });
