@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runTrainer, type TrainerEvent } from '../../activities/train/trainer-process';
-import { ensureBaseEncoder, withBaseEncoder } from '../../cli/pretrain';
+import { DEFAULT_PRETRAIN_STEPS, ensureBaseEncoder, withBaseEncoder } from '../../cli/pretrain';
 import { prepareUnlabelledTinyTest } from '../../cli/targets';
 import { parseRunConfig } from '../../lib/config';
 import { PROJECT_ROOT, datasetsDir, pythonExecutable } from '../../lib/paths';
@@ -120,7 +120,9 @@ test('the demo and benchmark start from the base unless a checkpoint is given, -
   const gpu = parseRunConfig({ target, train: { preset: 'gpu-r50' } });
   expect((await withBaseEncoder(gpu, {}, (l) => lines.push(l))).train.initCheckpoint).toBeUndefined();
   expect(lines.join('\n')).toMatch(/random weights.*gpu-r50.*train\.initCheckpoint/s);
-  expect(fs.existsSync(path.join(stateDir, 'models', 'base-cpu-small-tiny-imagenet-test-1500.pt'))).toBe(false);
+  expect(
+    fs.existsSync(path.join(stateDir, 'models', `base-cpu-small-tiny-imagenet-test-${DEFAULT_PRETRAIN_STEPS}.pt`)),
+  ).toBe(false);
 });
 
 test('ie pretrain refuses bad numbers with exit code 2 and says which flag', () => {
