@@ -61,6 +61,16 @@ async function downloadedImages(runId: string, resultsPerQuery: number): Promise
   );
 }
 
+function byIteration<T extends { iteration: number }>(rows: T[]): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const row of rows) {
+    const group = groups.get(row.iteration);
+    if (group) group.push(row);
+    else groups.set(row.iteration, [row]);
+  }
+  return groups;
+}
+
 /** Names of the queried concepts with the highest concept reward in each iteration. */
 async function topQueriedConcepts(runId: string, perIteration: number): Promise<Map<number, string[]>> {
   const queries = await db().query.findMany({
@@ -72,11 +82,13 @@ async function topQueriedConcepts(runId: string, perIteration: number): Promise<
     FROM "Candidate" c
     JOIN "ImageReward" ir ON ir."runId" = c."runId" AND ir.iteration = c.iteration AND ir.sha256 = c.sha256
     WHERE c."runId" = ${runId}`;
+  // Grouped once by iteration: filtering every row again for each iteration grows with the square of a long run.
+  const askedBy = byIteration(queries);
+  const rewardsBy = byIteration(rewards);
   const out = new Map<number, string[]>();
-  for (const iteration of [...new Set(queries.map((q) => q.iteration))]) {
-    const asked = queries.filter((q) => q.iteration === iteration);
+  for (const [iteration, asked] of askedBy) {
     const textOf = new Map(asked.map((q) => [q.conceptId, q.text]));
-    const images = rewards.filter((r) => r.iteration === iteration);
+    const images = rewardsBy.get(iteration) ?? [];
     const ids = [...textOf.keys()];
     const perConcept = conceptRewards(images, ids);
     const found = ids.filter((id) => (perConcept.get(id)?.images ?? 0) > 0);
