@@ -24,6 +24,8 @@ export interface Budget {
 /** The issue's goals, compared at the last iteration both arms reached. */
 export interface Goals {
   iteration: number | null;
+  /** Both arms' relevance precision at that iteration. */
+  precision: Record<Arm, number | null>;
   /** explore precision / random precision (null when random's is 0 or missing). */
   precisionRatio: number | null;
   /** explore kNN accuracy − random kNN accuracy, in points (0–100 scale). */
@@ -62,6 +64,7 @@ export function compareArms(explore: ArmFigures, random: ArmFigures): Goals {
     e?.knnAccuracy != null && r?.knnAccuracy != null ? Math.round(1e8 * (e.knnAccuracy - r.knnAccuracy)) / 1e6 : null;
   return {
     iteration: e ? e.iteration : null,
+    precision: { explore: e?.precision ?? null, random: r?.precision ?? null },
     precisionRatio,
     knnGainPoints,
     precisionGoal: {
@@ -177,19 +180,17 @@ export function formatSummary(summary: BenchmarkSummary): string {
       (b.startingEncoder === undefined ? '' : `, starting encoder: ${b.startingEncoder ?? 'random weights'}`),
     line(header),
     ...rows.map(line),
-    `at iteration ${g.iteration ?? '—'}: precision explore/random = ${precisionComparison(summary)} ` +
+    `at iteration ${g.iteration ?? '—'}: precision explore/random = ${precisionComparison(g)} ` +
       `(goal ≥ ${g.precisionGoal.ratio}×: ${verdict(g.precisionGoal.met)}); ` +
       `kNN explore − random = ${g.knnGainPoints?.toFixed(1) ?? '—'} points (goal ≥ +${g.knnGoal.points}: ${verdict(g.knnGoal.met)})`,
   ].join('\n');
 }
 
 /** Both arms' precision at the compared iteration and their ratio ("13.0% / 0.0%, unbounded" when random found none). */
-function precisionComparison(summary: BenchmarkSummary): string {
-  const g = summary.goals;
-  const at = (arm: Arm) => summary.arms[arm].iterations.find((it) => it.iteration === g.iteration)?.precision;
-  const [e, r] = [at('explore'), at('random')];
+function precisionComparison(g: Goals): string {
+  const { explore: e, random: r } = g.precision;
   const ratio =
-    g.precisionRatio !== null ? `${g.precisionRatio.toFixed(2)}×` : r === 0 && e != null && e > 0 ? 'unbounded' : '—';
+    g.precisionRatio !== null ? `${g.precisionRatio.toFixed(2)}×` : r === 0 && e !== null && e > 0 ? 'unbounded' : '—';
   return `${pct(e)} / ${pct(r)} = ${ratio}`;
 }
 

@@ -131,5 +131,6 @@ test('a random arm that found nothing relevant is printed as such, not as a miss
   s.goals = compareArms(s.arms.explore, s.arms.random);
   const text = formatSummary(s);
   expect(s.goals.precisionRatio).toBeNull();
+  expect(s.goals.precision).toEqual({ explore: 0.5, random: 0 });
   expect(text).toContain('at iteration 1: precision explore/random = 50.0% / 0.0% = unbounded (goal ≥ 4×: met)');
 });
