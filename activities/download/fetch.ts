@@ -1,8 +1,7 @@
-import http, { type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
-import type { Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import { finished, type Readable } from 'node:stream';
+import axios from 'axios';
 import { type AddressGuard, destinationOf } from './guard';
 import { HostLimiter, sleep } from './hosts';
 import { isRetryable, parseRetryAfter } from './outcomes';
@@ -115,6 +114,20 @@ class HopError extends Error {
   }
 }
 
+/**
+ * Image requests: one hop each (redirects are followed by hand, through the guard), never through a proxy
+ * named in the environment (it would connect somewhere other than the checked address), the body as a
+ * stream (capped and sniffed as it arrives), decompressed by axios, and every status handed back to us.
+ */
+const imageHttp = axios.create({
+  responseType: 'stream',
+  maxRedirects: 0,
+  proxy: false,
+  decompress: true,
+  validateStatus: () => true,
+  maxContentLength: -1,
+});
+
 /** One HTTP GET to the pinned address; reads at most `maxBytes` of body, aborting the stream past it. */
 function requestHop(
   url: URL,
@@ -124,6 +137,7 @@ function requestHop(
   return new Promise<HopResult>((resolve) => {
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
+    const controller = new AbortController();
     const finish = (result: HopResult) => {
       if (settled) return;
       settled = true;
@@ -133,117 +147,135 @@ function requestHop(
     };
     const fail = (reason: string, detail?: string, httpStatus?: number, retryAfterMs?: number) =>
       finish({ kind: 'failed', failure: { ok: false, reason, detail, httpStatus, retryAfterMs } });
-
-    // Connect to the checked address whatever a second DNS answer would say (no rebinding).
-    const lookup: LookupFunction = (_host, options, callback) => {
-      const cb = callback as (...args: unknown[]) => void;
-      if (options.all) cb(null, [{ address: pinned.address, family: pinned.family }]);
-      else cb(null, pinned.address, pinned.family);
-    };
-    const client = url.protocol === 'https:' ? https : http;
-    const req = client.request(url, {
-      method: 'GET',
-      lookup,
-      headers: {
-        'User-Agent': opts.userAgent,
-        Accept: 'image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8',
-        'Accept-Encoding': 'gzip, deflate, br',
-      },
-    });
-    // Why the request was destroyed from our side (timeout, cancellation), which outranks what it caused.
+    // Why the request was stopped from our side (timeout, cancellation), which outranks the error it caused.
     let killedBy: HopError | undefined;
     const kill = (error: HopError) => {
       killedBy ??= error;
-      req.destroy(error);
+      controller.abort();
     };
     const onAbort = () => kill(new HopError('cancelled', 'cancelled'));
     if (opts.signal?.aborted) return fail('cancelled');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-
     timers.push(setTimeout(() => kill(new HopError('timeout', 'total timeout')), opts.timeoutMs));
-    req.on('socket', (socket) => {
-      if (!socket.connecting) return; // a reused keep-alive connection
-      const t = setTimeout(() => kill(new HopError('timeout', 'connect timeout')), opts.connectTimeoutMs);
-      timers.push(t);
-      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(t));
-    });
-    req.on('error', (err) => {
+    const failWith = (err: unknown, status?: number) => {
       const error = killedBy ?? err;
-      if (error instanceof HopError) return fail(error.reason, error.message, error.httpStatus);
+      if (error instanceof HopError) return fail(error.reason, error.message, error.httpStatus ?? status);
       const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
       if (/^(CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ERR_SSL)/.test(code)) return fail('tls_error', code);
-      if (code.startsWith('HPE_')) return fail('bad_response', code);
-      fail(`network_error:${code}`, error.message);
-    });
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      if (REDIRECTS.has(status) && res.headers.location) {
-        res.resume();
-        return finish({ kind: 'redirect', status, location: res.headers.location });
-      }
-      if (status < 200 || status >= 300) {
-        res.resume();
-        const retryAfter = status === 429 || status === 503 ? parseRetryAfter(header(res, 'retry-after')) : undefined;
-        return fail(`http_${status}`, undefined, status, retryAfter);
-      }
-      if (opts.respectRobotsTag) {
-        const directive = robotsOptOut(res.headers['x-robots-tag'], botToken(opts.userAgent));
-        if (directive) {
-          req.destroy();
-          return fail('opted_out', `X-Robots-Tag: ${directive}`, status);
-        }
-      }
-      const declared = Number(res.headers['content-length']);
-      const encoding = (header(res, 'content-encoding') ?? 'identity').toLowerCase();
-      if (encoding === 'identity' && Number.isFinite(declared) && declared > opts.maxBytes) {
-        req.destroy();
-        return fail('too_large', `Content-Length ${declared}`, status);
-      }
-      readBody(res, encoding, opts.maxBytes).then(
-        (bytes) => {
-          const format = sniffImage(bytes);
-          if (!format) return fail('not_an_image', undefined, status);
-          finish({ kind: 'body', body: { bytes, format, httpStatus: status } });
+      if (code.startsWith('HPE_')) return fail('bad_response', code, status);
+      if (code.startsWith('Z_') || code.startsWith('ERR__')) return fail('bad_response', code, status);
+      if (code === 'ERR_STREAM_PREMATURE_CLOSE')
+        return fail('network_error:ECONNRESET', 'connection closed mid-body', status);
+      fail(`network_error:${code}`, (error as Error).message, status);
+    };
+
+    imageHttp
+      .get<Readable>(url.toString(), {
+        headers: {
+          'User-Agent': opts.userAgent,
+          Accept: 'image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8',
+          'Accept-Encoding': 'gzip, deflate, br',
         },
-        (err: unknown) => {
-          const error = killedBy ?? err;
-          req.destroy();
-          if (error instanceof HopError) return fail(error.reason, error.message, status);
-          const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
-          if (code.startsWith('Z_') || code.startsWith('ERR__')) return fail('bad_response', code, status);
-          fail(`network_error:${code}`, (error as Error).message, status);
+        signal: controller.signal,
+        // Connect to the checked address whatever a second DNS answer would say (no rebinding).
+        lookup: (_host, _options, callback) => callback(null, pinned.address, pinned.family),
+        transport: connectTimed(opts.connectTimeoutMs, kill, timers),
+      })
+      .then(
+        (response) => {
+          const status = response.status;
+          const body = response.data;
+          const drop = () => body.destroy();
+          const location = response.headers.location as string | undefined;
+          if (REDIRECTS.has(status) && location) {
+            body.resume();
+            return finish({ kind: 'redirect', status, location });
+          }
+          if (status < 200 || status >= 300) {
+            body.resume();
+            const retryAfter =
+              status === 429 || status === 503 ? parseRetryAfter(headerOf(response.headers, 'retry-after')) : undefined;
+            return fail(`http_${status}`, undefined, status, retryAfter);
+          }
+          if (opts.respectRobotsTag) {
+            const directive = robotsOptOut(
+              response.headers['x-robots-tag'] as string | string[] | undefined,
+              botToken(opts.userAgent),
+            );
+            if (directive) {
+              drop();
+              return fail('opted_out', `X-Robots-Tag: ${directive}`, status);
+            }
+          }
+          // axios removes the header of an encoding it decoded; one left is one nobody here can decode.
+          const encoding = headerOf(response.headers, 'content-encoding')?.toLowerCase();
+          if (encoding && encoding !== 'identity') {
+            drop();
+            return fail('bad_response', `Content-Encoding ${encoding}`, status);
+          }
+          const declared = Number(headerOf(response.headers, 'content-length'));
+          if (Number.isFinite(declared) && declared > opts.maxBytes) {
+            drop();
+            return fail('too_large', `Content-Length ${declared}`, status);
+          }
+          readBody(body, opts.maxBytes).then(
+            (bytes) => {
+              const format = sniffImage(bytes);
+              if (!format) return fail('not_an_image', undefined, status);
+              finish({ kind: 'body', body: { bytes, format, httpStatus: status } });
+            },
+            (err: unknown) => {
+              drop();
+              failWith(err, status);
+            },
+          );
         },
+        (err: unknown) => failWith(err),
       );
-    });
-    req.end();
   });
 }
 
-function header(res: IncomingMessage, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
+/**
+ * http(s).request for axios, with a timer from the start of a new connection until it is established (a
+ * reused keep-alive connection has none): a host that never answers fails in connectTimeoutMs, not timeoutMs.
+ */
+function connectTimed(connectTimeoutMs: number, onTimeout: (error: HopError) => void, timers: NodeJS.Timeout[]) {
+  return {
+    request(options: RequestOptions, callback?: (res: IncomingMessage) => void): ClientRequest {
+      const secure = options.protocol === 'https:';
+      const req = secure ? https.request(options, callback) : http.request(options, callback);
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => onTimeout(new HopError('timeout', 'connect timeout')), connectTimeoutMs);
+        timers.push(timer);
+        socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      });
+      return req;
+    },
+  };
+}
+
+function headerOf(headers: Record<string, unknown>, name: string): string | undefined {
+  const value = headers[name];
+  if (Array.isArray(value)) return value[0] === undefined ? undefined : String(value[0]);
+  return value === undefined || value === null ? undefined : String(value);
 }
 
 /**
  * Reads the (decoded) body, failing with too_large as soon as it passes `maxBytes` (the stream is
- * destroyed, nothing more is read) and with not_an_image as soon as its first bytes are not an image.
+ * destroyed, nothing more is read) and with not_an_image as soon as its first bytes are not an image. A
+ * connection closed before the body's end rejects (ERR_STREAM_PREMATURE_CLOSE or the socket's error).
  */
-function readBody(res: IncomingMessage, encoding: string, maxBytes: number): Promise<Buffer> {
-  let stream: Readable = res;
-  if (encoding === 'gzip' || encoding === 'x-gzip') stream = res.pipe(zlib.createGunzip());
-  else if (encoding === 'deflate') stream = res.pipe(zlib.createInflate());
-  else if (encoding === 'br') stream = res.pipe(zlib.createBrotliDecompress());
-  else if (encoding !== 'identity') return Promise.reject(new HopError('bad_response', `Content-Encoding ${encoding}`));
+function readBody(body: Readable, maxBytes: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let sniffed = false;
     const stop = (error: Error) => {
-      stream.destroy();
-      if (stream !== res) res.destroy();
+      body.destroy();
       reject(error);
     };
-    stream.on('data', (chunk: Buffer) => {
+    body.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) return stop(new HopError('too_large', `body over ${maxBytes} bytes`));
       chunks.push(chunk);
@@ -252,10 +284,6 @@ function readBody(res: IncomingMessage, encoding: string, maxBytes: number): Pro
         if (!sniffImage(Buffer.concat(chunks))) stop(new HopError('not_an_image', 'not an image'));
       }
     });
-    stream.on('end', () => resolve(Buffer.concat(chunks, size)));
-    stream.on('error', (error) => reject(error));
-    res.on('close', () => {
-      if (!res.complete) reject(new HopError('network_error:ECONNRESET', 'connection closed mid-body'));
-    });
+    finished(body, (error) => (error ? reject(error) : resolve(Buffer.concat(chunks, size))));
   });
 }

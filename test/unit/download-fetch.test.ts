@@ -74,6 +74,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       return void res.write(png.subarray(0, 40));
     case '/robots':
       return void res.writeHead(200, { 'X-Robots-Tag': 'noai, noimageai' }).end(png);
+    case '/compress-zstd': // an encoding nobody here decodes
+      return void res.writeHead(200, { 'Content-Encoding': 'zstd' }).end(png);
+    case '/truncated': // promises more than it sends, then hangs up
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': String(png.length * 2) });
+      res.write(png);
+      return void setTimeout(() => res.destroy(), 20);
     case '/gzip':
       return void res.writeHead(200, { 'Content-Encoding': 'gzip' }).end(gzipSync(png));
     case '/slow': {
@@ -243,6 +249,34 @@ test('X-Robots-Tag noai opts out unless respectRobotsTag is off', async () => {
 test('a gzip-encoded body is decoded', async () => {
   const r = await fetchBytes(`${base}/gzip`, options());
   expect(r.ok && r.bytes.equals(png)).toBe(true);
+});
+
+test('a body in an encoding that cannot be decoded is a bad_response, not an image', async () => {
+  expect(await fetchBytes(`${base}/compress-zstd`, options())).toMatchObject({
+    ok: false,
+    reason: 'bad_response',
+    detail: 'Content-Encoding zstd',
+  });
+});
+
+test('a body cut short of its Content-Length is a retryable network error', async () => {
+  const r = await fetchBytes(`${base}/truncated`, options({ retries: 0 }));
+  expect(r).toMatchObject({ ok: false, reason: 'network_error:ECONNRESET', retryable: true });
+});
+
+test('a proxy named in the environment is not used: the request goes to the checked address', async () => {
+  const saved = { HTTP_PROXY: process.env.HTTP_PROXY, http_proxy: process.env.http_proxy };
+  // Nothing listens on port 9 (discard): a request sent through this proxy would fail.
+  process.env.HTTP_PROXY = 'http://127.0.0.1:9';
+  process.env.http_proxy = 'http://127.0.0.1:9';
+  try {
+    expect(await fetchBytes(`${base}/img.png`, options())).toMatchObject({ ok: true });
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 });
 
 test('per-host concurrency and rate limits hold', async () => {
