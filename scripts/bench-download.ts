@@ -24,6 +24,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import axios from 'axios';
 import pLimit from 'p-limit';
 import { ensureDefaultCorpus } from '../engine/build-corpus';
 import { encodeKey } from '../engine/keys';
@@ -154,8 +155,8 @@ async function iterationUrls(engineUrl: string, queries: number): Promise<string
   for (let i = 0; i < queries; i++) {
     const q = names[i % names.length];
     const page = 1 + Math.floor(i / names.length);
-    const res = await fetch(`${engineUrl}/search?q=${encodeURIComponent(q)}&per_page=100&page=${page}`);
-    urls.push(...((await res.json()) as SearchResponse).results.map((r) => r.url));
+    const res = await axios.get<SearchResponse>(`${engineUrl}/search`, { params: { q, per_page: 100, page } });
+    urls.push(...res.data.results.map((r) => r.url));
   }
   return urls;
 }
