@@ -9,8 +9,6 @@ import { CachedProvider, type SearchStore } from './cache';
 import { WikimediaCommonsProvider } from './wikimedia';
 import { DEFAULT_ENGINE_URL } from './engine-url';
 
-export { DEFAULT_ENGINE_URL };
-
 type SearchConfig = RunConfig['search'];
 type ProviderKind = SearchConfig['provider'];
 
