@@ -162,8 +162,8 @@ function requestHop(
       if (error instanceof HopError) return fail(error.reason, error.message, error.httpStatus ?? status);
       const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
       if (/^(CERT_|ERR_TLS|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ERR_SSL)/.test(code)) return fail('tls_error', code);
-      if (code.startsWith('HPE_')) return fail('bad_response', code, status);
-      if (code.startsWith('Z_') || code.startsWith('ERR__')) return fail('bad_response', code, status);
+      // HTTP parser (HPE_) and decompression (Z_, brotli's ERR__) errors: the server's bytes are malformed.
+      if (/^(HPE_|Z_|ERR__)/.test(code)) return fail('bad_response', code, status);
       if (code === 'ERR_STREAM_PREMATURE_CLOSE')
         return fail('network_error:ECONNRESET', 'connection closed mid-body', status);
       fail(`network_error:${code}`, (error as Error).message, status);
@@ -186,7 +186,7 @@ function requestHop(
           const status = response.status;
           const body = response.data;
           const drop = () => body.destroy();
-          const location = response.headers.location as string | undefined;
+          const location = headerOf(response.headers, 'location');
           if (REDIRECTS.has(status) && location) {
             body.resume();
             return finish({ kind: 'redirect', status, location });
