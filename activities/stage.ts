@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { db, withDbClock } from '../lib/db';
 import { logger, type Logger } from '../lib/logger';
-import type { StageRef } from '../workflows/types';
+import type { StageRef } from '../lib/contract';
 
 export interface StageContext {
   log: Logger;

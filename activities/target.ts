@@ -1,12 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { TargetError } from '../lib/errors';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif', '.heic']);
 
-export class TargetError extends Error {
-  override readonly name = 'TargetError';
-}
 
 export interface TargetFile {
   path: string;

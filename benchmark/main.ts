@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../lib/config';
 import { logger } from '../lib/logger';
-import { TargetError } from '../activities/target';
+import { TargetError } from '../lib/errors';
 import { registerBenchmarkCommand } from './command';
 import { RelevanceError } from './relevance';
 

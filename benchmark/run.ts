@@ -5,10 +5,10 @@
 import type { Client } from '@temporalio/client';
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../lib/config';
 import { logger } from '../lib/logger';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../lib/queues';
-import { listTarget, TargetError } from '../activities/target';
-import type { IterationSummary } from '../workflows/types';
-import { followRun } from '../cli/follow';
+import type { IterationSummary } from '../lib/contract';
+import { listTarget } from '../activities/target';
+import { TargetError } from '../lib/errors';
+import { endedWell, followRun, linesView, startRun, waitingRetryText } from '../lib/client';
 import { pct } from '../lib/format';
 import { collectArmFigures } from './figures';
 import { writeHtmlReport } from './html';
@@ -114,22 +114,24 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
     `benchmark on ${listing.dir}: ${listing.labels.length} classes, ${relevantInCorpus} relevant images in the corpus; ` +
       `runs ${runIds.explore} and ${runIds.random}`,
   );
-  for (const arm of ARMS) {
-    await client.workflow.start(RUN_WORKFLOW, {
-      taskQueue: WORKFLOW_QUEUE,
-      workflowId: runIds[arm],
-      args: [configs[arm]],
-    });
-  }
-  const finished = await Promise.allSettled(
+  for (const arm of ARMS) await startRun(client, runIds[arm], configs[arm]);
+  const followed = await Promise.all(
     ARMS.map((arm) =>
       // A failed iteration leaves the run waiting for a retry by hand: the benchmark reports what it has.
-      followRun(client, runIds[arm], print, { format: (h) => iterationLine(arm, h), stages: false, intervalMs: 3000 }),
+      followRun(client, runIds[arm], linesView(print, { format: (h) => iterationLine(arm, h), stages: false }), {
+        intervalMs: 3000,
+      }),
     ),
   );
-  finished.forEach((f, i) => {
-    if (f.status === 'rejected') print(`[${ARMS[i]}] run failed: ${(f.reason as Error).message}`);
-  });
+  const failed = ARMS.filter((arm, i) => {
+    const f = followed[i];
+    if (endedWell(f)) return false;
+    const why = f.waiting
+      ? waitingRetryText(runIds[arm], f.waiting)
+      : (f.progress?.error ?? f.failure ?? `Temporal status ${f.execution}`);
+    print(`[${arm}] run failed: ${why}`);
+    return true;
+  }).length;
 
   const arms = {
     explore: await collectArmFigures(runIds.explore, labels, targetClasses),
@@ -150,7 +152,6 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
   const tables = await writeTables(opts.outDir, summary);
   const html = await writeHtmlReport(opts.outDir, summary, printed);
   log.info({ goals: summary.goals, outDir: opts.outDir }, 'benchmark finished');
-  const failed = finished.filter((f) => f.status === 'rejected').length;
   if (failed) print(`${failed} arm(s) failed; the report holds the iterations they finished`);
   return { summary, files: { ...tables, html }, printed };
 }

@@ -1,25 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { logger } from '../lib/logger';
-import { PROJECT_ROOT, stateDir } from '../lib/paths';
+import { PROJECT_ROOT } from '../lib/paths';
 import { ensureServices, stopServices, type Services } from '../lib/services';
-import { waitFor } from '../lib/services/process';
+import { ensureLocalWorkers } from '../lib/services/workers';
 import { checkTargetReadable, listTarget } from '../activities/target';
 import { parseRoles, runWorkers } from '../workers/create';
-import { connectClient, webUiUrl } from './client';
+import { connectClient, startRun, webUiUrl } from '../lib/client';
 import { registerBenchmarkCommand } from '../benchmark/command';
-import { registerControlCommands, startExplorationRun } from './commands/control';
+import { registerControlCommands } from './commands/control';
 import { registerListCommand } from './commands/list';
 import { registerReportCommand } from './commands/report';
-import { followStatus, registerStatusCommand } from './commands/status';
+import { followOnConsole, registerStatusCommand } from './commands/status';
 import { registerWebCommands } from './commands/web';
 import { EXIT, exitCodeFor } from './exit';
-import { RunWaitingError, followRun } from './follow';
 import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
-import { barsView, linesView } from './status-view';
 import { PETS_CLASSES, prepareValTarget } from './targets';
 import { timestampId } from '../lib/format';
 import { registerPretrainCommand, withBaseEncoder, type BaseFlags } from './pretrain';
@@ -50,34 +47,6 @@ function defaultRunId(config: RunConfig): string {
   return `ie-${path.basename(config.target)}-${config.mode}-${timestampId()}`;
 }
 
-async function startRun(config: RunConfig, runId: string) {
-  const client = await connectClient();
-  await startExplorationRun(client, runId, config);
-  return client;
-}
-
-function spawnWorkers(logFile: string, readyFile: string): ChildProcess {
-  fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  fs.rmSync(readyFile, { force: true });
-  const log = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
-    stdio: ['ignore', log, log],
-    // Workers log at info to their file unless asked otherwise.
-    env: { ...process.env, IE_LOG_LEVEL: process.env.IE_WORKER_LOG_LEVEL ?? 'info', IE_WORKER_READY_FILE: readyFile },
-  });
-  fs.closeSync(log);
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 function projectVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -97,36 +66,33 @@ async function demo(flags: RunFlags & BaseFlags & { keepServices?: boolean; id?:
   const services = await ensureServices();
   exportServiceEnv(services);
   const runId = flags.id ?? defaultRunId(config);
-  const workerLog = path.join(stateDir(), 'logs', `${runId}.workers.log`);
-  const readyFile = path.join(stateDir(), 'logs', `${runId}.workers.ready`);
-  const workers = spawnWorkers(workerLog, readyFile);
   let code: number = EXIT.ok;
   try {
-    await waitFor('workers', async () => fs.existsSync(readyFile) || workers.exitCode !== null, 120_000, workerLog);
-    if (workers.exitCode !== null) throw new Error(`workers exited with code ${workers.exitCode}; see ${workerLog}`);
-    const client = await startRun(config, runId);
+    const workers = await ensureLocalWorkers();
+    out(`workers ${workers.started ? 'started' : 'already running'} (pid ${workers.pid}); their JSON logs: ${workers.logFile}`);
+    const client = await connectClient();
+    await startRun(client, runId, config);
     out(
       `run ${runId} started: ${config.iterations} iterations × ${config.queriesPerIteration} queries × ${config.resultsPerQuery} results`,
     );
     if (services.webUi) out(`Temporal Web UI: ${webUiUrl(runId, services.webUi)}`);
-    out(`worker logs (JSON): ${workerLog}`);
     const started = Date.now();
-    const result = await followRun(client, runId, out);
-    out(
-      `run ${runId} ${result.status} in ${((Date.now() - started) / 60000).toFixed(1)} min: ${result.imagesDownloaded} images downloaded, ${result.imagesKept} kept in the replay buffer`,
-    );
-    out(`  progress:  temporal workflow query --workflow-id ${runId} --type progress`);
+    code = await followOnConsole(client, runId);
+    out(`followed for ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    out(`  status:    ie status ${runId}`);
+    out(`  report:    ie report ${runId}`);
     if (services.webUi) out(`  Web UI:    ${webUiUrl(runId, services.webUi)}`);
   } catch (error) {
-    out(error instanceof RunWaitingError ? error.message : `run ${runId} failed: ${(error as Error).message}`);
+    out(`run ${runId} failed: ${(error as Error).message}`);
     code = EXIT.failed;
   } finally {
-    await stopChild(workers);
     if (!flags.keepServices) {
-      const stopped = await stopServices(services.started);
-      if (stopped.length) out(`stopped ${stopped.join(', ')} (use --keep-services to leave them running)`);
+      const stopped = await stopServices({ workers: true, ...services.started });
+      if (stopped.length) out(`stopped ${stopped.join(', ')} (--keep-services leaves them running)`);
     } else {
-      out('services left running; `ie down` stops them');
+      out(
+        'workers and services left running: queries (ie status, temporal workflow query) keep working; `ie down` stops them',
+      );
     }
   }
   return code;
@@ -148,6 +114,7 @@ async function main(): Promise<void> {
 Examples:
   ie demo                                   services + workers + a 5-iteration run on pets, followed
   ie pretrain                               the starting encoder the demo uses (built on first use)
+  ie data fetch                             download and build the offline datasets (IE_DATASETS_DIR), checksums verified
   ie up && ie worker &                      services, then workers (another terminal)
   ie run --config run.yaml --iterations 3 --follow
   ie status RUN --follow                    live progress bars per stage
@@ -182,11 +149,11 @@ Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, tar
     if (flags.printConfig) return void (process.exitCode = printConfig(config));
     await validateRun(config);
     const runId = flags.id ?? defaultRunId(config);
-    const client = await startRun(config, runId);
+    const client = await connectClient();
+    await startRun(client, runId, config);
     out(`run ${runId} started; Web UI: ${webUiUrl(runId)}`);
     try {
-      if (flags.follow)
-        process.exitCode = await followStatus(client, runId, process.stdout.isTTY ? barsView() : linesView(out));
+      if (flags.follow) process.exitCode = await followOnConsole(client, runId);
       else out(`  ie status ${runId} --follow   # live progress`);
     } finally {
       await client.connection.close();
@@ -214,7 +181,7 @@ Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, tar
     .command('worker')
     .description('run workers for the given roles (all | workflows,io,score,train) against TEMPORAL_ADDRESS')
     .argument('[roles]', 'comma-separated roles', 'all')
-    .action(async (roles: string) => runWorkers(parseRoles(roles)));
+    .action(async (roles: string) => runWorkers(parseRoles(roles), out));
 
   registerStatusCommand(program);
   registerListCommand(program);

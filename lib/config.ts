@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BadInputError } from './errors';
 
 export const SEARCH_PROVIDERS = ['local', 'openverse', 'wikimedia', 'flickr', 'brave'] as const;
 
@@ -228,7 +229,7 @@ export const runConfigSchema = runConfigObject.superRefine((config, ctx) => {
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type RunConfig = z.output<typeof runConfigSchema>;
 
-export class ConfigError extends Error {
+export class ConfigError extends BadInputError {
   override readonly name = 'ConfigError';
 }
 

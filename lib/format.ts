@@ -7,3 +7,8 @@ export function pct(x: number | null | undefined): string {
 export function timestampId(now = new Date()): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
 }
+
+/** An iteration as every view names it: its 0-based index (as ids, retries and the database use it) and its place. */
+export function iterationLabel(index: number, iterations: number): string {
+  return iterations > 0 ? `iteration ${index} (${index + 1} of ${iterations})` : `iteration ${index}`;
+}

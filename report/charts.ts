@@ -1,7 +1,7 @@
 // vega-lite's package exports hide its types from this project's module resolution; the build path has them.
 import type { TopLevelSpec } from 'vega-lite/build/index';
 import type * as VegaLite from 'vega-lite/build/index';
-import { STAGES } from '../lib/queues';
+import { STAGES } from '../lib/contract';
 import type { ReportData } from './data';
 
 export interface ChartSpec {

@@ -1,10 +1,11 @@
 import { db } from '../lib/db';
+import { BadInputError } from '../lib/errors';
 import { float32FromBytes } from '../activities/bytes';
 import { distributionStats, uniformStats, type DistributionStats } from './distribution-stats';
 import { gridIterations, sampleByHash } from './sample';
 
 /** The run does not exist, or has nothing to report yet. */
-export class ReportError extends Error {
+export class ReportError extends BadInputError {
   override readonly name = 'ReportError';
 }
 

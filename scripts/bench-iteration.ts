@@ -12,7 +12,7 @@ import path from 'node:path';
 import { db, closeDb } from '../lib/db';
 import { PROJECT_ROOT } from '../lib/paths';
 import { ensureDatabase, ensureLocalPostgres, localDatabaseUrl } from '../lib/services/postgres';
-import { STAGES } from '../lib/queues';
+import { STAGES } from '../lib/contract';
 
 const STAGE_ORDER = STAGES.filter((s) => s !== 'prepare');
 

@@ -9,19 +9,12 @@ import {
 } from '@temporalio/worker';
 import * as activities from '../activities';
 import { closeDb } from '../lib/db';
+import { temporalAddress, temporalNamespace } from '../lib/client/connect';
 import { logger } from '../lib/logger';
-import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/queues';
+import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/contract';
 
 export type WorkerRole = 'workflows' | 'io' | 'score' | 'train';
 export const ALL_ROLES: WorkerRole[] = ['workflows', 'io', 'score', 'train'];
-
-export function temporalAddress(): string {
-  return process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-}
-
-export function temporalNamespace(): string {
-  return process.env.TEMPORAL_NAMESPACE ?? 'default';
-}
 
 const { prepareRun, finishRun, finishIteration, sampleQueries, searchQueries, downloadCandidates, updateDistribution } =
   activities;
@@ -67,12 +60,13 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
  * Runs workers for the given roles in this process until SIGINT/SIGTERM. Scale out by starting more
  * processes with a subset of roles (e.g. `train` on a GPU machine, `io` elsewhere).
  */
-export async function runWorkers(roles: WorkerRole[]): Promise<void> {
+export async function runWorkers(roles: WorkerRole[], announce: (line: string) => void = () => undefined): Promise<void> {
   installRuntimeLogging();
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {
     const workers = await createWorkers(connection, roles);
     logger.info({ roles, address: temporalAddress(), namespace: temporalNamespace() }, 'workers ready');
+    announce(readyLine(roles));
     // Lets a supervising process (the demo) know the workers poll, whatever the log level.
     if (process.env.IE_WORKER_READY_FILE) fs.writeFileSync(process.env.IE_WORKER_READY_FILE, `${process.pid}\n`);
     await Promise.all(workers.map((w) => w.run()));
@@ -81,6 +75,18 @@ export async function runWorkers(roles: WorkerRole[]): Promise<void> {
     await closeDb();
   }
 }
+
+/** What a started worker process polls, in one plain line. */
+export function readyLine(roles: WorkerRole[]): string {
+  const queues = roles.map((role) => `${role} → ${optionsFor(role).taskQueue}`).join(', ');
+  return (
+    `workers ready on ${temporalAddress()} (namespace ${temporalNamespace()}), polling ${queues}; ` +
+    'Ctrl-C stops them (an activity in flight is retried elsewhere)'
+  );
+}
+
+/** SDK warnings that are expected of a worker with one role (a workflows-only worker has no activities). */
+const EXPECTED_FOR_ONE_ROLE = /^No (activities|workflows) registered/;
 
 let runtimeInstalled = false;
 
@@ -93,8 +99,9 @@ export function installRuntimeLogging(): void {
   const sdkLog = logger.child({ component: 'temporal-sdk' });
   Runtime.install({
     logger: new DefaultLogger(sdkLevel, (entry) => {
-      const method =
+      const level =
         entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
+      const method = EXPECTED_FOR_ONE_ROLE.test(entry.message) ? 'debug' : level;
       // pino serialises errors under `err`; the SDK passes them as `error`.
       const { error, ...meta } = (entry.meta ?? {}) as { error?: unknown } & Record<string, unknown>;
       sdkLog[method](error === undefined ? meta : { ...meta, err: error }, entry.message);

@@ -1,12 +1,9 @@
 // Validation of the controls a run accepts (pause, resume, stop, temperature, concepts, retry). Pure
 // functions: the run's update validators call them, so a rejected control never enters the history.
-import type { FailedIteration, RunControls, RunStatus } from './types';
+import { ENDED_RUN_STATUSES, type FailedIteration, type RunControls, type RunStatus } from '../lib/contract';
 
 export const MAX_CONCEPTS_PER_UPDATE = 50;
 export const MAX_CONCEPT_LENGTH = 100;
-
-export const CONTROL_KINDS = ['pause', 'resume', 'stop', 'temperature', 'addConcepts', 'retryIteration'] as const;
-export type ControlKind = (typeof CONTROL_KINDS)[number];
 
 export interface ControlState {
   status: RunStatus;
@@ -22,10 +19,8 @@ export class ControlRejected extends Error {
   }
 }
 
-const ENDED: RunStatus[] = ['completed', 'stopped', 'failed'];
-
 function requireActive(state: ControlState, what: string): void {
-  if (ENDED.includes(state.status)) throw new ControlRejected(`cannot ${what}: the run has already ${state.status}`);
+  if (ENDED_RUN_STATUSES.includes(state.status)) throw new ControlRejected(`cannot ${what}: the run has already ${state.status}`);
 }
 
 export function validatePause(state: ControlState): void {

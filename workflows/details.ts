@@ -1,8 +1,7 @@
 // Markdown shown as a run's current details in the Temporal Web UI (and `temporal workflow describe`).
 // Pure: rendered from the workflow's state on every change.
-import { pct } from '../lib/format';
-import { iterationWorkflowId } from '../lib/queues';
-import type { IterationSummary, Progress } from './types';
+import { iterationLabel, pct } from '../lib/format';
+import { iterationWorkflowId, type IterationSummary, type Progress } from '../lib/contract';
 
 const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined ? '—' : x.toFixed(digits));
 
@@ -15,38 +14,46 @@ export function retryCommands(runId: string, iteration: number): string[] {
 }
 
 function statusLine(p: Progress): string {
+  const it = iterationLabel(p.iteration, p.iterations);
   switch (p.status) {
     case 'preparing':
       return '**Preparing**: validating the target and loading the concept vocabulary';
     case 'running':
-      return `**Running** iteration ${p.iteration + 1} of ${p.iterations}, stage **${p.stage}**`;
+      return p.stage === 'continued-as-new'
+        ? `**Continued as new** after ${it}: the run goes on in its next execution (the latest one of \`${p.runId}\`)`
+        : `**Running** ${it}, stage **${p.stage}**`;
     case 'paused':
-      return `**Paused** before iteration ${p.iteration + 1} of ${p.iterations} (resume: \`ie control resume ${p.runId}\`)`;
+      return `**Paused** before ${it} (resume: \`ie control resume ${p.runId}\`)`;
     case 'waiting-retry':
       return `**Iteration ${p.failed?.iteration ?? p.iteration} failed**; the run waits for a retry`;
     case 'completed':
-      return `**Completed** ${p.history.length} iterations`;
+      return `**Completed** ${p.iterationsDone} iterations`;
     case 'stopped':
-      return `**Stopped** by request after ${p.history.length} iterations`;
+      return `**Stopped** by request after ${p.iterationsDone} iterations`;
     case 'failed':
-      return `**Failed** at iteration ${p.iteration}`;
+      return p.error ? `**Failed** before its first iteration: ${p.error}` : `**Failed** at iteration ${p.iteration}`;
   }
 }
 
+/**
+ * The recent iterations' figures as a fixed-width table in a code block: the Web UI's markdown does not
+ * render pipe tables, and aligned columns read the same in `temporal workflow describe`.
+ */
 function figures(history: IterationSummary[]): string[] {
   if (history.length === 0) return [];
-  const rows = history.map(
-    (h) =>
-      `| ${h.iteration} | ${h.downloaded} | ${h.kept} | ${num(h.meanReward)} | ${num(h.temperature, 4)} | ${pct(h.knnAccuracy)} | ${(h.wallMs / 1000).toFixed(0)} s |`,
-  );
-  return [
-    '### Iterations',
-    '',
-    '| iteration | downloaded | kept | mean reward | temperature | kNN | wall |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows,
-    '',
-  ];
+  const header = ['iteration', 'downloaded', 'kept', 'mean reward', 'temperature', 'kNN', 'wall'];
+  const rows = history.map((h) => [
+    String(h.iteration),
+    String(h.downloaded),
+    String(h.kept),
+    num(h.meanReward),
+    num(h.temperature, 4),
+    pct(h.knnAccuracy),
+    `${(h.wallMs / 1000).toFixed(0)} s`,
+  ]);
+  const widths = header.map((title, c) => Math.max(title.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => cells.map((cell, c) => cell.padStart(widths[c])).join('  ');
+  return ['### Recent iterations', '', '```text', line(header), ...rows.map(line), '```', ''];
 }
 
 /** Current details of a run: where it is, what it found, what it is waiting for. */
@@ -55,14 +62,14 @@ export function runDetails(p: Progress, target: string | undefined): string {
   lines.push(
     `- target: **${target ?? '—'}**`,
     p.iterations > 0
-      ? `- iteration: **${Math.min(p.iteration + 1, p.iterations)} / ${p.iterations}**, stage: **${p.stage}**`
+      ? `- ${iterationLabel(p.iteration, p.iterations)}, stage: **${p.stage}**; ${p.iterationsDone} finished`
       : `- stage: **${p.stage}**`,
     `- images so far: **${p.imagesDownloaded}** downloaded, **${p.imagesKept}** kept`,
     `- mean reward (last iteration): **${num(p.meanReward)}**`,
   );
-  const knns = p.history.map((h) => h.knnAccuracy).filter((k): k is number => k !== null);
-  if (knns.length)
-    lines.push(`- kNN accuracy: last **${pct(knns[knns.length - 1])}**, best **${pct(Math.max(...knns))}**`);
+  const last = p.history[p.history.length - 1];
+  if (last?.knnAccuracy != null || p.bestKnn != null)
+    lines.push(`- kNN accuracy: last **${pct(last?.knnAccuracy)}**, best **${pct(p.bestKnn)}**`);
   const c = p.controls;
   const controls = [
     c.paused ? 'paused' : null,
@@ -101,7 +108,7 @@ export function runDetails(p: Progress, target: string | undefined): string {
 
 /** One-line summary of an iteration's execution, shown in the run's event list. */
 export function iterationSummaryLine(runId: string, iteration: number, iterations: number): string {
-  return `Iteration ${iteration + 1} of ${iterations} of ${runId}`;
+  return `${iterationLabel(iteration, iterations).replace(/^i/, 'I')} of ${runId}`;
 }
 
 /** Static details of an iteration's execution: what it does. */

@@ -1,3 +1,3 @@
-// The workflows a worker registers.
-export { explorationRun, progressQuery, stageSignal } from './run';
+// The workflows a worker registers, under the names lib/contract/workflows.ts gives clients.
+export { explorationRun } from './run';
 export { explorationIteration } from './iteration';

@@ -1,8 +1,16 @@
 import { getExternalWorkflowHandle, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, type Stage } from '../lib/queues';
-import type { IterationEvaluation, IterationInput, IterationSummary } from './types';
-import { stageSignal } from './run';
+import {
+  IO_QUEUE,
+  SCORE_QUEUE,
+  TRAIN_QUEUE,
+  stageSignal,
+  type ExplorationIterationWorkflow,
+  type IterationEvaluation,
+  type IterationInput,
+  type IterationSummary,
+  type Stage,
+} from '../lib/contract';
 
 const retry = { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError', 'TargetError', 'TrainerError'] };
 
@@ -101,3 +109,6 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
     wallMs: Date.now() - started,
   };
 }
+
+// The workflow registered under ITERATION_WORKFLOW has the contract's signature.
+explorationIteration satisfies ExplorationIterationWorkflow;

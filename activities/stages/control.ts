@@ -1,7 +1,7 @@
 import type { IterationFailure, Prisma } from '@prisma/client';
 import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';
-import type { ControlKind } from '../../workflows/controls';
+import type { ControlKind } from '../../lib/contract';
 
 export interface ControlRecord {
   runId: string;

@@ -23,7 +23,7 @@ import {
 } from '../store/normalise';
 import { putImage, sha256, storePath, storedImage } from '../store/content-store';
 import { repointRows } from '../store/image-rows';
-import type { StageRef } from '../../workflows/types';
+import type { StageRef } from '../../lib/contract';
 
 interface ResultRow {
   conceptId: number;

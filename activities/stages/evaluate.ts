@@ -11,7 +11,7 @@ import { stratifiedSplit } from '../evaluate/split';
 import { OnnxImageEmbedder } from '../score/embedder';
 import { targetEmbeddingsPath } from './score';
 import { baseEncoderPath, iterationDir } from './train';
-import type { EncoderEvaluation, IterationEvaluation, StageRef } from '../../workflows/types';
+import type { EncoderEvaluation, IterationEvaluation, StageRef } from '../../lib/contract';
 
 const NONE: EncoderEvaluation = { knnAccuracy: null, linearProbeAccuracy: null };
 

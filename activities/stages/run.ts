@@ -11,7 +11,7 @@ import { normaliseImage } from '../store/normalise';
 import { putImage, sha256, storePath } from '../store/content-store';
 import { repointImages } from '../store/image-rows';
 import { checkTargetReadable, listTarget } from '../target';
-import type { StageRef } from '../../workflows/types';
+import type { StageRef } from '../../lib/contract';
 
 export interface PrepareRunInput {
   runId: string;

@@ -8,7 +8,7 @@ import { float32FromBytes } from '../bytes';
 import { descriptorsFor, pickDescriptor, queryText } from '../descriptors/descriptors';
 import { normaliseQuery } from '../search/provider';
 import { searchProviderName } from '../search/providers';
-import type { StageRef } from '../../workflows/types';
+import type { StageRef } from '../../lib/contract';
 
 /**
  * Draws this iteration's concepts: the run's own concepts (class names, user additions) not queried yet

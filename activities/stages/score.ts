@@ -16,7 +16,7 @@ import {
 } from '../score/rewards';
 import { writeFileAtomic } from '../../engine/corpus';
 import { iterationDir } from './train';
-import type { StageRef } from '../../workflows/types';
+import type { StageRef } from '../../lib/contract';
 
 /** Where scoring leaves the target's embeddings for evaluation (by reference, not through Temporal). */
 export function targetEmbeddingsPath(ref: StageRef): string {

@@ -7,7 +7,7 @@ import { createProvider } from '../search/providers';
 import { QuotaExhaustedError } from '../search/http';
 import { ApplicationFailure } from '@temporalio/common';
 import { cachedSearch, dbSearchStore } from '../search/cache';
-import type { StageRef } from '../../workflows/types';
+import type { StageRef } from '../../lib/contract';
 
 const SEARCH_CONCURRENCY = 8;
 /** Queries whose result counts are written together: one statement per chunk, not per query. */

@@ -6,7 +6,7 @@ import { pythonExecutable, stateDir } from '../../lib/paths';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { runTrainer, type TrainerEvent } from '../train/trainer-process';
-import type { StageRef } from '../../workflows/types';
+import type { StageRef } from '../../lib/contract';
 
 export interface TrainResult {
   steps: number;

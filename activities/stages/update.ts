@@ -21,7 +21,7 @@ import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { conceptRewardsPath, type RunConceptRewards } from './score';
 import { iterationDir } from './train';
-import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../workflows/types';
+import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
 import { temperatureOverride } from './control';
 
 /**

@@ -1,30 +1,17 @@
-import {
-  WorkflowUpdateFailedError,
-  type Client,
-  type WorkflowHandleWithFirstExecutionRunId,
-  type WorkflowStartOptions,
-} from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { InvalidArgumentError, type Command } from 'commander';
 import { recordRejectedControl } from '../../activities/stages/control';
-import type { RunConfig } from '../../lib/config';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
-import { missingRunSearchAttributes } from '../../lib/services/temporal';
-import type { ControlKind } from '../../workflows/controls';
-import type { ControlResult, Progress, TopConcept } from '../../workflows/types';
-import { temporalAddress } from '../../workers/create';
-import { connectClient } from '../client';
-import { UsageError } from '../exit';
-
-/** The update that carries each control (see workflows/run.ts). */
-export const CONTROL_UPDATES: Record<ControlKind, string> = {
-  pause: 'pause',
-  resume: 'resume',
-  stop: 'stopAfterIteration',
-  temperature: 'setTemperature',
-  addConcepts: 'addConcepts',
-  retryIteration: 'retryIteration',
-};
+import { connectClient, temporalAddress } from '../../lib/client';
+import {
+  CONTROL_UPDATES,
+  progressQuery,
+  topConceptsQuery,
+  type ControlKind,
+  type ControlPayload,
+  type ControlResult,
+} from '../../lib/contract';
+import { UsageError } from '../../lib/errors';
 
 export type ControlOutcome = { accepted: true; result: ControlResult } | { accepted: false; reason: string };
 
@@ -43,45 +30,27 @@ function rejectionReason(error: WorkflowUpdateFailedError): string {
  * Sends a control to a run as a validated update. An accepted control is recorded by the run itself; a
  * rejected one (the validator refused it, so it never entered the run's history) is recorded here.
  */
-export async function sendControl(
+export async function sendControl<K extends ControlKind>(
   client: Client,
   runId: string,
-  kind: ControlKind,
-  payload?: object,
+  kind: K,
+  ...payload: ControlPayload<K> extends undefined ? [] : [ControlPayload<K>]
 ): Promise<ControlOutcome> {
   const handle = client.workflow.getHandle(runId);
   try {
-    const result =
-      payload === undefined
-        ? await handle.executeUpdate<ControlResult, []>(CONTROL_UPDATES[kind])
-        : await handle.executeUpdate<ControlResult, [object]>(CONTROL_UPDATES[kind], { args: [payload] });
+    // `payload` has the type of the argument CONTROL_UPDATES[kind] takes (ControlPayload), or is empty.
+    const result = payload.length
+      ? await handle.executeUpdate(CONTROL_UPDATES[kind] as UpdateDefinition<ControlResult, [unknown]>, {
+          args: [payload[0]],
+        })
+      : await handle.executeUpdate(CONTROL_UPDATES[kind] as UpdateDefinition<ControlResult, []>);
     return { accepted: true, result };
   } catch (error) {
     if (!(error instanceof WorkflowUpdateFailedError)) throw error;
     const reason = rejectionReason(error);
-    await recordRejectedControl({ runId, kind, payload: payload ?? {}, reason });
+    await recordRejectedControl({ runId, kind, payload: payload[0] ?? {}, reason });
     return { accepted: false, reason };
   }
-}
-
-/** Start options of a run: static summary and details shown in the Web UI from its first moment. */
-export function runStartOptions(runId: string, config: RunConfig): WorkflowStartOptions {
-  const target = config.target.split(/[\\/]/).filter(Boolean).pop() ?? config.target;
-  return {
-    taskQueue: WORKFLOW_QUEUE,
-    workflowId: runId,
-    args: [config],
-    staticSummary: `Exploration run on ${target}: ${config.mode}, ${config.iterations} iterations`,
-    staticDetails: [
-      `### Exploration run on \`${config.target}\``,
-      '',
-      `- mode: **${config.mode}**, seed ${config.seed}`,
-      `- ${config.iterations} iterations × ${config.queriesPerIteration} queries × ${config.resultsPerQuery} results`,
-      `- training: ${config.train.steps} steps per iteration (${config.train.preset}, ${config.train.device})`,
-      '',
-      `Filter runs like it: \`IeTarget = '${target}'\`. Queries: \`progress\`, \`topConcepts\`.`,
-    ].join('\n'),
-  };
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -97,10 +66,14 @@ function usageError(runId: string, error: unknown): unknown {
   return error;
 }
 
-async function control(runId: string, kind: ControlKind, payload?: object): Promise<void> {
+async function control<K extends ControlKind>(
+  runId: string,
+  kind: K,
+  ...payload: ControlPayload<K> extends undefined ? [] : [ControlPayload<K>]
+): Promise<void> {
   const client = await connectClient();
   try {
-    const outcome = await sendControl(client, runId, kind, payload).catch((error: unknown) => {
+    const outcome = await sendControl(client, runId, kind, ...payload).catch((error: unknown) => {
       throw usageError(runId, error);
     });
     if (outcome.accepted) {
@@ -173,7 +146,7 @@ export function registerControlCommands(program: Command): void {
   runCommand(group, 'progress').action(async (run: string) => {
     const client = await connectClient();
     try {
-      const progress = await queryRun(() => client.workflow.getHandle(run).query<Progress>('progress'), run);
+      const progress = await queryRun(() => client.workflow.getHandle(run).query(progressQuery), run);
       out(JSON.stringify(progress, null, 2));
     } finally {
       await client.connection.close();
@@ -185,7 +158,7 @@ export function registerControlCommands(program: Command): void {
       const client = await connectClient();
       try {
         const top = await queryRun(
-          () => client.workflow.getHandle(run).query<TopConcept[], [number]>('topConcepts', flags.count),
+          () => client.workflow.getHandle(run).query(topConceptsQuery, flags.count),
           run,
         );
         for (const t of top) out(`${(100 * t.probability).toFixed(3).padStart(7)}%  ${t.concept}`);
@@ -202,23 +175,4 @@ export function registerControlCommands(program: Command): void {
   runCommand(program, 'retry-iteration')
     .argument('<iteration>', 'the failed iteration (0-based, as the run details show it)', parseNumber('iteration'))
     .action((run: string, iteration: number) => control(run, 'retryIteration', { iteration }));
-}
-
-/**
- * Starts a run with its static summary and details. They belong to its first execution: Continue-As-New
- * does not carry them (SDK 1.24), so later executions show the current details only.
- */
-export async function startExplorationRun(
-  client: Client,
-  runId: string,
-  config: RunConfig,
-): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  // Without them the run's first workflow task would fail over and over: refuse before starting.
-  const missing = await missingRunSearchAttributes(client.connection, client.options.namespace);
-  if (missing.length)
-    throw new UsageError(
-      `namespace ${client.options.namespace} lacks the search attributes ${missing.join(', ')}: register them ` +
-        `with \`temporal operator search-attribute create\` (README: Watching and steering a run); nothing was started`,
-    );
-  return client.workflow.start(RUN_WORKFLOW, runStartOptions(runId, config));
 }

@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { db, closeDb } from '../../lib/db';
 import { pct } from '../../lib/format';
-import { RUN_WORKFLOW } from '../../lib/queues';
-import { connectClient } from '../client';
-import { ServiceUnavailableError, UsageError, isUnreachable, unreachableReason } from '../exit';
+import { RUN_WORKFLOW } from '../../lib/contract';
+import { connectClient } from '../../lib/client/connect';
+import { ServiceUnavailableError, UsageError, isUnreachable, unreachableReason } from '../../lib/errors';
 
 export interface RunListing {
   id: string;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { closeDb } from '../../lib/db';
 import { stateDir } from '../../lib/paths';
 import { writeReport } from '../../report';
-import { ServiceUnavailableError, UsageError, isUnreachable, unreachableReason } from '../exit';
+import { ServiceUnavailableError, UsageError, isUnreachable, unreachableReason } from '../../lib/errors';
 
 export function registerReportCommand(program: Command): void {
   program

@@ -1,70 +1,44 @@
 import type { Command } from 'commander';
-import type { Client } from '@temporalio/client';
-import { sleep } from '../../lib/services/process';
-import { connectClient } from '../client';
+import {
+  barsView,
+  connectClient,
+  endedWell,
+  followRun,
+  linesView,
+  readRunState,
+  statusText,
+  waitingRetryText,
+  type FollowResult,
+} from '../../lib/client';
 import { EXIT } from '../exit';
-import type { Progress } from '../../workflows/types';
-import { readRunState } from '../progress';
-import { barsView, linesView, statusText, type StatusView } from '../status-view';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-/** Executions that are over (a chain's latest execution is never CONTINUED_AS_NEW for long). */
-const CLOSED = new Set(['COMPLETED', 'FAILED', 'TERMINATED', 'CANCELLED', 'CANCELED', 'TIMED_OUT']);
-
-/** The exit status a finished run gives `ie status --follow` and `ie run --follow`. */
-export function exitForRun(progress: Progress | null, execution: string): number {
-  if (progress?.status === 'completed' || progress?.status === 'stopped') return EXIT.ok;
-  return execution === 'COMPLETED' ? EXIT.ok : EXIT.failed;
-}
-
-/** Polls the run until its chain of executions closes, showing each answer; returns the exit status. */
-export async function followStatus(
-  client: Client,
-  runId: string,
-  view: StatusView,
-  intervalMs = 1000,
-): Promise<number> {
-  let last: Progress | null = null;
+/** Follows a run on this terminal (bars) or in a log (lines) until it ends; returns the exit status. */
+export async function followOnConsole(client: Awaited<ReturnType<typeof connectClient>>, runId: string) {
   // Ctrl-C stops following (the run goes on): put the terminal back as it was.
+  const view = process.stdout.isTTY ? barsView() : linesView(out);
   const interrupted = () => {
     view.stop();
-    process.stdout.write(`stopped following ${runId}; the run goes on (ie status ${runId} --follow)\n`);
+    out(`stopped following ${runId}; the run goes on (ie status ${runId} --follow)`);
     process.exit(130);
   };
   process.once('SIGINT', interrupted);
   try {
-    for (;;) {
-      const state = await readRunState(client, runId);
-      if (state.progress) {
-        last = state.progress;
-        view.update(state.progress);
-      }
-      // A failed iteration leaves the run open, waiting for a retry: following it would never end.
-      if (state.progress?.status === 'waiting-retry') {
-        view.stop();
-        out(waitingRetryText(runId, state.progress));
-        return EXIT.failed;
-      }
-      if (CLOSED.has(state.execution)) {
-        view.stop();
-        if (!state.progress) out(`run ${runId} ended: Temporal status ${state.execution}`);
-        return exitForRun(state.progress ?? last, state.execution);
-      }
-      await sleep(intervalMs);
-    }
+    const result = await followRun(client, runId, view);
+    out(endLine(runId, result));
+    return endedWell(result) ? EXIT.ok : EXIT.failed;
   } finally {
     process.off('SIGINT', interrupted);
-    view.stop();
   }
 }
 
-/** What to do about a run waiting on a failed iteration. */
-export function waitingRetryText(runId: string, progress: Progress): string {
-  const failed = progress.failed;
-  const which = failed ? `iteration ${failed.iteration} failed: ${failed.error}` : 'an iteration failed';
-  const retry = failed ? `ie retry-iteration ${runId} ${failed.iteration}` : `ie status ${runId}`;
-  return `run ${runId} is waiting: ${which}\n  fix the cause, then: ${retry}   (or end it: ie stop ${runId})`;
+/** How following a run ended, in words. */
+export function endLine(runId: string, result: FollowResult): string {
+  if (result.waiting) return waitingRetryText(runId, result.waiting);
+  const status = result.progress?.status ?? result.execution.toLowerCase();
+  const why = result.progress?.error ?? result.failure;
+  return `run ${runId} ${status} (Temporal: ${result.execution})${why && !endedWell(result) ? `: ${why}` : ''}`;
 }
 
 export function registerStatusCommand(program: Command): void {
@@ -76,24 +50,29 @@ export function registerStatusCommand(program: Command): void {
     .option('--json', 'print the progress as JSON (without --follow)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 the run is known (with --follow: it completed or was stopped), 1 it failed (--follow),\n' +
-        '2 no such run, 3 Temporal is not reachable.',
+      '\nExit codes: 0 the run is known and has not failed (with --follow: it completed or was stopped),\n' +
+        '1 it failed (or waits on a failed iteration), 2 no such run, 3 Temporal is not reachable.',
     )
     .action(async (runId: string, opts: { follow?: boolean; json?: boolean }) => {
       const client = await connectClient();
       try {
         if (opts.follow) {
-          const view = process.stdout.isTTY ? barsView() : linesView(out);
-          process.exitCode = await followStatus(client, runId, view);
+          process.exitCode = await followOnConsole(client, runId);
           return;
         }
-        const { execution, progress } = await readRunState(client, runId);
-        if (opts.json) out(JSON.stringify({ execution, progress }, null, 2));
-        else if (progress) out(statusText(progress, execution));
+        const { execution, progress, failure } = await readRunState(client, runId);
+        if (opts.json) out(JSON.stringify({ execution, progress, failure }, null, 2));
+        else if (progress) out(statusText(progress, execution, failure));
+        else if (failure) out(`run ${runId}: failed (Temporal: ${execution})\n  failed: ${failure}`);
         else
           out(
             `run ${runId}: Temporal status ${execution}; no worker answered its progress query (is \`ie worker\` running?)`,
           );
+        const failed =
+          progress?.status === 'failed' ||
+          progress?.status === 'waiting-retry' ||
+          ['FAILED', 'TERMINATED', 'TIMED_OUT'].includes(execution);
+        if (failed) process.exitCode = EXIT.failed;
       } finally {
         await client.connection.close();
       }

@@ -7,7 +7,7 @@ import {
   engineServeOptions,
   type EngineServeFlags,
 } from '../../engine/options';
-import { UsageError } from '../exit';
+import { UsageError } from '../../lib/errors';
 
 /** Runs the local search engine on its own until SIGINT/SIGTERM. */
 async function serve(opts: Omit<EngineServeFlags, 'manifest'> & { corpus?: string }): Promise<void> {

@@ -9,6 +9,7 @@ import {
   stopLocalPostgres,
 } from './postgres';
 import { DEFAULT_UI_PORT, ensureTemporalDevServer, stopTemporalDevServer } from './temporal';
+import { stopLocalWorkers } from './workers';
 import path from 'node:path';
 import { stateDir } from '../paths';
 
@@ -28,6 +29,7 @@ export interface Services {
  */
 export async function ensureServices(opts: { engine?: boolean } = {}): Promise<Services> {
   const log = logger.child({ component: 'services' });
+  // The engine we would start serves the default corpus: without the datasets, say so before starting anything.
   let databaseUrl = process.env.DATABASE_URL;
   let pgStarted = false;
   if (!databaseUrl) {
@@ -66,12 +68,13 @@ export async function ensureServices(opts: { engine?: boolean } = {}): Promise<S
   };
 }
 
-/** Stops the local services (only those named, or all that our tooling runs). */
+/** Stops the local services (only those named, or all that our tooling runs, workers first). */
 export async function stopServices(
-  which: { postgres?: boolean; temporal?: boolean; engine?: boolean } = {},
+  which: { workers?: boolean; postgres?: boolean; temporal?: boolean; engine?: boolean } = {},
 ): Promise<string[]> {
   const all = Object.keys(which).length === 0;
   const stopped: string[] = [];
+  if ((all || which.workers) && (await stopLocalWorkers())) stopped.push('workers');
   if ((all || which.engine) && (await stopEngine())) stopped.push('engine');
   if ((all || which.temporal) && (await stopTemporalDevServer())) stopped.push('temporal');
   if ((all || which.postgres) && (await stopLocalPostgres())) stopped.push('postgres');

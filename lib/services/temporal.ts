@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { stateDir } from '../paths';
-import { RUN_SEARCH_ATTRIBUTES, searchAttributeCliTypes } from '../../workflows/search-attributes';
+import { RUN_SEARCH_ATTRIBUTES, searchAttributeCliTypes } from '../contract/search-attributes';
 import { portOpen, spawnDetached, stopProcess, waitFor, type ServiceProcess } from './process';
 
 export const DEFAULT_TEMPORAL_PORT = 7233;

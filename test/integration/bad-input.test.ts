@@ -8,8 +8,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
 import { smallPetsTarget, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
+import { startRun } from '../../lib/client';
 
 jest.setTimeout(5 * 60_000);
 
@@ -59,11 +59,7 @@ describe('bad input is refused with a clear error before any work starts', () =>
     const { client, connection } = await temporalClient();
     const runId = uniqueId('it-bad');
     const error = await withWorkers(async () => {
-      const handle = await client.workflow.start(RUN_WORKFLOW, {
-        taskQueue: WORKFLOW_QUEUE,
-        workflowId: runId,
-        args: [await config()],
-      });
+      const handle = await startRun(client, runId, await config());
       return handle.result().then(
         () => undefined,
         (e: unknown) => e,

@@ -1,8 +1,8 @@
 import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
-import { sendControl, startExplorationRun } from '../../cli/commands/control';
-import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
-import type { Progress, TopConcept } from '../../workflows/types';
+import { sendControl } from '../../cli/commands/control';
+import { startRun } from '../../lib/client';
+import { RUN_SEARCH_ATTRIBUTES as SA, topConceptsQuery, type Progress, type TopConcept } from '../../lib/contract';
 import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails, waitForListed, waitForProgress } from './run-watch';
 
@@ -16,7 +16,7 @@ test('a run is paused, steered, resumed and stopped by validated updates, each r
   const config = parseRunConfig(env.runConfig({ iterations: 3 }));
 
   const { final, finalDetails } = await withWorkers(async () => {
-    await startExplorationRun(client, runId, config);
+    await startRun(client, runId, config);
     const handle = client.workflow.getHandle(runId);
 
     // Invalid controls are refused by the validators, and recorded as rejected with the reason.
@@ -61,9 +61,9 @@ test('a run is paused, steered, resumed and stopped by validated updates, each r
     await waitForListed(client, `IeTarget = 'pets-3x10' AND IeStatus = 'paused' AND IeIteration = 1`, runId);
 
     // The top of the current distribution, answered from the workflow's state.
-    const top50 = await handle.query<TopConcept[], [number]>('topConcepts', 50);
+    const top50 = await handle.query(topConceptsQuery, 50);
     expect(top50).toHaveLength(50);
-    expect(await handle.query<TopConcept[], [number]>('topConcepts', 5)).toEqual(top50.slice(0, 5));
+    expect(await handle.query(topConceptsQuery, 5)).toEqual(top50.slice(0, 5));
     const stored = await db().distribution.findUniqueOrThrow({
       where: { runId_iteration: { runId, iteration: 0 } },
     });

@@ -4,13 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import type { Progress } from '../../lib/contract';
 import { sleep } from '../../lib/services/process';
 import { encodeKey } from '../../engine/server';
-import type { Progress } from '../../workflows/types';
 import { temporalClient, uniqueId, useTestEnvironment } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { liveProcessesMatching } from '../processes';
+import { startRun } from '../../lib/client';
 
 jest.setTimeout(20 * 60_000);
 
@@ -60,11 +60,7 @@ test('SIGKILL of the worker during download and again during training: the run c
     download: { concurrency: CONCURRENCY },
     train: { steps: 30, checkpointEvery: CHECKPOINT_EVERY, batchSize: 32 },
   });
-  const handle = await client.workflow.start(RUN_WORKFLOW, {
-    taskQueue: WORKFLOW_QUEUE,
-    workflowId: runId,
-    args: [config],
-  });
+  const handle = await startRun(client, runId, config);
 
   // 1. Kill during download, once some images are stored.
   const first = startWorker('first');
@@ -96,7 +92,7 @@ test('SIGKILL of the worker during download and again during training: the run c
   const third = startWorker('third');
   let result: Progress;
   try {
-    result = (await handle.result()) as Progress;
+    result = await handle.result();
   } finally {
     third.proc.kill('SIGTERM');
   }

@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pythonExecutable } from '../../lib/paths';
 import { db } from '../../lib/db';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
+import { progressQuery } from '../../lib/contract';
 import { evaluateEncoder } from '../../activities/stages/evaluate';
 import { baseEncoderPath, iterationDir, trainEncoder } from '../../activities/stages/train';
-import type { Progress } from '../../workflows/types';
 import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
+import { startRun } from '../../lib/client';
 
 jest.setTimeout(15 * 60_000);
 
@@ -27,13 +27,9 @@ test('iteration 0 evaluates the starting and the trained encoder, stores both an
   const config = env.runConfig({ iterations: 1 });
 
   const { result, progress } = await withWorkers(async () => {
-    const handle = await client.workflow.start(RUN_WORKFLOW, {
-      taskQueue: WORKFLOW_QUEUE,
-      workflowId: runId,
-      args: [config],
-    });
-    const finished = (await handle.result()) as Progress;
-    return { result: finished, progress: await handle.query<Progress>('progress') };
+    const handle = await startRun(client, runId, config);
+    const finished = await handle.result();
+    return { result: finished, progress: await handle.query(progressQuery) };
   });
   await connection.close();
   expect(result.status).toBe('completed');

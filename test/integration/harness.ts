@@ -7,9 +7,9 @@ import { startEngine, type EngineOptions, type RunningEngine } from '../../engin
 import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
-import { RUN_WORKFLOW, WORKFLOW_QUEUE } from '../../lib/queues';
-import type { Progress } from '../../workflows/types';
+import type { Progress } from '../../lib/contract';
 import { TEST_TEMPORAL_ADDRESS, TEST_TEMPORAL_PORT } from './services';
+import { startRun } from '../../lib/client';
 
 /** A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. */
 export async function createTestDatabase(name: string): Promise<string> {
@@ -141,11 +141,7 @@ export function uniqueId(prefix: string): string {
 /** Starts a run of `config` as workflow `runId` and waits for its final progress, with every worker running. */
 export function runToCompletion(client: Client, runId: string, config: RunConfigInput): Promise<Progress> {
   return withWorkers(async () => {
-    const handle = await client.workflow.start(RUN_WORKFLOW, {
-      taskQueue: WORKFLOW_QUEUE,
-      workflowId: runId,
-      args: [config],
-    });
-    return (await handle.result()) as Progress;
+    const handle = await startRun(client, runId, config);
+    return await handle.result();
   });
 }

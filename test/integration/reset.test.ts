@@ -5,12 +5,12 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
 import { parseRunConfig } from '../../lib/config';
-import { IO_QUEUE, iterationWorkflowId } from '../../lib/queues';
+import { IO_QUEUE, iterationWorkflowId } from '../../lib/contract';
 import { sleep } from '../../lib/services/process';
 import { ensureRunSearchAttributes, missingRunSearchAttributes, temporalCli } from '../../lib/services/temporal';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
-import { startExplorationRun } from '../../cli/commands/control';
-import { UsageError } from '../../cli/exit';
+import { startRun } from '../../lib/client';
+import { UsageError } from '../../lib/errors';
 import { smallPetsTarget, smallRunConfig, temporalClient, uniqueId, useTestEnvironment } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { waitForProgress } from './run-watch';
@@ -41,7 +41,7 @@ test('`temporal workflow reset --type FirstWorkflowTask` of a waiting run starts
   const runId = uniqueId('it-reset');
   try {
     // No search is ever made: the engine address is never used.
-    await startExplorationRun(client, runId, parseRunConfig(smallRunConfig(smallPetsTarget(), 'http://127.0.0.1:9')));
+    await startRun(client, runId, parseRunConfig(smallRunConfig(smallPetsTarget(), 'http://127.0.0.1:9')));
     const handle = client.workflow.getHandle(runId);
     const waiting = await waitForProgress(handle, (p) => p.status === 'waiting-retry');
     expect(waiting.failed).toEqual({ iteration: 0, error: 'injected sample failure', failures: 1 });
@@ -96,7 +96,7 @@ test('a run is refused before it starts in a namespace lacking the search attrib
     let error: unknown;
     // A new namespace takes a moment to be served.
     for (let attempt = 0; attempt < 60; attempt++) {
-      error = await startExplorationRun(bare, uniqueId('it-bare'), config).then(
+      error = await startRun(bare, uniqueId('it-bare'), config).then(
         () => undefined,
         (e: unknown) => e,
       );

@@ -6,11 +6,10 @@ import * as activities from '../../activities';
 import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { stateDir } from '../../lib/paths';
-import { SCORE_QUEUE } from '../../lib/queues';
+import { SCORE_QUEUE, RUN_SEARCH_ATTRIBUTES as SA, type Progress, type StageRef } from '../../lib/contract';
 import { createWorkers } from '../../workers/create';
-import { sendControl, startExplorationRun } from '../../cli/commands/control';
-import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
-import type { Progress, StageRef } from '../../workflows/types';
+import { sendControl } from '../../cli/commands/control';
+import { startRun } from '../../lib/client';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails, waitForListed, waitForProgress } from './run-watch';
 
@@ -114,7 +113,7 @@ test('a failed iteration makes the run wait; retrying it gives the database of a
   // 1. Uninterrupted.
   await createTestDatabase('retry_plain');
   const plain = await withFaultyWorkers(async () => {
-    await startExplorationRun(client, runId, config);
+    await startRun(client, runId, config);
     return (await client.workflow.getHandle(runId).result()) as Progress;
   });
   expect(plain.status).toBe('completed');
@@ -125,7 +124,7 @@ test('a failed iteration makes the run wait; retrying it gives the database of a
   await createTestDatabase('retry_failed');
   fault.iteration = 1;
   const { retried, waitingDetails } = await withFaultyWorkers(async () => {
-    await startExplorationRun(client, runId, config);
+    await startRun(client, runId, config);
     const handle = client.workflow.getHandle(runId);
     const waiting = await waitForProgress(handle, (p) => p.status === 'waiting-retry');
     expect(waiting.failed).toEqual({

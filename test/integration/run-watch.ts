@@ -1,7 +1,7 @@
 // Helpers for tests that watch a run the way the Web UI does: queries, current details, search attributes.
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { sleep } from '../../lib/services/process';
-import type { Progress } from '../../workflows/types';
+import { progressQuery, type Progress } from '../../lib/contract';
 
 /** Polls the `progress` query until `done` holds (queries fail briefly between Continue-As-New runs). */
 export async function waitForProgress(
@@ -13,7 +13,7 @@ export async function waitForProgress(
   let last: Progress | undefined;
   while (Date.now() < deadline) {
     try {
-      last = await handle.query<Progress>('progress');
+      last = await handle.query(progressQuery);
       if (done(last)) return last;
     } catch {
       // between runs of the chain

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import { db } from '../../lib/db';
-import { ITERATION_WORKFLOW, RUN_WORKFLOW, WORKFLOW_QUEUE, iterationWorkflowId } from '../../lib/queues';
-import { RUN_SEARCH_ATTRIBUTES as SA } from '../../workflows/search-attributes';
-import type { Progress } from '../../workflows/types';
+import {
+  ITERATION_WORKFLOW,
+  iterationWorkflowId,
+  progressQuery,
+  RUN_SEARCH_ATTRIBUTES as SA,
+} from '../../lib/contract';
 import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails } from './run-watch';
+import { startRun } from '../../lib/client';
 
 jest.setTimeout(15 * 60_000);
 
@@ -17,16 +21,12 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
   const config = env.runConfig();
 
   const { result, progress, details } = await withWorkers(async () => {
-    const handle = await client.workflow.start(RUN_WORKFLOW, {
-      taskQueue: WORKFLOW_QUEUE,
-      workflowId: runId,
-      args: [config],
-    });
-    const finished = (await handle.result()) as Progress;
+    const handle = await startRun(client, runId, config);
+    const finished = await handle.result();
     // Queries are answered by a worker replaying the (closed) latest run of the chain.
     return {
       result: finished,
-      progress: await handle.query<Progress>('progress'),
+      progress: await handle.query(progressQuery),
       details: await currentDetails(handle),
     };
   });

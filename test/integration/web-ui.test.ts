@@ -7,7 +7,8 @@ import { parseRunConfig } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { ensureTemporalDevServer, stopTemporalDevServer } from '../../lib/services/temporal';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
-import { sendControl, startExplorationRun } from '../../cli/commands/control';
+import { sendControl } from '../../cli/commands/control';
+import { startRun } from '../../lib/client';
 import { uniqueId, useTestEnvironment } from './harness';
 import { waitForProgress } from './run-watch';
 
@@ -57,7 +58,7 @@ test('the Web UI finds a run by its search attribute and shows its current detai
   const runId = uniqueId('it-ui');
   const config = parseRunConfig(env.runConfig({ iterations: 2, queriesPerIteration: 8, resultsPerQuery: 5 }));
   try {
-    const { firstExecutionRunId } = await startExplorationRun(client, runId, config);
+    const { firstExecutionRunId } = await startRun(client, runId, config);
     const handle = client.workflow.getHandle(runId);
     // Pause before iteration 1, so the page sees a run whose state holds still.
     await waitForProgress(handle, (p) => p.status === 'running');

@@ -1,5 +1,5 @@
 import { iterationLine } from '../../benchmark/run';
-import type { IterationSummary } from '../../workflows/types';
+import type { IterationSummary } from '../../lib/contract';
 import { benchmarkCommand } from '../../benchmark/command';
 import { ConfigError } from '../../lib/config';
 

@@ -1,7 +1,6 @@
 import * as controls from '../../workflows/controls';
 import { retryCommands, runDetails } from '../../workflows/details';
-import { searchAttributeCliTypes } from '../../workflows/search-attributes';
-import type { Progress } from '../../workflows/types';
+import { searchAttributeCliTypes, type Progress } from '../../lib/contract';
 
 const running = (over: Partial<controls.ControlState> = {}): controls.ControlState => ({
   status: 'running',
@@ -69,6 +68,7 @@ describe('run details', () => {
     iteration: 1,
     iterations: 3,
     stage: 'score',
+    iterationsDone: 1,
     imagesDownloaded: 120,
     imagesKept: 40,
     meanReward: 0.123,
@@ -108,13 +108,27 @@ describe('run details', () => {
     expect(md).toContain('images so far: **120** downloaded, **40** kept');
     expect(md).toContain('tabby (5.00%)');
     expect(md).toContain('temperature set to 0.5; 2 concepts added by hand');
-    expect(md).toContain('| 0 | 120 | 40 | 0.123 | — | 40.0% | 30 s |');
+    // A fixed-width table in a code block: the Web UI's markdown renders no pipe tables.
+    expect(md).toContain('```text\niteration  downloaded  kept  mean reward  temperature    kNN  wall\n');
+    expect(md).toMatch(/^\s+0\s+120\s+40\s+0\.123\s+—\s+40\.0%\s+30 s$/m);
   });
 
   test('running details name the iteration and stage', () => {
     const md = runDetails({ ...progress, status: 'running', failed: null }, 'pets');
-    expect(md).toContain('**Running** iteration 2 of 3, stage **score**');
+    expect(md).toContain('**Running** iteration 1 (2 of 3), stage **score**');
     expect(md).not.toContain('retry');
+  });
+
+  test('a continued-as-new execution says the run went on, not that it is running', () => {
+    const md = runDetails({ ...progress, status: 'running', stage: 'continued-as-new', failed: null }, 'pets');
+    expect(md).toContain('**Continued as new** after iteration 1 (2 of 3)');
+    expect(md).not.toContain('**Running**');
+  });
+
+  test('a run that failed before its first iteration says why', () => {
+    const failed: Progress = { ...progress, status: 'failed', failed: null, history: [], iterationsDone: 0 };
+    const md = runDetails({ ...failed, error: "config: unknown key 'iteratoins'" }, undefined);
+    expect(md).toContain("**Failed** before its first iteration: config: unknown key 'iteratoins'");
   });
 });
 

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { TargetError, checkTargetReadable, listTarget } from '../../activities/target';
+import { checkTargetReadable, listTarget } from '../../activities/target';
+import { TargetError } from '../../lib/errors';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ie-target-'));
 const png = (colour: string) =>

@@ -6,13 +6,5 @@ export const IO_QUEUE = 'ie-io';
 export const SCORE_QUEUE = 'ie-score';
 export const TRAIN_QUEUE = 'ie-train';
 
-export const RUN_WORKFLOW = 'explorationRun';
-export const ITERATION_WORKFLOW = 'explorationIteration';
-
 export const STAGES = ['prepare', 'sample', 'search', 'download', 'train', 'score', 'update', 'evaluate'] as const;
 export type Stage = (typeof STAGES)[number] | 'done';
-
-/** Workflow id of one iteration's execution: it names the run and the iteration. */
-export function iterationWorkflowId(runId: string, iteration: number): string {
-  return `${runId}-iter-${String(iteration).padStart(3, '0')}`;
-}

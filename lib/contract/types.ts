@@ -48,7 +48,11 @@ export interface IterationSummary {
   wallMs: number;
 }
 
-export type RunStatus = 'preparing' | 'running' | 'paused' | 'waiting-retry' | 'completed' | 'stopped' | 'failed';
+/** A run's status: its `IeStatus` search attribute, `progress.status` and `Run.status` in PostgreSQL. */
+export const RUN_STATUSES = ['preparing', 'running', 'paused', 'waiting-retry', 'completed', 'stopped', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Statuses of a run that has ended. */
+export const ENDED_RUN_STATUSES: readonly RunStatus[] = ['completed', 'stopped', 'failed'];
 
 /** Controls accepted so far; carried across Continue-As-New. */
 export interface RunControls {
@@ -70,21 +74,43 @@ export interface FailedIteration {
   failures: number;
 }
 
-/** What the `progress` query returns. */
+/**
+ * How many finished iterations' summaries the run keeps (in `progress.history`, its details and what
+ * Continue-As-New carries); every iteration's figures are in PostgreSQL (`ie report`, `Iteration` rows).
+ */
+export const RECENT_ITERATIONS = 10;
+
+/** What the `progress` query returns. Its size is bounded however long the run is. */
 export interface Progress {
   runId: string;
   status: RunStatus;
+  /** The iteration in progress (0-based), or the last one once the run has ended. */
   iteration: number;
   iterations: number;
   stage: string;
+  /** Iterations finished so far. */
+  iterationsDone: number;
   imagesDownloaded: number;
   imagesKept: number;
   meanReward: number | null;
+  /** Best kNN accuracy on the target over every finished iteration (labelled targets), or null. */
+  bestKnn?: number | null;
   topConcepts: TopConcept[];
   evaluation: IterationEvaluation | null;
+  /** The last RECENT_ITERATIONS finished iterations, oldest first. */
   history: IterationSummary[];
   controls: RunControls;
   failed: FailedIteration | null;
+  /** Why the run failed before its first iteration (bad config or target), once status is 'failed'. */
+  error?: string;
+}
+
+/** Figures over every finished iteration of a run, carried across Continue-As-New. */
+export interface RunTotals {
+  iterationsDone: number;
+  imagesDownloaded: number;
+  imagesKept: number;
+  bestKnn: number | null;
 }
 
 /** Input of a run: a run config (see lib/config.ts); `resume` is set by Continue-As-New only. */
@@ -97,7 +123,11 @@ export interface RunCarry {
   nextIteration: number;
   iterations: number;
   hasLabels: boolean;
-  history: IterationSummary[];
+  /** The last RECENT_ITERATIONS summaries. */
+  recent?: IterationSummary[];
+  totals?: RunTotals;
+  /** Every summary so far: what executions carried before `recent` and `totals` (read on resume only). */
+  history?: IterationSummary[];
   /** Target folder name and mode, for search attributes and details (absent in runs started before them). */
   target?: string;
   mode?: string;

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { barsView, linesView, statusText, totalsLine } from '../../cli/status-view';
-import type { Progress } from '../../workflows/types';
-import type { IterationSummary } from '../../workflows/types';
+import { barsView, linesView, statusText, totalsLine } from '../../lib/client/views';
+import type { Progress, IterationSummary } from '../../lib/contract';
 
 function summary(iteration: number): IterationSummary {
   return {
@@ -32,6 +31,7 @@ function progress(over: Partial<Progress> = {}): Progress {
     iteration: 1,
     iterations: 3,
     stage: 'train',
+    iterationsDone: 1,
     imagesDownloaded: 90,
     imagesKept: 45,
     meanReward: 0.8,
@@ -44,9 +44,9 @@ function progress(over: Partial<Progress> = {}): Progress {
 
 test('status text: where the run is, totals, each finished iteration', () => {
   const text = statusText(progress(), 'RUNNING');
-  expect(text).toMatch(/^run r1: running \(Temporal: RUNNING\), iteration 2\/3, stage train/);
+  expect(text).toMatch(/^run r1: running \(Temporal: RUNNING\), iteration 1 \(2 of 3\), stage train/);
   expect(text).toContain('90 images downloaded, 45 kept; mean reward 0.800; kNN 40.0%');
-  expect(text).toMatch(/iteration 0: 24 queries → 240 results → 90 images \(5 failed\)/);
+  expect(text).toMatch(/iteration 0 \(1 of 3\) done: 24 queries → 240 results → 90 images \(5 failed\)/);
   expect(
     totalsLine(
       progress({
@@ -68,10 +68,12 @@ test('plain lines: each stage change and each finished iteration once', () => {
   view.update(progress({ history: [], iteration: 0, stage: 'search' }));
   view.update(progress({ history: [], iteration: 0, stage: 'search' }));
   view.update(progress({ history: [], iteration: 0, stage: 'download' }));
-  view.update(progress({ history: [summary(0), summary(1)], status: 'completed', stage: 'done', iteration: 1 }));
-  expect(lines[0]).toBe('  [iteration 1/3] search…');
-  expect(lines[1]).toBe('  [iteration 1/3] download…');
-  expect(lines.filter((l) => /^iteration \d: /.test(l))).toHaveLength(2);
+  view.update(progress({ history: [summary(0)], iteration: 1, stage: 'sample', iterationsDone: 1 }));
+  // The window of recent iterations moves on: iteration 0 is not printed again.
+  view.update(progress({ history: [summary(1)], status: 'completed', stage: 'done', iteration: 1, iterationsDone: 2 }));
+  expect(lines[0]).toBe('  iteration 0 (1 of 3): search…');
+  expect(lines[1]).toBe('  iteration 0 (1 of 3): download…');
+  expect(lines.filter((l) => /^iteration \d \(\d of 3\) done: /.test(l))).toHaveLength(2);
   expect(lines[lines.length - 1]).toBe('  run completed');
 });
 
@@ -108,7 +110,7 @@ test('bars: one per stage of the current iteration, done/running/pending, with t
     expect(screen).toContain(stage);
   expect(screen).toMatch(/download\s+\|[^|]+\| done/);
   expect(screen).toMatch(/train\s+\|[^|]+\| running \d+s \(previous iteration: 40s\)/);
-  expect(screen).toMatch(/iterations\s+\|[^|]+\| 1\/3 done · running · iteration 2/);
+  expect(screen).toMatch(/iterations\s+\|[^|]+\| 1\/3 done · running · iteration 1 \(2 of 3\)/);
   expect(screen).toContain('90 images downloaded, 45 kept');
-  expect(screen).toContain('iteration 0: 24 queries'); // the finished iteration, logged above the bars
+  expect(screen).toContain('iteration 0 (1 of 3) done: 24 queries'); // the finished iteration, logged above the bars
 });

@@ -1,0 +1,67 @@
+import type { Client } from '@temporalio/client';
+import type { FailedIteration, Progress } from '../contract';
+import { sleep } from '../services/process';
+import { CLOSED_EXECUTIONS, readRunState } from './run-state';
+import type { RunView } from './views';
+
+export interface FollowResult {
+  /** Temporal's status of the run's latest execution when following stopped. */
+  execution: string;
+  /** The last progress answer (null when no worker ever answered). */
+  progress: Progress | null;
+  /** Why a closed execution failed, where it did. */
+  failure?: string;
+  /** Set when the run stopped at a failed iteration and waits for `ie retry-iteration`. */
+  waiting?: FailedIteration;
+}
+
+export interface FollowOptions {
+  /** Time between progress queries; default 1 s. */
+  intervalMs?: number;
+}
+
+/**
+ * The one follow loop (ie demo, ie run --follow, ie status --follow, the benchmark): polls the run's
+ * state, hands each answer to `view`, and returns once the run's chain of executions has closed, or when
+ * the run waits on a failed iteration (following would never end). Queries go to the workflow id, so they
+ * reach the latest execution after every Continue-As-New.
+ */
+export async function followRun(
+  client: Client,
+  runId: string,
+  view: RunView,
+  { intervalMs = 1000 }: FollowOptions = {},
+): Promise<FollowResult> {
+  let last: Progress | null = null;
+  try {
+    for (;;) {
+      const state = await readRunState(client, runId);
+      if (state.progress) {
+        last = state.progress;
+        view.update(state.progress);
+      }
+      if (state.progress?.status === 'waiting-retry')
+        return { execution: state.execution, progress: last, waiting: state.progress.failed ?? undefined };
+      if (CLOSED_EXECUTIONS.has(state.execution))
+        return { execution: state.execution, progress: state.progress ?? last, failure: state.failure };
+      await sleep(intervalMs);
+    }
+  } finally {
+    view.stop();
+  }
+}
+
+/** Whether a followed run ended well: it completed or was stopped on request. */
+export function endedWell(result: FollowResult): boolean {
+  if (result.waiting) return false;
+  const status = result.progress?.status;
+  if (status === 'completed' || status === 'stopped') return true;
+  return result.execution === 'COMPLETED' && status !== 'failed';
+}
+
+/** What to do about a run waiting on a failed iteration. */
+export function waitingRetryText(runId: string, failed: FailedIteration | null | undefined): string {
+  const which = failed ? `iteration ${failed.iteration} failed: ${failed.error}` : 'an iteration failed';
+  const retry = failed ? `ie retry-iteration ${runId} ${failed.iteration}` : `ie status ${runId}`;
+  return `run ${runId} is waiting: ${which}\n  fix the cause, then: ${retry}   (or end it: ie stop ${runId})`;
+}
