@@ -6,20 +6,20 @@
  */
 import path from 'node:path';
 import { prepareValTarget } from '../cli/targets';
-import { datasetsDir } from '../lib/paths';
+import { CLASSES_FILE } from '../lib/datasets/layout';
+import { DatasetsMissingError, requireDatasets } from '../lib/datasets/require';
 import { loadNouns } from '../lib/wordnet';
 import { loadCorpusClasses, RelevanceError } from './relevance';
 
 /** Tiny ImageNet classes (wnid → name in folder form) that are kinds of `ancestor` (a wnid or a noun lemma). */
 export function classesUnder(ancestor: string, classesPath?: string): Record<string, string> {
+  const classesFile = classesPath ?? path.join(requireDatasets([CLASSES_FILE]), CLASSES_FILE);
   const nouns = loadNouns();
   const roots = /^n\d{8}$/.test(ancestor)
     ? new Set([ancestor])
     : new Set(nouns.synsetsOfLemma(ancestor.replace(/_/g, ' ')).map((s) => s.wnid));
   if (roots.size === 0) throw new RelevanceError(`'${ancestor}' is no WordNet noun: give a lemma (bird) or a wnid`);
-  const tiny = loadCorpusClasses(classesPath ?? path.join(datasetsDir(), 'classes.jsonl')).filter(
-    (c) => c.tinyLabel !== null,
-  );
+  const tiny = loadCorpusClasses(classesFile).filter((c) => c.tinyLabel !== null);
   const out: Record<string, string> = {};
   for (const c of tiny) {
     if (nouns.hypernymChain(c.wnid).some((s) => roots.has(s.wnid))) out[c.wnid] = c.name.replace(/\s+/g, '_');
@@ -36,7 +36,13 @@ if (require.main === module) {
     process.stderr.write('usage: node --import tsx benchmark/carve.ts <name> <wnid-or-lemma> [perClass]\n');
     process.exit(2);
   }
-  const classes = classesUnder(ancestor);
-  const dir = prepareValTarget(name, classes, perClass ? Number(perClass) : 50);
-  process.stdout.write(`${dir}: ${Object.values(classes).join(', ')}\n`);
+  try {
+    const classes = classesUnder(ancestor);
+    const dir = prepareValTarget(name, classes, perClass ? Number(perClass) : 50);
+    process.stdout.write(`${dir}: ${Object.values(classes).join(', ')}\n`);
+  } catch (err) {
+    if (!(err instanceof DatasetsMissingError)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(2);
+  }
 }

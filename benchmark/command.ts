@@ -8,6 +8,8 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Command, Option } from 'commander';
 import { ensureDefaultCorpus } from '../engine/build-corpus';
 import { ConfigError } from '../lib/config';
+import { CLASSES_FILE, DEFAULT_CORPUS_FILES, tinySplitFiles } from '../lib/datasets/layout';
+import { requireDatasets } from '../lib/datasets/require';
 import { timestampId } from '../lib/format';
 import { stateDir } from '../lib/paths';
 import { ensureServices, stopServices } from '../lib/services';
@@ -46,6 +48,12 @@ function sharedConfig(flags: BenchmarkFlags): PlainObject {
 
 /** Runs the whole benchmark; resolves to the process exit code (0 done, 1 an arm failed). */
 export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string) => void): Promise<number> {
+  // What it reads from the datasets: the pets target, the classes (relevance) and the corpus an engine it starts serves.
+  requireDatasets([
+    ...(flags.target ? [] : tinySplitFiles('val')),
+    CLASSES_FILE,
+    ...(flags.manifest && process.env.IE_ENGINE_URL ? [] : DEFAULT_CORPUS_FILES),
+  ]);
   const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
   const budget = {
     iterations: intFlag('iterations', flags.iterations),

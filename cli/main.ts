@@ -11,6 +11,8 @@ import { parseRoles, runWorkers } from '../workers/create';
 import { connectClient, startRun, webUiUrl } from '../lib/client';
 import { registerBenchmarkCommand } from '../benchmark/command';
 import { registerControlCommands } from './commands/control';
+import { registerDataCommands } from './commands/data';
+import { requireRunDatasets } from '../lib/datasets/require';
 import { registerListCommand } from './commands/list';
 import { registerReportCommand } from './commands/report';
 import { followOnConsole, registerStatusCommand } from './commands/status';
@@ -57,6 +59,7 @@ function printConfig(config: RunConfig): number {
 }
 
 async function demo(flags: RunFlags & BaseFlags & { keepServices?: boolean; id?: string }): Promise<number> {
+  requireRunDatasets({ ownTarget: flags.target !== undefined });
   const target = flags.target ?? prepareValTarget('pets', PETS_CLASSES);
   const parsed = buildRunConfig({ ...flags, target }, DEMO_DEFAULTS);
   if (flags.printConfig) return printConfig(parsed);
@@ -69,7 +72,9 @@ async function demo(flags: RunFlags & BaseFlags & { keepServices?: boolean; id?:
   let code: number = EXIT.ok;
   try {
     const workers = await ensureLocalWorkers();
-    out(`workers ${workers.started ? 'started' : 'already running'} (pid ${workers.pid}); their JSON logs: ${workers.logFile}`);
+    out(
+      `workers ${workers.started ? 'started' : 'already running'} (pid ${workers.pid}); their JSON logs: ${workers.logFile}`,
+    );
     const client = await connectClient();
     await startRun(client, runId, config);
     out(
@@ -190,6 +195,7 @@ Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, tar
   registerControlCommands(program);
   registerBenchmarkCommand(program);
   registerPretrainCommand(program);
+  registerDataCommands(program);
 
   await program.parseAsync();
 }

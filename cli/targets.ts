@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { datasetsDir, stateDir } from '../lib/paths';
+import { tinySplitFiles } from '../lib/datasets/layout';
+import { requireDatasets } from '../lib/datasets/require';
+import { stateDir } from '../lib/paths';
 
 /** The default target: Tiny ImageNet's 450 labelled validation images of 9 dog and cat classes. */
 export const PETS_CLASSES: Record<string, string> = {
@@ -25,7 +27,7 @@ interface SplitRecord {
 
 /** A Tiny ImageNet split: its index and its whole tar stream (the JPEGs are sliced out by offset). */
 function readTinySplit(split: 'val' | 'test'): { index: SplitRecord[]; tar: Buffer } {
-  const tiny = path.join(datasetsDir(), 'tiny-imagenet-200-32px');
+  const tiny = path.join(requireDatasets(tinySplitFiles(split)), 'tiny-imagenet-200-32px');
   const index = gunzipSync(fs.readFileSync(path.join(tiny, `${split}.jsonl.gz`)))
     .toString('utf8')
     .split('\n')

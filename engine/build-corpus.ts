@@ -4,7 +4,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { logger } from '../lib/logger';
-import { datasetsDir, stateDir, wordnetDir } from '../lib/paths';
+import { DEFAULT_CORPUS_FILES } from '../lib/datasets/layout';
+import { requireDatasets } from '../lib/datasets/require';
+import { stateDir, wordnetDir } from '../lib/paths';
 import { loadNouns } from '../lib/wordnet';
 import { classCaption, type ClassInfo } from './captions';
 import { readJsonl } from './jsonl';
@@ -64,7 +66,7 @@ export function photoRecords(
  */
 export async function ensureDefaultCorpus(dirs: CorpusDirs = {}): Promise<string> {
   const state = dirs.stateDir ?? stateDir();
-  const data = dirs.datasetsDir ?? datasetsDir();
+  const data = requireDatasets(DEFAULT_CORPUS_FILES, dirs.datasetsDir);
   const corpusDir = path.join(state, 'corpus');
   const manifestPath = path.join(corpusDir, 'default', 'manifest.jsonl');
   const stampPath = path.join(corpusDir, 'default', 'build.json');

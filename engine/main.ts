@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
+import { DatasetsMissingError } from '../lib/datasets/require';
 import { logger } from '../lib/logger';
 import { FAULT_KINDS, type FaultConfigInput, parseFaultConfig } from './faults';
 import { startEngine } from './server';
@@ -81,6 +82,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof DatasetsMissingError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(2);
+  }
   log.error({ err }, 'engine failed to start');
   process.exit(1);
 });

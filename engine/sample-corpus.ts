@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { datasetsDir } from '../lib/paths';
+import { CLASSES_FILE, PHOTOS_DIR, tinySplitFiles } from '../lib/datasets/layout';
+import { requireDatasets } from '../lib/datasets/require';
 import { loadNouns } from '../lib/wordnet';
 import { classCaption, type ClassInfo } from './captions';
 import { readJsonl } from './jsonl';
@@ -23,7 +24,10 @@ export interface SampleCorpusOptions {
  * corpus. Meant for tests and demos that need an engine in a second instead of the full corpus.
  */
 export async function buildSampleCorpus(dir: string, options: SampleCorpusOptions): Promise<string> {
-  const data = options.datasetsDir ?? datasetsDir();
+  const data = requireDatasets(
+    [CLASSES_FILE, ...(options.tinyClasses.length > 0 ? tinySplitFiles('train') : []), `${PHOTOS_DIR}/index.jsonl`],
+    options.datasetsDir,
+  );
   const classes = new Map(readJsonl<ClassInfo>(path.join(data, 'classes.jsonl')).map((c) => [c.wnid, c]));
   const wordnet = loadNouns();
   const captionOf = (wnid: string): string => {

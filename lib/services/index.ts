@@ -1,3 +1,5 @@
+import { DEFAULT_CORPUS_FILES } from '../datasets/layout';
+import { requireDatasets } from '../datasets/require';
 import { logger } from '../logger';
 import { ensureEngine, stopEngine } from './engine';
 import {
@@ -30,6 +32,7 @@ export interface Services {
 export async function ensureServices(opts: { engine?: boolean } = {}): Promise<Services> {
   const log = logger.child({ component: 'services' });
   // The engine we would start serves the default corpus: without the datasets, say so before starting anything.
+  if (!process.env.IE_ENGINE_URL && opts.engine !== false) requireDatasets(DEFAULT_CORPUS_FILES);
   let databaseUrl = process.env.DATABASE_URL;
   let pgStarted = false;
   if (!databaseUrl) {
