@@ -37,9 +37,9 @@ export function linesProgress(print: (line: string) => void, now: () => number =
         print(`  ${step.label}: ${progressText(done, step.total, step.unit, now() - step.started)}`);
       }
     },
-    end() {
+    end(failed) {
       const size = step.done > 0 ? `${amount(step.done, step.unit)} in ` : '';
-      print(`  ${step.label}: done (${size}${seconds(now() - step.started)})`);
+      print(`  ${step.label}: ${failed ? 'broke off' : 'done'} (${size}${seconds(now() - step.started)})`);
     },
     note: print,
   };
@@ -82,8 +82,8 @@ export function barsProgress(print: (line: string) => void): FetchProgress {
       }
       bar?.update(done, payload(done));
     },
-    end() {
-      if (step.total) bar?.update(step.total, payload(step.total));
+    end(failed) {
+      if (step.total && !failed) bar?.update(step.total, payload(step.total));
       bar?.stop();
       bar = undefined;
     },

@@ -16,7 +16,7 @@ import { collect } from '../run-options';
 interface FetchFlags {
   dest?: string;
   only?: string;
-  from: string[];
+  from?: string[];
   name?: string;
 }
 
@@ -31,7 +31,7 @@ interface FetchPlan {
 export function planFetch(flags: FetchFlags): FetchPlan {
   const sources: Partial<Record<SubsetId, string>> = {};
   const folders: string[] = [];
-  for (const value of flags.from) {
+  for (const value of flags.from ?? []) {
     const named = /^([a-z]+)=(.+)$/.exec(value);
     if (named && !fs.existsSync(value)) {
       const id = named[1] as SubsetId;
@@ -114,7 +114,6 @@ export function registerDataCommands(program: Command): void {
       '--from <source>',
       'tiny=URL|ARCHIVE|DIR or photos=…: another address of that source; a DIR alone: an image folder or webdataset to turn into a corpus (repeatable)',
       collect,
-      [],
     )
     .option('--name <name>', "name of the corpus built from a --from folder (default: the folder's name)")
     .addHelpText(

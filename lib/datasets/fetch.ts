@@ -152,7 +152,10 @@ async function buildSubset(job: BuildJob): Promise<void> {
     const key = createHash('sha256').update(location).digest('hex').slice(0, 12);
     archive = path.join(work, 'downloads', `${subset}-${key}.download`);
     progress.begin(`download ${source.title}`, undefined, 'bytes');
-    await downloadFile(location, archive, (done, total) => progress.update(done, total));
+    await downloadFile(location, archive, (done, total) => progress.update(done, total)).catch((err: unknown) => {
+      progress.end(true);
+      throw err;
+    });
     progress.end();
   }
   const discardDownload = async (): Promise<string> => {
@@ -168,7 +171,7 @@ async function buildSubset(job: BuildJob): Promise<void> {
       progress.update(d, t),
     );
   } catch (err) {
-    progress.end();
+    progress.end(true);
     if (err instanceof SourceError) throw new SourceError(`${location}: ${err.message}.${await discardDownload()}`);
     throw err;
   }

@@ -6,8 +6,8 @@ export interface FetchProgress {
   begin(label: string, total: number | undefined, unit: ProgressUnit): void;
   /** How far the current step is (and its total, once known). */
   update(done: number, total?: number): void;
-  /** The current step is over. */
-  end(): void;
+  /** The current step is over (`failed`: it broke off with an error, reported by the caller). */
+  end(failed?: boolean): void;
   /** A line of its own: what was kept, written or removed. */
   note(line: string): void;
 }

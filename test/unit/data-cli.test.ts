@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { linesProgress } from '../../cli/data-progress';
 import { buildUserCorpus } from '../../engine/folder-corpus';
 import { DATASET_SHA256, filesOf } from '../../lib/datasets/layout';
 import { DatasetsMissingError, requireDatasets } from '../../lib/datasets/require';
@@ -92,7 +93,7 @@ describe('missing datasets', () => {
 
   it('the engine and the target carver fail the same way', async () => {
     oneLine(await run('engine/main.ts', ['--port', '0'], env), 'classes.jsonl');
-    oneLine(await run('benchmark/carve.ts', ['birds', 'bird'], env), 'classes.jsonl');
+    oneLine(await run('bench/learning/carve.ts', ['birds', 'bird'], env), 'classes.jsonl');
   });
 });
 
@@ -187,5 +188,31 @@ describe('ie data fetch (command line)', () => {
     await expect(buildUserCorpus(folder, path.join(root, 'out'))).rejects.toThrow(
       /holds no \.jpg, \.jpeg, \.png or \.webp images/,
     );
+  });
+});
+
+describe('fetch progress as plain lines', () => {
+  it('prints the rate and time left every few seconds, and how a step ended', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const progress = linesProgress(
+      (l) => lines.push(l),
+      () => now,
+    );
+    progress.begin('download x', undefined, 'bytes');
+    now = 1000;
+    progress.update(1e6, 10e6);
+    now = 5000;
+    progress.update(5e6);
+    now = 6000;
+    progress.end(true);
+    progress.begin('pack y', 3, 'files');
+    progress.update(3);
+    progress.end();
+    expect(lines).toEqual([
+      '  download x: 50% (5.0 MB of 10.0 MB), 1.0 MB/s, ETA 5 s',
+      '  download x: broke off (5.0 MB in 6 s)',
+      '  pack y: done (3 files in 0 s)',
+    ]);
   });
 });
