@@ -40,6 +40,12 @@ class TrainConfig:
     in_memory: bool = True
     blur: bool = False
     amp: bool = False
+    # Autocast dtype on a GPU ("auto": bfloat16 where supported, else float16 with loss scaling).
+    amp_dtype: str = "auto"
+    # Where JPEGs are decoded on a GPU host ("auto": nvJPEG where torchvision has it).
+    decode: str = "auto"
+    # Deterministic kernels (exact resume on a GPU, at some speed).
+    deterministic: bool = False
     target_fraction: float = 1.0 / 3.0
     extra: dict[str, Any] = field(default_factory=dict)
 

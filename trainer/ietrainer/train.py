@@ -7,39 +7,29 @@ Progress is reported as JSON lines on stdout (see events.py); logs go to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import inspect
 import math
 import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from . import checkpoint as ckpt
 from .config import ARCH_FIELDS, PRESETS, TrainConfig, preset
-from .data import (
-    BatchPlan,
-    InMemoryImages,
-    LazyImages,
-    Manifest,
-    TwoViewDataset,
-    build_augmentation,
-    check_readable,
-    load_images,
-    read_manifest,
-)
+from .data import BatchPlan, Manifest, read_manifest
 from .errors import EXIT_CANCELLED, EXIT_USAGE, CancelledError, UsageError
 from .events import emit, log
 from .export import export_onnx
 from .init_weights import load_init_checkpoint
 from .lifetime import die_with_parent
+from .loader import DECODE_CHOICES, PipelineInfo, TrainingBatches
 from .moco import MoCoV3, lr_at, momentum_at
+from .precision import AMP_CHOICES, Precision, choose, make_deterministic, make_scaler
 
 REPORT_EVERY = 5
 
@@ -68,6 +58,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--onnx", help="export the encoder here at the end (+ PATH.json sidecar)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--decode", choices=DECODE_CHOICES, help="JPEG decoding on a GPU (default auto: nvJPEG)"
+    )
+    p.add_argument(
+        "--amp-dtype", choices=AMP_CHOICES, help="GPU autocast dtype (default auto: bfloat16)"
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic GPU kernels: a resumed run reproduces an uninterrupted one exactly",
+    )
     return p.parse_args(argv)
 
 
@@ -96,6 +97,8 @@ def build_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> Tra
         "steps": args.steps,
         "checkpoint_every": args.checkpoint_every,
         "workers": args.workers,
+        "decode": getattr(args, "decode", None),
+        "amp_dtype": getattr(args, "amp_dtype", None),
     }
     for name, value in overrides.items():
         if value is not None:
@@ -108,6 +111,8 @@ def build_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> Tra
         raise UsageError("--checkpoint-every must be >= 1")
     if cfg.image_size < 8:
         raise UsageError("--image-size must be at least 8")
+    if getattr(args, "deterministic", False):
+        cfg.deterministic = True
     return cfg
 
 
@@ -125,66 +130,6 @@ def _install_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _worker_init(_: int) -> None:
-    # Workers must not raise CancelledError; the parent shuts them down.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    torch.set_num_threads(1)
-
-
-def make_batches(
-    cfg: TrainConfig, manifest: Manifest, plan: BatchPlan, start_step: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    mean, std = cfg.mean, cfg.std
-    view1 = build_augmentation(cfg.image_size, mean, std, 1.0 if cfg.blur else 0.0, 0.0)
-    view2 = build_augmentation(
-        cfg.image_size, mean, std, 0.1 if cfg.blur else 0.0, 0.2 if cfg.blur else 0.0
-    )
-    threads = cpu_threads()
-    if cfg.in_memory:
-        log(f"decoding {len(manifest.target) + len(manifest.pool)} images into memory")
-        t0 = time.time()
-        side = cfg.image_size * 2
-        target = load_images(manifest.target, "target", side, threads)
-        pool = load_images(manifest.candidates, "candidates", side, threads)
-        pool += load_images(manifest.replay, "replay", side, threads)
-        log(f"decoded in {time.time() - t0:.1f}s")
-        source: Any = InMemoryImages(target, pool)
-    else:
-        check_readable(manifest.target, "target")
-        check_readable(manifest.candidates, "candidates")
-        check_readable(manifest.replay, "replay")
-        source = LazyImages(manifest.target, manifest.pool, cfg.image_size * 2)
-    dataset = TwoViewDataset(source, view1, view2)
-    loader_kwargs: dict[str, Any] = {}
-    if cfg.workers > 0:
-        loader_kwargs = {
-            "num_workers": cfg.workers,
-            "worker_init_fn": _worker_init,
-            "prefetch_factor": 4,
-        }
-    loader = DataLoader(
-        dataset,
-        batch_sampler=plan.iterate(start_step),  # type: ignore[arg-type]
-        pin_memory=device.type == "cuda",
-        **loader_kwargs,
-    )
-    yield from loader
-
-
-def make_scaler(enabled: bool) -> Any:
-    # torch.amp.GradScaler is the current API; torch 1.13 only has the CUDA-specific one.
-    amp_mod = getattr(torch, "amp", None)
-    if amp_mod is not None and hasattr(amp_mod, "GradScaler"):
-        return amp_mod.GradScaler("cuda", enabled=enabled)
-    return torch.cuda.amp.GradScaler(enabled=enabled)
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 @dataclass
 class Session:
     """Everything the loop needs, after resume/init has been applied."""
@@ -195,8 +140,18 @@ class Session:
     model: MoCoV3
     optimizer: torch.optim.Optimizer
     scaler: Any
+    precision: Precision
     step: int
     resumed_from: str | None
+    pipeline: PipelineInfo | None = None  # how the last batches were made
+
+
+def make_optimizer(model: MoCoV3, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    kwargs: dict[str, Any] = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    # One fused kernel for the whole update on a GPU where torch has it (2.x); same state layout.
+    if device.type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters:
+        kwargs["fused"] = True
+    return torch.optim.AdamW(model.trainable_parameters(), **kwargs)
 
 
 def prepare(args: argparse.Namespace) -> Session:
@@ -204,8 +159,6 @@ def prepare(args: argparse.Namespace) -> Session:
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Some builds default to one intra-op thread; use the cores we are allowed on.
         torch.set_num_threads(cpu_threads())
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
 
     manifest = read_manifest(args.manifest)
     os.makedirs(args.out_dir, exist_ok=True)
@@ -225,9 +178,14 @@ def prepare(args: argparse.Namespace) -> Session:
     stored = resume_state or init_state
     cfg = build_config(args, stored["config"] if stored else None)
     cfg.amp = cfg.amp and device.type == "cuda"
+    precision = choose(device, cfg.amp, cfg.amp_dtype)
 
     torch.manual_seed(args.seed)
     model = MoCoV3(cfg)
+    if cfg.deterministic:
+        make_deterministic(model, device)
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     if init_state is not None:
         model.load_state_dict(init_state["model"])
     elif starting and args.init_checkpoint:
@@ -246,22 +204,21 @@ def prepare(args: argparse.Namespace) -> Session:
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
     model.to(device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(
-        model.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
-    scaler = make_scaler(cfg.amp)
+    if precision.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = make_optimizer(model, cfg, device)
+    scaler = make_scaler(precision.needs_scaler)
     step = 0
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
-        if resume_state.get("scaler") and cfg.amp:
+        if resume_state.get("scaler") and precision.needs_scaler:
             scaler.load_state_dict(resume_state["scaler"])
         step = int(resume_state["step"])
-        ckpt.restore_rng(resume_state.get("rng", {}))
+        ckpt.restore_rng(resume_state.get("rng", {}), device)
     elif init_state is not None:
         log(f"initialised weights from {args.init}")
-    return Session(cfg, device, manifest, model, optimizer, scaler, step, resume_path)
+    log(f"precision {precision.name}, channels_last {precision.channels_last}")
+    return Session(cfg, device, manifest, model, optimizer, scaler, precision, step, resume_path)
 
 
 def save_checkpoint(s: Session, args: argparse.Namespace, final: bool) -> str:
@@ -269,9 +226,9 @@ def save_checkpoint(s: Session, args: argparse.Namespace, final: bool) -> str:
     state = {
         "model": s.model.state_dict(),
         "optimizer": s.optimizer.state_dict(),
-        "scaler": s.scaler.state_dict() if s.cfg.amp else None,
+        "scaler": s.scaler.state_dict() if s.precision.needs_scaler else None,
         "step": s.step,
-        "rng": ckpt.capture_rng(),
+        "rng": ckpt.capture_rng(s.device),
         "config": s.cfg.to_dict(),
         "seed": args.seed,
         "featureDim": s.model.feature_dim,
@@ -283,29 +240,42 @@ def save_checkpoint(s: Session, args: argparse.Namespace, final: bool) -> str:
     return path
 
 
-def train_steps(s: Session, args: argparse.Namespace) -> tuple[int, float]:
-    """Run steps until s.cfg.steps; returns (images trained on, seconds spent)."""
-    cfg, device, model, optimizer = s.cfg, s.device, s.model, s.optimizer
+def make_batches(s: Session, args: argparse.Namespace) -> TrainingBatches:
+    cfg = s.cfg
     plan = BatchPlan(
         len(s.manifest.target), len(s.manifest.pool), cfg.batch_size, args.seed,
         cfg.target_fraction,
     )  # fmt: skip
-    batches = make_batches(cfg, s.manifest, plan, s.step, device)
+    batches = TrainingBatches(
+        cfg, s.manifest, plan, s.step, s.device, args.seed, cfg.decode, cpu_threads()
+    )
+    s.pipeline = batches.info
+    return batches
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_steps(s: Session, args: argparse.Namespace, warmup: int = 0) -> tuple[int, float]:
+    """Run steps until s.cfg.steps; returns (images trained on, seconds spent) after the first
+    ``warmup`` steps (one-off costs: image decoding, cuDNN autotuning)."""
+    cfg, device, model, optimizer = s.cfg, s.device, s.model, s.optimizer
+    batches = make_batches(s, args)
     model.train()
     images_done, started = 0, None
     window_start, window_images = time.time(), 0
+    first_step = s.step
     for x1, x2 in batches:
-        if started is None:  # exclude one-off image decoding from the throughput
+        if started is None and s.step - first_step >= warmup:
+            _sync(device)
             started = window_start = time.time()
-        x1 = x1.to(device, non_blocking=True)
-        x2 = x2.to(device, non_blocking=True)
-        if device.type == "cuda":
-            x1 = x1.contiguous(memory_format=torch.channels_last)
-            x2 = x2.contiguous(memory_format=torch.channels_last)
+            window_images = 0
         lr = lr_at(s.step, cfg.steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with autocast(device, cfg.amp):
+        with s.precision.autocast(device):
             loss = model(x1, x2)
         optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(loss).backward()
@@ -313,7 +283,8 @@ def train_steps(s: Session, args: argparse.Namespace) -> tuple[int, float]:
         s.scaler.update()
         model.update_momentum(momentum_at(s.step, cfg.steps, cfg.momentum_base))
         s.step += 1
-        images_done += x1.shape[0]
+        if started is not None:
+            images_done += x1.shape[0]
         window_images += x1.shape[0]
         if s.step % REPORT_EVERY == 0 or s.step == cfg.steps:
             # Reading the loss synchronises the GPU, so only do it when reporting.
@@ -331,6 +302,7 @@ def train_steps(s: Session, args: argparse.Namespace) -> tuple[int, float]:
             break
         if s.step % cfg.checkpoint_every == 0:
             save_checkpoint(s, args, final=False)
+    _sync(device)
     return images_done, (time.time() - started) if started else 0.0
 
 

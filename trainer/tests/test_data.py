@@ -62,7 +62,7 @@ def test_lazy_loading_with_workers_matches_in_process(image_set: dict) -> None:
     from torch.utils.data import DataLoader
 
     from ietrainer.config import IMAGENET_MEAN, IMAGENET_STD
-    from ietrainer.data import LazyImages, TwoViewDataset, build_augmentation
+    from ietrainer.legacy_augment import LazyImages, TwoViewDataset, build_augmentation
 
     target, pool = image_set["target"], image_set["candidates"]
     plan = BatchPlan(len(target), len(pool), batch_size=6, seed=5, target_fraction=1 / 3)

@@ -1,0 +1,82 @@
+"""Where a batch's images come from: decoded once into memory, or read from disk per batch.
+
+Index space as in :class:`~ietrainer.data.BatchPlan`: the target images first, then the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from PIL import Image
+
+from .data import describe_failure
+from .decode import decode_file
+
+
+def _split_of(index: int, n_target: int) -> str:
+    return "target" if index < n_target else "candidates/replay"
+
+
+def load_tensors(
+    paths: Sequence[str], split: str, max_side: int, threads: int
+) -> list[torch.Tensor]:
+    """Decode every image into memory; JPEG decoding releases the GIL, so threads help."""
+
+    def load(path: str) -> torch.Tensor:
+        try:
+            return decode_file(path, max_side)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise describe_failure(path, split, exc) from None
+
+    if threads <= 1 or len(paths) < 64:
+        return [load(p) for p in paths]
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        return list(pool.map(load, paths))
+    finally:
+        # Do not wait for queued decodes when an error or cancellation unwinds us.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class InMemoryImages:
+    """Pre-decoded target + pool images (small presets)."""
+
+    def __init__(self, target: list[torch.Tensor], pool: list[torch.Tensor]) -> None:
+        self.images = target + pool
+        self.max_bytes = max(int(im.numel()) for im in self.images)
+
+    def __call__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+class LazyImages:
+    """Decode from disk on demand (large presets, inside DataLoader workers)."""
+
+    def __init__(self, target: list[str], pool: list[str], max_side: int) -> None:
+        self.paths = target + pool
+        self.n_target = len(target)
+        self.max_side = max_side
+
+    def path(self, index: int) -> str:
+        return self.paths[index]
+
+    def __call__(self, index: int) -> torch.Tensor:
+        path = self.paths[index]
+        try:
+            return decode_file(path, self.max_side)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise describe_failure(path, _split_of(index, self.n_target), exc) from None
+
+    def read_bytes(self, index: int) -> bytes:
+        path = self.paths[index]
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise describe_failure(path, _split_of(index, self.n_target), exc) from None
+
+    def undecodable(self, index: int) -> Exception:
+        path = self.paths[index]
+        return describe_failure(path, _split_of(index, self.n_target), "not a decodable image")
