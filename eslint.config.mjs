@@ -31,9 +31,9 @@ export default tseslint.config(
     },
   },
   {
-    // Plain ES module scripts (e.g. the chart renderer, which loads ESM-only vega) are outside the TS project.
-    files: ['**/*.mjs'],
+    // Plain JavaScript (the chart renderer, which loads ESM-only vega; tool configs) is outside the TS project.
+    files: ['**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { parserOptions: { projectService: false }, globals: { process: 'readonly', Buffer: 'readonly' } },
+    languageOptions: { parserOptions: { projectService: false }, globals: { process: 'readonly', Buffer: 'readonly', module: 'writable' } },
   },
 );

@@ -8,4 +8,4 @@ export { scoreCandidates } from './stages/score';
 export { updateDistribution } from './stages/update';
 export { evaluateEncoder } from './stages/evaluate';
 export { addRunConcepts } from './concepts/run-concepts';
-export { recordControl, recordIterationFailure, markIterationRetried, setRunStatus } from './stages/control';
+export { recordControl, recordIterationFailure, markIterationRetried, setRunStatus } from './run-records';

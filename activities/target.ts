@@ -5,7 +5,6 @@ import { TargetError } from '../lib/errors';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif', '.heic']);
 
-
 export interface TargetFile {
   path: string;
   /** Index into `labels` when the target has one subfolder per class (evaluation only). */

@@ -9,7 +9,7 @@ import { ensureLocalWorkers } from '../lib/services/workers';
 import { checkTargetReadable, listTarget } from '../activities/target';
 import { parseRoles, runWorkers } from '../workers/create';
 import { connectClient, startRun, webUiUrl } from '../lib/client';
-import { registerBenchmarkCommand } from '../benchmark/command';
+import { registerBenchmarkCommand } from './commands/benchmark';
 import { registerControlCommands } from './commands/control';
 import { registerDataCommands } from './commands/data';
 import { requireRunDatasets } from '../lib/datasets/require';
@@ -19,7 +19,7 @@ import { followOnConsole, registerStatusCommand } from './commands/status';
 import { registerWebCommands } from './commands/web';
 import { EXIT, exitCodeFor } from './exit';
 import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
-import { PETS_CLASSES, prepareValTarget } from './targets';
+import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { timestampId } from '../lib/format';
 import { registerPretrainCommand, withBaseEncoder, type BaseFlags } from './pretrain';
 

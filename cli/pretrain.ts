@@ -13,7 +13,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { pythonExecutable, stateDir } from '../lib/paths';
 import { intFlag } from './run-options';
-import { prepareUnlabelledTinyTest } from './targets';
+import { prepareUnlabelledTinyTest } from '../lib/targets';
 
 /**
  * The demo's and benchmark's starting encoder. The paper starts from a converged MoCo v3 model; at 1,500 steps

@@ -10,7 +10,8 @@ import { stateDir, wordnetDir } from '../lib/paths';
 import { loadNouns } from '../lib/wordnet';
 import { classCaption, type ClassInfo } from './captions';
 import { readJsonl } from './jsonl';
-import { type ManifestRecord, tempPathFor, writeFileAtomic, writeManifest } from './corpus';
+import { type ManifestRecord, writeManifest } from './corpus';
+import { tempPathFor, writeFileAtomic } from '../lib/files';
 
 const log = logger.child({ component: 'corpus' });
 

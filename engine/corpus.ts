@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { writeFileAtomic } from '../lib/files';
 
 /**
  * One image of a corpus manifest (one JSON object per line). The bytes are `size` bytes at `offset`
@@ -47,21 +46,4 @@ export async function loadManifest(manifestPath: string): Promise<ManifestRecord
 /** Writes a manifest atomically (temp file + rename) so readers never see a half-written file. */
 export async function writeManifest(manifestPath: string, records: readonly ManifestRecord[]): Promise<void> {
   await writeFileAtomic(manifestPath, records.map((r) => JSON.stringify(r) + '\n').join(''));
-}
-
-export async function writeFileAtomic(target: string, data: string | Buffer): Promise<void> {
-  await mkdir(path.dirname(target), { recursive: true });
-  const tmp = tempPathFor(target);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** A unique sibling path, so concurrent builders never write into each other's temp file. */
-export function tempPathFor(target: string): string {
-  return `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { createDeflate, crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { writeFileAtomic } from './corpus';
+import { writeFileAtomic } from '../lib/files';
 import { unitHash } from './faults';
 
 /**

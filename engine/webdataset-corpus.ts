@@ -3,7 +3,8 @@ import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises
 import path from 'node:path';
 import { logger } from '../lib/logger';
 import { stateDir } from '../lib/paths';
-import { type ManifestRecord, writeFileAtomic, writeManifest } from './corpus';
+import { type ManifestRecord, writeManifest } from './corpus';
+import { writeFileAtomic } from '../lib/files';
 
 const log = logger.child({ component: 'webdataset' });
 

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from '@prisma/client';
+import { PrismaClient, type $Enums } from '@prisma/client';
+import type { RunStatus } from './contract';
 import { localDatabaseUrl } from './services/postgres';
 
 /**
@@ -61,4 +62,14 @@ export function db(): Db {
 export async function closeDb(): Promise<void> {
   if (client) await client.$disconnect();
   client = undefined;
+}
+
+/** Prisma's name of a run status: its enum spells 'waiting-retry' (what the database stores) with an underscore. */
+export function dbRunStatus(status: RunStatus): $Enums.RunStatus {
+  return status.replace('-', '_') as $Enums.RunStatus;
+}
+
+/** A run status as Prisma returns it, in the spelling of the contract (and of the database and search attribute). */
+export function runStatusOf(status: $Enums.RunStatus): RunStatus {
+  return status.replace('_', '-') as RunStatus;
 }

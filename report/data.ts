@@ -1,6 +1,6 @@
-import { db } from '../lib/db';
+import { db, runStatusOf } from '../lib/db';
 import { BadInputError } from '../lib/errors';
-import { float32FromBytes } from '../activities/bytes';
+import { float32FromBytes } from '../lib/bytes';
 import { distributionStats, uniformStats, type DistributionStats } from './distribution-stats';
 import { gridIterations, sampleByHash } from './sample';
 
@@ -131,7 +131,7 @@ export async function loadReportData(runId: string, options: LoadOptions = {}): 
   });
   if (!iterations.length)
     throw new ReportError(
-      `run '${runId}' has no iterations yet (status ${run.status}); report again once one has started`,
+      `run '${runId}' has no iterations yet (status ${runStatusOf(run.status)}); report again once one has started`,
     );
 
   const [evaluations, stageTimings, distributionRows, vocabulary] = await Promise.all([
@@ -157,7 +157,7 @@ export async function loadReportData(runId: string, options: LoadOptions = {}): 
     run: {
       id: run.id,
       mode: run.mode,
-      status: run.status,
+      status: runStatusOf(run.status),
       createdAt: run.createdAt,
       targetDir: run.targetDir,
       targetCount: run.targetCount,

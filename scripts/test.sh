@@ -7,6 +7,7 @@ bash scripts/setup.sh
 export IE_LOG_LEVEL=${IE_LOG_LEVEL:-warn}
 echo "== typecheck and lint"
 npx --no-install tsc --noEmit -p .
+npx --no-install depcruise --config .dependency-cruiser.cjs activities workflows lib cli workers bench report engine scripts
 npx --no-install eslint .
 npx --no-install prettier --check . >/dev/null
 echo "== trainer (pytest)"

@@ -60,7 +60,10 @@ function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'names
  * Runs workers for the given roles in this process until SIGINT/SIGTERM. Scale out by starting more
  * processes with a subset of roles (e.g. `train` on a GPU machine, `io` elsewhere).
  */
-export async function runWorkers(roles: WorkerRole[], announce: (line: string) => void = () => undefined): Promise<void> {
+export async function runWorkers(
+  roles: WorkerRole[],
+  announce: (line: string) => void = () => undefined,
+): Promise<void> {
   installRuntimeLogging();
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {

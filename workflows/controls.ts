@@ -20,7 +20,8 @@ export class ControlRejected extends Error {
 }
 
 function requireActive(state: ControlState, what: string): void {
-  if (ENDED_RUN_STATUSES.includes(state.status)) throw new ControlRejected(`cannot ${what}: the run has already ${state.status}`);
+  if (ENDED_RUN_STATUSES.includes(state.status))
+    throw new ControlRejected(`cannot ${what}: the run has already ${state.status}`);
 }
 
 export function validatePause(state: ControlState): void {

@@ -81,14 +81,18 @@ export class RunState {
       imagesKept: this.totals.imagesKept + summary.kept,
       bestKnn: knn === null ? this.totals.bestKnn : Math.max(knn, this.totals.bestKnn ?? -Infinity),
     };
-    this.progress.history = [...this.progress.history, { ...summary, topConcepts: summary.topConcepts.slice(0, 10) }].slice(
-      -RECENT_ITERATIONS,
-    );
+    this.progress.history = [
+      ...this.progress.history,
+      { ...summary, topConcepts: summary.topConcepts.slice(0, 10) },
+    ].slice(-RECENT_ITERATIONS);
     this.refresh();
   }
 
   /** What the next execution carries (Continue-As-New): bounded, as the state is. */
-  carry(base: Omit<RunCarry, 'recent' | 'totals' | 'controls' | 'distributionTop' | 'nextIteration'>, next: number): RunCarry {
+  carry(
+    base: Omit<RunCarry, 'recent' | 'totals' | 'controls' | 'distributionTop' | 'nextIteration'>,
+    next: number,
+  ): RunCarry {
     return {
       ...base,
       nextIteration: next,

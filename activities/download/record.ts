@@ -45,7 +45,7 @@ export async function recordFetch(record: FetchRecord, image?: StoredImageRow): 
           "path" = EXCLUDED."path"
       )
       INSERT INTO "Fetch" ("url", "status", "reason", "retryable", "detail", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
-      VALUES (${r.url}, ${r.status},
+      VALUES (${r.url}, CAST(${r.status} AS "FetchStatus"),
         COALESCE(${r.reason ?? null}, (SELECT 'duplicate' FROM "Image" i WHERE i."sha256" = ${image.sha256} AND i."sourceUrl" <> ${r.url})),
         ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
       ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
@@ -55,7 +55,7 @@ export async function recordFetch(record: FetchRecord, image?: StoredImageRow): 
   } else {
     await db().$executeRaw`
       INSERT INTO "Fetch" ("url", "status", "reason", "retryable", "detail", "httpStatus", "sha256", "bytes", "ms", "runId", "iteration")
-      VALUES (${r.url}, ${r.status}, ${r.reason ?? null}, ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
+      VALUES (${r.url}, CAST(${r.status} AS "FetchStatus"), ${r.reason ?? null}, ${r.retryable ?? false}, ${detail}, ${r.httpStatus ?? null}, ${r.sha256 ?? null}, ${r.bytes ?? null}, ${r.ms}, ${r.runId}, ${r.iteration})
       ON CONFLICT ("url") DO UPDATE SET "status" = EXCLUDED."status", "reason" = EXCLUDED."reason",
         "retryable" = EXCLUDED."retryable", "detail" = EXCLUDED."detail", "attempts" = "Fetch"."attempts" + 1,
         "httpStatus" = EXCLUDED."httpStatus", "sha256" = EXCLUDED."sha256", "bytes" = EXCLUDED."bytes",

@@ -1,16 +1,15 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { db } from '../../lib/db';
 import { pythonExecutable } from '../../lib/paths';
 import { loadRun } from '../run-config';
 import { runStage, type StageContext } from '../stage';
-import { float32FromBytes, float32ToBytes } from '../bytes';
+import { float32FromBytes, float32ToBytes } from '../../lib/bytes';
 import { knnAccuracyLeaveOneOut, knnAccuracySplit } from '../evaluate/knn';
 import { linearProbe } from '../evaluate/probe';
 import { stratifiedSplit } from '../evaluate/split';
 import { OnnxImageEmbedder } from '../score/embedder';
-import { targetEmbeddingsPath } from './score';
-import { baseEncoderPath, iterationDir } from './train';
+import { writeFileAtomic } from '../../lib/files';
+import { baseEncoderFile, baseTargetEmbeddingsFile, iterationFiles } from '../iteration-files';
 import type { EncoderEvaluation, IterationEvaluation, StageRef } from '../../lib/contract';
 
 const NONE: EncoderEvaluation = { knnAccuracy: null, linearProbeAccuracy: null };
@@ -50,8 +49,8 @@ export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluatio
       return NONE;
     }
 
-    const dir = iterationDir(ref.runId, ref.iteration);
-    const current = await readEmbeddings(targetEmbeddingsPath(ref), targets.length, ref);
+    const files = iterationFiles(ref);
+    const current = await readEmbeddings(files.targetEmbeddings, targets.length, ref);
     const features: Record<string, { embeddings: Float32Array; dim: number }> = { current };
     if (ref.iteration === 0) {
       const paths = await targetPaths(targets.map((t) => t.sha256));
@@ -61,12 +60,12 @@ export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluatio
     const k = run.config.evaluate.k;
     const probeFiles: Record<string, string> = {};
     for (const [name, { embeddings, dim }] of Object.entries(features)) {
-      probeFiles[name] = path.join(dir, `eval-features-${name}.f32`);
-      await fs.writeFile(probeFiles[name], float32ToBytes(selectRows(embeddings, rows, dim)));
+      probeFiles[name] = files.probeFeatures(name);
+      await writeFileAtomic(probeFiles[name], float32ToBytes(selectRows(embeddings, rows, dim)));
     }
     const probes = await linearProbe({
       python: run.config.train.python ?? pythonExecutable(),
-      workDir: dir,
+      workDir: files.dir,
       labels,
       test,
       features: probeFiles,
@@ -160,10 +159,10 @@ async function baseEmbeddings(
   batchSize: number,
   ctx: StageContext,
 ): Promise<{ embeddings: Float32Array; dim: number }> {
-  const file = path.join(iterationDir(ref.runId, 0), 'target-embeddings-base.f32');
+  const file = baseTargetEmbeddingsFile(ref.runId);
   const cached = await readEmbeddings(file, paths.length, ref).catch(() => null);
   if (cached) return cached;
-  const onnx = baseEncoderPath(ref.runId);
+  const onnx = baseEncoderFile(ref.runId);
   let embedder: OnnxImageEmbedder;
   try {
     embedder = await OnnxImageEmbedder.load(onnx);

@@ -4,7 +4,7 @@ import { runStage } from '../stage';
 import { sampleUniform, sampleWithoutReplacement } from '../concepts/distribution';
 import { locateModelFolder } from '../concepts/onnx-encoder';
 import { addRunConcepts, loadRunVocabulary, restrictToRun, type RunVocabulary } from '../concepts/run-concepts';
-import { float32FromBytes } from '../bytes';
+import { float32FromBytes } from '../../lib/bytes';
 import { descriptorsFor, pickDescriptor, queryText } from '../descriptors/descriptors';
 import { normaliseQuery } from '../search/provider';
 import { searchProviderName } from '../search/providers';

@@ -1,44 +1,13 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
-import { float32ToBytes } from '../bytes';
+import { float32ToBytes } from '../../lib/bytes';
 import { OnnxImageEmbedder } from '../score/embedder';
-import {
-  conceptRewards,
-  knnRewards,
-  replayAdmission,
-  shrinkConceptRewards,
-  standardise,
-  webRelativeRewards,
-  type ImageReward,
-} from '../score/rewards';
-import { writeFileAtomic } from '../../engine/corpus';
-import { iterationDir } from './train';
+import { conceptRewards, knnRewards, replayAdmission, standardise, webRelativeRewards } from '../score/rewards';
+import { runConceptRewards } from '../score/run-rewards';
+import { writeFileAtomic } from '../../lib/files';
+import { iterationFiles } from '../iteration-files';
 import type { StageRef } from '../../lib/contract';
-
-/** Where scoring leaves the target's embeddings for evaluation (by reference, not through Temporal). */
-export function targetEmbeddingsPath(ref: StageRef): string {
-  return path.join(iterationDir(ref.runId, ref.iteration), 'target-embeddings.f32');
-}
-
-/** Where scoring leaves the run-wide concept rewards the update stage fits the GP on. */
-export function conceptRewardsPath(ref: StageRef): string {
-  return path.join(iterationDir(ref.runId, ref.iteration), 'concept-rewards.json');
-}
-
-/** Every concept the run has queried so far, rewarded by one encoder (this iteration's). */
-export interface RunConceptRewards {
-  /** The iteration whose encoder scored every image. */
-  encoderIteration: number;
-  ids: number[];
-  /** Mean reward of the concept's images over all iterations (the lowest observed when it found none). */
-  raw: number[];
-  /** `raw` as z-scores over all of them. */
-  standardised: number[];
-  images: number[];
-}
 
 /**
  * Scores this iteration's downloads with the freshly trained encoder: each image's reward is its mean
@@ -81,7 +50,7 @@ export async function scoreCandidates(
         targets.map((t) => pathOf.get(t.sha256) as string),
         { batchSize },
       );
-      await fs.writeFile(targetEmbeddingsPath(ref), float32ToBytes(targetEmb));
+      await writeFileAtomic(iterationFiles(ref).targetEmbeddings, float32ToBytes(targetEmb));
       ctx.heartbeat({ embedded: 'target' });
       const runEmb = await embedder.embedFiles(
         runShas.map((s) => pathOf.get(s) as string),
@@ -103,7 +72,7 @@ export async function scoreCandidates(
         queries.filter((q) => q.iteration === ref.iteration).map((q) => q.conceptId),
       );
       const runWide = runConceptRewards(runCandidates, queries, rewardOf, ref.iteration);
-      await writeFileAtomic(conceptRewardsPath(ref), JSON.stringify(runWide));
+      await writeFileAtomic(iterationFiles(ref).conceptRewards, JSON.stringify(runWide));
       const conceptIds = [...perConcept.keys()];
       const z = standardise(conceptIds.map((id) => (perConcept.get(id) as { raw: number }).raw));
       const admitted = replayAdmission(rewards, run.config.score.replayQuantile);
@@ -168,42 +137,6 @@ export async function scoreCandidates(
       await embedder.close();
     }
   });
-}
-
-/**
- * Concept rewards over the whole run so far under one encoder: each concept's reward is the mean over
- * every distinct image its queries found in any iteration, shrunk towards the mean of all concepts as
- * far as its image count leaves it uncertain (`shrinkConceptRewards`); concepts that never found an
- * image get the lowest of those. Standardised over all of them.
- */
-export function runConceptRewards(
-  candidates: { conceptId: number; sha256: string }[],
-  queries: { conceptId: number }[],
-  rewardOf: ReadonlyMap<string, number>,
-  encoderIteration: number,
-): RunConceptRewards {
-  const seen = new Set<string>();
-  const images: ImageReward[] = [];
-  for (const c of candidates) {
-    const key = `${c.conceptId}:${c.sha256}`;
-    if (seen.has(key)) continue; // the same image found again in a later iteration counts once
-    seen.add(key);
-    images.push({ conceptId: c.conceptId, reward: rewardOf.get(c.sha256) ?? NaN });
-  }
-  const ids = [...new Set(queries.map((q) => q.conceptId))].sort((a, b) => a - b);
-  const perConcept = conceptRewards(images, ids);
-  const concepts = ids.map((id) => perConcept.get(id) as { raw: number; images: number });
-  // A concept's mean over few images is mostly noise: shrink it, then give image-less concepts the lowest.
-  const shrunk = shrinkConceptRewards(concepts, images);
-  const lowest = Math.min(...shrunk.filter((_, i) => concepts[i].images > 0));
-  const raw = shrunk.map((r, i) => (concepts[i].images > 0 || !Number.isFinite(lowest) ? r : lowest));
-  return {
-    encoderIteration,
-    ids,
-    raw,
-    standardised: standardise(raw),
-    images: ids.map((id) => (perConcept.get(id) as { images: number }).images),
-  };
 }
 
 /** The run's reference sample of the web: the images iteration 0's uniformly drawn concepts found. */

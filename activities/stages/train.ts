@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../lib/config';
 import { db } from '../../lib/db';
-import { pythonExecutable, stateDir } from '../../lib/paths';
+import { writeFileAtomic } from '../../lib/files';
+import { pythonExecutable } from '../../lib/paths';
+import { baseEncoderFile, iterationFiles } from '../iteration-files';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { runTrainer, type TrainerEvent } from '../train/trainer-process';
@@ -16,15 +18,6 @@ export interface TrainResult {
   imagesPerSec: number | null;
 }
 
-export function iterationDir(runId: string, iteration: number): string {
-  return path.join(stateDir(), 'runs', runId, `iter-${String(iteration).padStart(3, '0')}`);
-}
-
-/** The starting encoder (random init or train.initCheckpoint), exported before iteration 0's first step. */
-export function baseEncoderPath(runId: string): string {
-  return path.join(iterationDir(runId, 0), 'encoder-base.onnx');
-}
-
 /**
  * Continues self-supervised training on target ∪ this iteration's candidates ∪ the replay buffer.
  * Checkpoints land in the iteration's folder; a retry (after a crash or a lost worker) resumes from the
@@ -33,18 +26,19 @@ export function baseEncoderPath(runId: string): string {
 export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
   const run = await loadRun(ref.runId);
   return runStage('train', ref, async (ctx) => {
-    const dir = path.join(iterationDir(ref.runId, ref.iteration), 'train');
+    const files = iterationFiles(ref);
+    const dir = files.trainDir;
     await fs.mkdir(dir, { recursive: true });
-    const manifestPath = path.join(dir, 'manifest.json');
+    const manifestPath = files.manifest;
     const manifest = await buildManifest(ref);
-    await fs.writeFile(manifestPath, JSON.stringify(manifest));
+    await writeFileAtomic(manifestPath, JSON.stringify(manifest));
     const previous =
       ref.iteration > 0
         ? await db().iteration.findUnique({ where: { runId_index: { runId: ref.runId, index: ref.iteration - 1 } } })
         : null;
 
     const { train } = run.config;
-    const onnxPath = path.join(iterationDir(ref.runId, ref.iteration), 'encoder.onnx');
+    const onnxPath = files.encoder;
     const args = [
       '--manifest',
       manifestPath,
@@ -70,7 +64,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     if (ref.iteration === 0) {
       const initCheckpoint = await initCheckpointPath(train.initCheckpoint);
       if (initCheckpoint) args.push('--init-checkpoint', initCheckpoint);
-      args.push('--base-onnx', baseEncoderPath(ref.runId));
+      args.push('--base-onnx', baseEncoderFile(ref.runId));
     }
 
     ctx.log.info(

@@ -1,9 +1,8 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
-import { float32ToBytes } from '../bytes';
+import { float32ToBytes } from '../../lib/bytes';
 import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
 import {
   embeddingGroups,
@@ -19,10 +18,10 @@ import {
 import { fitConceptGp } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
-import { conceptRewardsPath, type RunConceptRewards } from './score';
-import { iterationDir } from './train';
+import { iterationFiles } from '../iteration-files';
+import type { RunConceptRewards } from '../score/run-rewards';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
-import { temperatureOverride } from './control';
+import { temperatureOverride } from '../run-records';
 
 /**
  * The concept rewards to learn from: every concept queried so far, rewarded by this iteration's encoder
@@ -32,7 +31,7 @@ import { temperatureOverride } from './control';
 async function observedRewards(ref: StageRef): Promise<{ conceptId: number; standardised: number }[]> {
   let text: string | undefined;
   try {
-    text = await fs.readFile(conceptRewardsPath(ref), 'utf8');
+    text = await fs.readFile(iterationFiles(ref).conceptRewards, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -94,7 +93,7 @@ export async function updateDistribution(
         dim: embeddings.dim,
         ids: observed.map((o) => o.conceptId),
         rewards: observed.map((o) => o.standardised),
-        workDir: path.join(iterationDir(ref.runId, ref.iteration), 'gp'),
+        workDir: iterationFiles(ref).gpDir,
         python: run.config.train.python,
       });
       predicted = gp.predicted;

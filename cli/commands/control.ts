@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { InvalidArgumentError, type Command } from 'commander';
-import { recordRejectedControl } from '../../activities/stages/control';
+import { recordRejectedControl } from '../../activities/run-records';
 import { connectClient, temporalAddress } from '../../lib/client';
 import {
   CONTROL_UPDATES,
@@ -157,10 +157,7 @@ export function registerControlCommands(program: Command): void {
     .action(async (run: string, flags: { count: number }) => {
       const client = await connectClient();
       try {
-        const top = await queryRun(
-          () => client.workflow.getHandle(run).query(topConceptsQuery, flags.count),
-          run,
-        );
+        const top = await queryRun(() => client.workflow.getHandle(run).query(topConceptsQuery, flags.count), run);
         for (const t of top) out(`${(100 * t.probability).toFixed(3).padStart(7)}%  ${t.concept}`);
         if (top.length === 0) out('no distribution yet (the first iteration has not finished its update stage)');
       } finally {

@@ -33,7 +33,7 @@ async function runsFromDatabase(limit: number): Promise<RunListing[]> {
   let rows: RunRow[];
   try {
     rows = await db().$queryRaw<RunRow[]>`
-      SELECT r.id, r.mode, r.status, r."createdAt", r.config->>'iterations' AS iterations,
+      SELECT r.id, r.mode::text AS mode, r.status::text AS status, r."createdAt", r.config->>'iterations' AS iterations,
         (SELECT count(*) FROM "Iteration" i WHERE i."runId" = r.id AND i.status = 'completed') AS done,
         (SELECT i."knnAccuracy" FROM "Iteration" i WHERE i."runId" = r.id AND i."knnAccuracy" IS NOT NULL
           ORDER BY i.index DESC LIMIT 1) AS knn

@@ -110,7 +110,7 @@ export function linesView(print: (line: string) => void, options: LinesViewOptio
         print(`  ${iterationLabel(p.iteration, p.iterations)}: ${p.stage}…`);
         lastStage = stage;
       }
-      if (p.status !== lastStatus && p.status !== 'running') print(`  run ${p.status}`);
+      if (p.status !== lastStatus && p.status !== 'running' && p.status !== 'preparing') print(`  run ${p.status}`);
       lastStatus = p.status;
     },
     stop() {},

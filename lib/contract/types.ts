@@ -49,7 +49,15 @@ export interface IterationSummary {
 }
 
 /** A run's status: its `IeStatus` search attribute, `progress.status` and `Run.status` in PostgreSQL. */
-export const RUN_STATUSES = ['preparing', 'running', 'paused', 'waiting-retry', 'completed', 'stopped', 'failed'] as const;
+export const RUN_STATUSES = [
+  'preparing',
+  'running',
+  'paused',
+  'waiting-retry',
+  'completed',
+  'stopped',
+  'failed',
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Statuses of a run that has ended. */
 export const ENDED_RUN_STATUSES: readonly RunStatus[] = ['completed', 'stopped', 'failed'];

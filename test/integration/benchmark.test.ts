@@ -5,9 +5,9 @@ import { db, closeDb } from '../../lib/db';
 import { ensureDefaultCorpus } from '../../engine/build-corpus';
 import { loadManifest } from '../../engine/corpus';
 import type { RunningEngine } from '../../engine/server';
-import { runBenchmark } from '../../benchmark/run';
-import { corpusKeyOfUrl } from '../../benchmark/relevance';
-import type { BenchmarkSummary } from '../../benchmark/report';
+import { runBenchmark } from '../../bench/learning/run';
+import { corpusKeyOfUrl } from '../../bench/learning/relevance';
+import type { BenchmarkSummary } from '../../bench/learning/report';
 import { createTestDatabase, smallPetsTarget, temporalClient, testEngine, uniqueId, withWorkers } from './harness';
 
 jest.setTimeout(20 * 60_000);

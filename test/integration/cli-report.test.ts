@@ -6,7 +6,9 @@ import { chromium } from 'playwright-core';
 import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { TEST_TEMPORAL_ADDRESS } from './services';
-import { smallPetsTarget, uniqueId, useTestEnvironment, withWorkers } from './harness';
+import { smallPetsTarget, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
+import { startRun } from '../../lib/client';
+import { RUN_SEARCH_ATTRIBUTES } from '../../lib/contract';
 
 jest.setTimeout(20 * 60_000);
 
@@ -77,9 +79,10 @@ test('ie run (YAML config + flags), ie status --follow, ie list, then ie report 
 
   // Not a terminal: plain lines, one per finished iteration, and exit 0 once the run completed.
   expect(followed.code).toBe(0);
-  expect(followed.stdout).toMatch(/^iteration 0: 24 queries/m);
-  expect(followed.stdout).toMatch(/^iteration 1: 24 queries/m);
-  expect(followed.stdout).toContain('run completed');
+  expect(followed.stdout).toMatch(/^ {2}iteration 0 \(1 of 2\): train…$/m);
+  expect(followed.stdout).toMatch(/^iteration 0 \(1 of 2\) done: 24 queries/m);
+  expect(followed.stdout).toMatch(/^iteration 1 \(2 of 2\) done: 24 queries/m);
+  expect(followed.stdout).toContain(`run ${runId} completed (Temporal: COMPLETED)`);
 
   // The effective config is stored with the run: file values, overridden by the flags.
   const run = await db().run.findUniqueOrThrow({ where: { id: runId } });
@@ -220,8 +223,32 @@ test('ie report refuses an unknown run and a run with no iterations yet (exit 2)
 test('ie status names an unknown run (exit 2) and an unreachable Temporal (exit 3)', async () => {
   const unknown = await ie(['status', 'no-such-run'], env);
   expect(unknown.code).toBe(2);
-  expect(unknown.stderr).toMatch(/no workflow 'no-such-run'/);
+  expect(unknown.stderr).toMatch(/no run 'no-such-run' on Temporal/);
   const down = await ie(['status', 'x'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
   expect(down.code).toBe(3);
   expect(down.stderr).toMatch(/Temporal is not reachable at 127\.0\.0\.1:1/);
+});
+
+test('a run started with a misspelt config key (as the plain Temporal CLI would) fails at once; ie status says why (exit 1)', async () => {
+  const runId = uniqueId('it-cli-bad');
+  const { client, connection } = await temporalClient();
+  const failure = await withWorkers(async () => {
+    // The input goes to the run unvalidated, as `temporal workflow start --input …` sends it.
+    const handle = await startRun(client, runId, { target: smallPetsTarget(), iteratoins: 2 });
+    return handle.result().then(
+      () => 'completed',
+      (error: unknown) => String(error),
+    );
+  });
+  expect(failure).not.toBe('completed');
+  const described = await client.workflow.getHandle(runId).describe();
+  expect(described.typedSearchAttributes.get(RUN_SEARCH_ATTRIBUTES.status)).toBe('failed');
+  await connection.close();
+
+  // Without any worker: the failure is read from the closed execution.
+  const status = await ie(['status', runId], env);
+  expect(status.code).toBe(1);
+  expect(status.stdout).toMatch(new RegExp(`^run ${runId}: failed \\(Temporal: FAILED\\)`));
+  expect(status.stdout).toMatch(/failed: .*iteratoins/);
+  expect(status.stdout).not.toMatch(/iteration 1\/0/);
 });

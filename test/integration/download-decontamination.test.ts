@@ -8,7 +8,7 @@ import { db } from '../../lib/db';
 import { prepareRun } from '../../activities/stages/run';
 import { downloadCandidates } from '../../activities/stages/download';
 import { sha256 } from '../../activities/store/content-store';
-import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
+import { prepareValTarget, PETS_CLASSES } from '../../lib/targets';
 import { smallPetsTarget, uniqueId, useTestEnvironment } from './harness';
 
 // A small "web" on 127.0.0.1, standing in for the local engine (search.baseUrl, so it is allowed): one

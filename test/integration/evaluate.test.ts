@@ -6,7 +6,8 @@ import { pythonExecutable } from '../../lib/paths';
 import { db } from '../../lib/db';
 import { progressQuery } from '../../lib/contract';
 import { evaluateEncoder } from '../../activities/stages/evaluate';
-import { baseEncoderPath, iterationDir, trainEncoder } from '../../activities/stages/train';
+import { trainEncoder } from '../../activities/stages/train';
+import { baseEncoderFile, iterationFiles } from '../../activities/iteration-files';
 import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { startRun } from '../../lib/client';
 
@@ -67,8 +68,8 @@ test('iteration 0 evaluates the starting and the trained encoder, stores both an
     evaluation?.linearProbeAccuracy,
   ]);
   // The starting encoder is its own export, not the trained one.
-  expect(fs.existsSync(baseEncoderPath(runId))).toBe(true);
-  expect(fs.readFileSync(baseEncoderPath(runId)).equals(fs.readFileSync(iteration.onnxPath as string))).toBe(false);
+  expect(fs.existsSync(baseEncoderFile(runId))).toBe(true);
+  expect(fs.readFileSync(baseEncoderFile(runId)).equals(fs.readFileSync(iteration.onnxPath as string))).toBe(false);
 
   // A retry of the stage gives the same figures and leaves one row per metric.
   expect(await evaluateEncoder({ runId, iteration: 0 })).toEqual(evaluation);
@@ -80,7 +81,7 @@ test('train.initCheckpoint that is missing or does not fit the preset stops the 
   const runId = finishedRunId;
   expect(runId).toBeDefined();
   // Start iteration 0 afresh (no checkpoint to resume from) with a different starting point.
-  fs.rmSync(path.join(iterationDir(runId, 0), 'train'), { recursive: true, force: true });
+  fs.rmSync(iterationFiles({ runId, iteration: 0 }).trainDir, { recursive: true, force: true });
   const useInit = async (initCheckpoint: string) => {
     const run = await db().run.findUniqueOrThrow({ where: { id: runId } });
     const config = run.config as { train?: Record<string, unknown> };

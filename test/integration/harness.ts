@@ -4,7 +4,7 @@ import { Client as PgClient } from 'pg';
 import { closeDb } from '../../lib/db';
 import { localDatabaseUrl, migrateDeploy } from '../../lib/services/postgres';
 import { startEngine, type EngineOptions, type RunningEngine } from '../../engine/server';
-import { prepareValTarget, PETS_CLASSES } from '../../cli/targets';
+import { prepareValTarget, PETS_CLASSES } from '../../lib/targets';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
 import type { Progress } from '../../lib/contract';

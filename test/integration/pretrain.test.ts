@@ -5,7 +5,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runTrainer, type TrainerEvent } from '../../activities/train/trainer-process';
 import { DEFAULT_PRETRAIN_STEPS, ensureBaseEncoder, withBaseEncoder } from '../../cli/pretrain';
-import { prepareUnlabelledTinyTest } from '../../cli/targets';
+import { prepareUnlabelledTinyTest } from '../../lib/targets';
 import { parseRunConfig } from '../../lib/config';
 import { PROJECT_ROOT, datasetsDir, pythonExecutable } from '../../lib/paths';
 import { smallPetsTarget } from './harness';

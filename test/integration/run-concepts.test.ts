@@ -10,7 +10,7 @@ import { PROJECT_ROOT, pythonExecutable } from '../../lib/paths';
 import { descriptorsFor } from '../../activities/descriptors/descriptors';
 import { wordnetDescriptors } from '../../activities/descriptors/wordnet';
 import { loadVocabulary } from '../../activities/concepts/vocabulary';
-import { float32FromBytes } from '../../activities/bytes';
+import { float32FromBytes } from '../../lib/bytes';
 import { parseRunConfig } from '../../lib/config';
 import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';

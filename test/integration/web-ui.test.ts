@@ -86,15 +86,20 @@ test('the Web UI finds a run by its search attribute and shows its current detai
     await link.click();
     await page.getByText('User Metadata').first().click();
     let details = '';
-    for (let attempt = 0; attempt < 30 && !details.includes('Paused before iteration 2 of 2'); attempt++) {
+    for (let attempt = 0; attempt < 30 && !details.includes('Paused before iteration 1 (2 of 2)'); attempt++) {
       await page.waitForTimeout(1000);
       details = await allFramesText(page);
     }
     await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-run.png'), fullPage: true });
     expect(details).toContain(`Exploration run ${runId}`);
-    expect(details).toContain('Paused before iteration 2 of 2');
+    expect(details).toContain('Paused before iteration 1 (2 of 2)');
     expect(details).toContain(`images so far: ${paused.imagesDownloaded} downloaded`);
     expect(details).toContain('Top concepts');
+    // The finished iterations' figures render as separate columns (a fixed-width block, not a pipe table).
+    expect(details).toMatch(/iteration {2,}downloaded {2,}kept {2,}mean reward {2,}temperature {2,}kNN {2,}wall/);
+    expect(details).toMatch(
+      new RegExp(`^ *0 {2,}${paused.history[0].downloaded} {2,}${paused.history[0].kept} {2,}`, 'm'),
+    );
 
     // The static summary and details given at start, on the run's first execution.
     await page.goto(
@@ -108,6 +113,8 @@ test('the Web UI finds a run by its search attribute and shows its current detai
     await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-first-execution.png'), fullPage: true });
     expect(first).toContain('Exploration run on pets-3x10: explore, 2 iterations');
     expect(first).toContain("Filter runs like it: IeTarget = 'pets-3x10'");
+    // That execution ended by continuing as new: its details say so rather than 'Running'.
+    expect(first).toContain('Continued as new after iteration 0 (1 of 2)');
 
     expect(await sendControl(client, runId, 'stop')).toMatchObject({ accepted: true });
     await handle.result();

@@ -1,6 +1,6 @@
-import { iterationLine } from '../../benchmark/run';
+import { iterationLine } from '../../bench/learning/run';
 import type { IterationSummary } from '../../lib/contract';
-import { benchmarkCommand } from '../../benchmark/command';
+import { benchmarkCommand } from '../../cli/commands/benchmark';
 import { ConfigError } from '../../lib/config';
 
 // Both checks run before any service starts or any base encoder is built, so nothing here needs them.

@@ -8,7 +8,7 @@ import {
   loadCorpusClasses,
   matchTargetClasses,
   relevancePrecision,
-} from '../../benchmark/relevance';
+} from '../../bench/learning/relevance';
 import { datasetsDir } from '../../lib/paths';
 
 const classes = loadCorpusClasses(path.join(datasetsDir(), 'classes.jsonl'));

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ArmFigures, IterationFigures } from '../../benchmark/figures';
-import { chartSpecs, htmlReport } from '../../benchmark/html';
+import type { ArmFigures, IterationFigures } from '../../bench/learning/figures';
+import { chartSpecs, htmlReport } from '../../bench/learning/html';
 import {
   compareArms,
   csvField,
@@ -10,7 +10,7 @@ import {
   toCsv,
   writeTables,
   type BenchmarkSummary,
-} from '../../benchmark/report';
+} from '../../bench/learning/report';
 
 function iteration(i: number, over: Partial<IterationFigures> = {}): IterationFigures {
   return {

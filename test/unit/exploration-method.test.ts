@@ -5,7 +5,7 @@ import {
   softmax,
   spreadOverDuplicates,
 } from '../../activities/concepts/distribution';
-import { runConceptRewards } from '../../activities/stages/score';
+import { runConceptRewards } from '../../activities/score/run-rewards';
 import { knnRewards, shrinkConceptRewards, webRelativeRewards } from '../../activities/score/rewards';
 
 describe('concepts sharing one embedding share one point of probability', () => {

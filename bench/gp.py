@@ -1,13 +1,18 @@
-"""Time the GP update for 1,000 and 10,000 observed concepts over a WordNet-sized vocabulary."""
+"""Time the GP update for 1,000 and 10,000 observed concepts over a WordNet-sized vocabulary.
+
+Run from the repository root: /usr/bin/python3 bench/gp.py
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ietrainer.gp import run
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "trainer"))
+from ietrainer.gp import run  # noqa: E402
 
 V, D = 117_798, 100
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { tinySplitFiles } from '../lib/datasets/layout';
-import { requireDatasets } from '../lib/datasets/require';
-import { stateDir } from '../lib/paths';
+import { tinySplitFiles } from './datasets/layout';
+import { requireDatasets } from './datasets/require';
+import { stateDir } from './paths';
 
 /** The default target: Tiny ImageNet's 450 labelled validation images of 9 dog and cat classes. */
 export const PETS_CLASSES: Record<string, string> = {

@@ -1,7 +1,7 @@
 import type { IterationFailure, Prisma } from '@prisma/client';
-import { db } from '../../lib/db';
-import { logger } from '../../lib/logger';
-import type { ControlKind } from '../../lib/contract';
+import { db, dbRunStatus } from '../lib/db';
+import { logger } from '../lib/logger';
+import type { ControlKind } from '../lib/contract';
 
 export interface ControlRecord {
   runId: string;
@@ -71,7 +71,7 @@ export async function recordIterationFailure(
     create: f,
     update: { error: f.error },
   });
-  await db().run.updateMany({ where: { id: f.runId }, data: { status: 'waiting-retry' } });
+  await db().run.updateMany({ where: { id: f.runId }, data: { status: dbRunStatus('waiting-retry') } });
   logger.warn(
     { runId: f.runId, iteration: f.iteration, failure: f.failure, error: f.error },
     'iteration failed; run waits for a retry',

@@ -2,9 +2,9 @@
  * Per-iteration figures of one finished run, read from the run's database: relevance precision of its
  * downloads, its evaluation metrics and the concepts it queried.
  */
-import { db } from '../lib/db';
-import { parseRunConfig } from '../lib/config';
-import { conceptRewards, shrinkConceptRewards } from '../activities/score/rewards';
+import { db, runStatusOf } from '../../lib/db';
+import { parseRunConfig } from '../../lib/config';
+import { conceptRewards, shrinkConceptRewards } from '../../activities/score/rewards';
 import { relevancePrecision, type CorpusLabels, type DownloadedImage } from './relevance';
 
 export interface IterationFigures {
@@ -135,7 +135,7 @@ export async function collectArmFigures(
   return {
     runId,
     mode: run.mode,
-    status: run.status,
+    status: runStatusOf(run.status),
     iterations: iterations.map((it) => {
       const relevance = relevancePrecision(images.get(it.index) ?? [], labels, targetClasses);
       return {

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pct } from '../lib/format';
+import { pct } from '../../lib/format';
 import type { ArmFigures, IterationFigures } from './figures';
 
 export const ARMS = ['explore', 'random'] as const;

@@ -1,7 +1,7 @@
 // Download + validate + normalise throughput of OUR downloader against the local engine, compared in the
 // same run with img2dataset fetching the same URLs with equivalent settings.
 //
-//   node --import tsx scripts/bench-download.ts [--quick] [--no-img2dataset] [--cases tiny,photos,iteration]
+//   node --import tsx bench/download.ts [--quick] [--no-img2dataset] [--cases tiny,photos,iteration]
 //                                               [--repeat N]
 //
 // Cases: `tiny` (Tiny ImageNet 32 px URLs), `photos` (the 1,000 full-size photos), `iteration` (256
@@ -17,7 +17,7 @@
 //   processes_count = cores, thread_count = 16 / cores (16 in flight in all), image_size 256,
 //   resize_mode keep_ratio_largest (longest side 256, as ours), resize_only_if_bigger, jpg q90,
 //   timeout 10, retries 0 (nothing fails here), sha256, output_format files.
-// Each tool runs under scripts/bench_measure.py: wall time, CPU of the whole process tree, peak tree RSS.
+// Each tool runs under bench/measure.py: wall time, CPU of the whole process tree, peak tree RSS.
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -180,7 +180,7 @@ function ensureImg2dataset(): string | undefined {
 async function measure(cmd: string[], outDir: string, stdoutFile?: string): Promise<Measure> {
   const out = path.join(outDir, `measure-${Date.now()}.json`);
   const python = existsSync(venvPython()) ? venvPython() : 'python3';
-  const res = spawnSync(python, [path.join(PROJECT_ROOT, 'scripts', 'bench_measure.py'), out, '--', ...cmd], {
+  const res = spawnSync(python, [path.join(PROJECT_ROOT, 'bench', 'measure.py'), out, '--', ...cmd], {
     stdio: ['ignore', stdoutFile ? 'pipe' : 'ignore', 'pipe'],
     maxBuffer: 256 * 1024 * 1024,
     env: { ...process.env, NO_ALBUMENTATIONS_UPDATE: '1' },

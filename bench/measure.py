@@ -3,7 +3,7 @@ descendant it waited for (user + sys), and the peak of the summed RSS of its pro
 every 50 ms from /proc, so short-lived children are counted while they live). Linux only; stdlib
 only.
 
-    python3 scripts/bench_measure.py OUT.json -- CMD ARG...
+    python3 bench/measure.py OUT.json -- CMD ARG...
 """
 
 import json

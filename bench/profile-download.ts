@@ -1,8 +1,8 @@
-// CPU cost per photo of each step of the download path (scripts/bench-download.ts runs it whole), measured
+// CPU cost per photo of each step of the download path (bench/download.ts runs it whole), measured
 // in-process as process CPU time (user + system, libvips' and libuv's threads included) over the full-size
 // corpus photos served by the local engine (in its own process, so its CPU is not counted here).
 //
-//   node --import tsx scripts/profile-download.ts [--photos 250] [--rounds 2]
+//   node --import tsx bench/profile-download.ts [--photos 250] [--rounds 2]
 //
 // fetch: fetchBytes at 16 in flight, the run's download options; then, one photo at a time: sha256, the
 // pieces of normaliseImage (header-only read, decode, decode+resize, the same plus JPEG encoding, the

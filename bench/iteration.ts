@@ -1,9 +1,9 @@
 // Wall time per iteration, broken down by stage, and the share of Temporal + database overhead.
 //
-//   node --import tsx scripts/bench-iteration.ts [flags]    runs `ie demo` at its defaults (flags go to it)
+//   node --import tsx bench/iteration.ts [flags]    runs `ie demo` at its defaults (flags go to it)
 //                                                           on a fresh database, so no search or download
 //                                                           cache from earlier runs helps, then reports
-//   node --import tsx scripts/bench-iteration.ts RUN_ID     reports on a finished run (DATABASE_URL)
+//   node --import tsx bench/iteration.ts RUN_ID     reports on a finished run (DATABASE_URL)
 //
 // Overhead = time inside the iteration not spent computing in a stage: the gaps between stages (Temporal
 // scheduling, workflow tasks, signals) plus the time stages spent waiting on PostgreSQL.

@@ -3,13 +3,13 @@
  * target, then every iteration of both is scored against the corpus's labels and reported.
  */
 import type { Client } from '@temporalio/client';
-import { parseRunConfig, type RunConfig, type RunConfigInput } from '../lib/config';
-import { logger } from '../lib/logger';
-import type { IterationSummary } from '../lib/contract';
-import { listTarget } from '../activities/target';
-import { TargetError } from '../lib/errors';
-import { endedWell, followRun, linesView, startRun, waitingRetryText } from '../lib/client';
-import { pct } from '../lib/format';
+import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../lib/config';
+import { logger } from '../../lib/logger';
+import type { IterationSummary } from '../../lib/contract';
+import { listTarget } from '../../activities/target';
+import { TargetError } from '../../lib/errors';
+import { endedWell, followRun, linesView, startRun, waitingRetryText } from '../../lib/client';
+import { pct } from '../../lib/format';
 import { collectArmFigures } from './figures';
 import { writeHtmlReport } from './html';
 import {

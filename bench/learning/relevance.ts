@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadManifest } from '../engine/corpus';
-import { datasetsDir } from '../lib/paths';
+import { loadManifest } from '../../engine/corpus';
+import { datasetsDir } from '../../lib/paths';
 
 export class RelevanceError extends Error {
   override readonly name = 'RelevanceError';

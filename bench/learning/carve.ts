@@ -2,13 +2,13 @@
  * Carves a labelled benchmark target from the validation split (which the search corpus never holds):
  * every Tiny ImageNet class under a WordNet synset, e.g. all birds or all motor vehicles.
  *
- *   node --import tsx benchmark/carve.ts <name> <wnid-or-lemma> [perClass]
+ *   node --import tsx bench/learning/carve.ts <name> <wnid-or-lemma> [perClass]
  */
 import path from 'node:path';
-import { prepareValTarget } from '../cli/targets';
-import { CLASSES_FILE } from '../lib/datasets/layout';
-import { DatasetsMissingError, requireDatasets } from '../lib/datasets/require';
-import { loadNouns } from '../lib/wordnet';
+import { prepareValTarget } from '../../lib/targets';
+import { CLASSES_FILE } from '../../lib/datasets/layout';
+import { DatasetsMissingError, requireDatasets } from '../../lib/datasets/require';
+import { loadNouns } from '../../lib/wordnet';
 import { loadCorpusClasses, RelevanceError } from './relevance';
 
 /** Tiny ImageNet classes (wnid → name in folder form) that are kinds of `ancestor` (a wnid or a noun lemma). */
@@ -33,7 +33,7 @@ export function classesUnder(ancestor: string, classesPath?: string): Record<str
 if (require.main === module) {
   const [name, ancestor, perClass] = process.argv.slice(2);
   if (!name || !ancestor) {
-    process.stderr.write('usage: node --import tsx benchmark/carve.ts <name> <wnid-or-lemma> [perClass]\n');
+    process.stderr.write('usage: node --import tsx bench/learning/carve.ts <name> <wnid-or-lemma> [perClass]\n');
     process.exit(2);
   }
   try {
