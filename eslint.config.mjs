@@ -34,6 +34,9 @@ export default tseslint.config(
     // Plain JavaScript (the chart renderer, which loads ESM-only vega; tool configs) is outside the TS project.
     files: ['**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { parserOptions: { projectService: false }, globals: { process: 'readonly', Buffer: 'readonly', module: 'writable' } },
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: { process: 'readonly', Buffer: 'readonly', module: 'writable' },
+    },
   },
 );

@@ -33,6 +33,15 @@ export async function recordControl(c: ControlRecord): Promise<void> {
 export async function recordRejectedControl(
   c: Omit<ControlRecord, 'iteration' | 'requestId'> & { reason: string },
 ): Promise<void> {
+  // A run that failed before it was prepared has no row to own the record: say so in the log instead.
+  const known = await db().run.count({ where: { id: c.runId } });
+  if (known === 0) {
+    logger.warn(
+      { runId: c.runId, kind: c.kind, reason: c.reason },
+      'control rejected; not recorded: the run is not in the database (it failed before it was prepared)',
+    );
+    return;
+  }
   await db().runControl.create({
     data: {
       runId: c.runId,

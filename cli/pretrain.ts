@@ -10,17 +10,19 @@ import path from 'node:path';
 import { listTarget } from '../activities/target';
 import { runTrainer } from '../activities/train/trainer-process';
 import { Command, Option } from 'commander';
+import {
+  BASE_ENCODER,
+  DEFAULT_PRETRAIN_SOURCE,
+  DEFAULT_PRETRAIN_STEPS,
+  NO_INIT,
+  baseEncoderCheckpoint,
+  resolveInitCheckpoint,
+} from '../lib/base-encoder';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { pythonExecutable, stateDir } from '../lib/paths';
 import { intFlag } from './run-options';
 import { prepareUnlabelledTinyTest } from '../lib/targets';
 
-/**
- * The demo's and benchmark's starting encoder. The paper starts from a converged MoCo v3 model; at 1,500 steps
- * the loss was still falling (2.0, 1.6–1.7 at 4,000), and the longer pretraining ranks target classes better
- * by reward (pets: AUC 0.685 against 0.673, 8 of the 9 pet classes among the top 24 of 200 against 5).
- */
-export const DEFAULT_PRETRAIN_STEPS = 4000;
 export const PRETRAIN_PRESETS = ['cpu-small', 'gpu-r50'] as const;
 export type PretrainPreset = (typeof PRETRAIN_PRESETS)[number];
 
@@ -64,7 +66,7 @@ export async function ensureBaseEncoder(opts: PretrainOptions = {}): Promise<Pre
   if (!Number.isInteger(steps) || steps < 1)
     throw new ConfigError(`pretraining steps must be a positive integer, got ${steps}`);
   const imagesDir = path.resolve(opts.images ?? prepareUnlabelledTinyTest());
-  const sourceName = opts.images === undefined ? 'tiny-imagenet-test' : path.basename(imagesDir);
+  const sourceName = opts.images === undefined ? DEFAULT_PRETRAIN_SOURCE : path.basename(imagesDir);
   const files = (await listTarget(imagesDir)).files.map((f) => f.path).sort();
   const provenance: PretrainProvenance = {
     preset,
@@ -75,7 +77,7 @@ export async function ensureBaseEncoder(opts: PretrainOptions = {}): Promise<Pre
     imageCount: files.length,
     imagesDigest: digestOf(files),
   };
-  const out = path.resolve(opts.out ?? path.join(stateDir(), 'models', `base-${preset}-${sourceName}-${steps}.pt`));
+  const out = path.resolve(opts.out ?? baseEncoderCheckpoint(preset, steps, sourceName));
   if (fs.existsSync(out) && sameProvenance(readProvenance(out), provenance)) {
     return { path: out, built: false, provenance };
   }
@@ -151,26 +153,23 @@ export interface BaseFlags {
 }
 
 /**
- * The demo's and benchmark's start point: the config's own train.initCheckpoint if it names one; else,
- * for the CPU preset, the pretrained base encoder (built on first use); else random weights, said aloud.
+ * Makes sure the run's starting encoder exists before anything starts. The config keeps `base` (each worker
+ * resolves it the same way, whichever door started the run); ie demo and ie benchmark build the default
+ * cpu-small one on first use, and `--no-base` starts from random weights. A starting encoder that is not
+ * there fails here, saying how to get one.
  */
 export async function withBaseEncoder(
   config: RunConfig,
   flags: BaseFlags,
   print: (line: string) => void,
 ): Promise<RunConfig> {
-  if (config.train.initCheckpoint || flags.base === false) return config;
-  if (config.train.preset !== 'cpu-small') {
-    print(
-      `starting from random weights: the built-in base encoder is for cpu-small; for ${config.train.preset} give ` +
-        'train.initCheckpoint (e.g. ImageNet MoCo v3 weights) or build one with `ie pretrain --preset ' +
-        `${config.train.preset}\``,
-    );
-    return config;
+  if (flags.base === false) return { ...config, train: { ...config.train, initCheckpoint: NO_INIT } };
+  if (config.train.initCheckpoint === BASE_ENCODER && config.train.preset === 'cpu-small') {
+    const base = await ensureBaseEncoder({ preset: 'cpu-small', print });
+    if (!base.built) print(`starting encoder: ${base.path} (pretrained; --no-base starts from random weights)`);
   }
-  const base = await ensureBaseEncoder({ preset: 'cpu-small', print });
-  if (!base.built) print(`starting encoder: ${base.path} (pretrained; --no-base starts from random weights)`);
-  return { ...config, train: { ...config.train, initCheckpoint: base.path } };
+  resolveInitCheckpoint(config.train.initCheckpoint, config.train.preset);
+  return config;
 }
 
 /** Adds `pretrain` to the `ie` program. */

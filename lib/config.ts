@@ -181,10 +181,12 @@ const runConfigObject = z.strictObject({
       /** Python interpreter with PyTorch; default: the worker's IE_PYTHON or /usr/bin/python3. */
       python: z.string().optional(),
       /**
-       * Weights to start iteration 0 from: an official MoCo v3 checkpoint, a torchvision ResNet state
-       * dict, or one of ours. Its backbone must match the preset (gpu-r50: ResNet-50).
+       * Weights to start iteration 0 from: 'base' (the project's pretrained starting encoder for the preset,
+       * `ie pretrain`), 'none' (random weights), or a file: an official MoCo v3 checkpoint, a torchvision
+       * ResNet state dict, or one of ours. Its backbone must match the preset (gpu-r50: ResNet-50). The run
+       * stores the file it resolved to.
        */
-      initCheckpoint: z.string().min(1).optional(),
+      initCheckpoint: z.string().min(1).default('base'),
     })
     .prefault({}),
   score: z

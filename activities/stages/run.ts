@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { NO_INIT, resolveInitCheckpoint } from '../../lib/base-encoder';
 import { parseRunConfig } from '../../lib/config';
 import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';
@@ -43,10 +44,13 @@ function heartbeat(details?: unknown): void {
  */
 export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput): Promise<PreparedRun> {
   const log = logger.child({ runId, stage: 'prepare' });
-  const config = parseRunConfig(rawConfig);
-  const listing = await listTarget(config.target);
-  await checkTargetReadable(listing, config.download.maxPixels);
+  const parsed = parseRunConfig(rawConfig);
+  const listing = await listTarget(parsed.target);
+  await checkTargetReadable(listing, parsed.download.maxPixels);
   log.info({ target: listing.dir, images: listing.files.length, labels: listing.labels.length }, 'target validated');
+  // The starting encoder as a file (or none): the run stores what it starts from, whichever door started it.
+  const initCheckpoint = resolveInitCheckpoint(parsed.train.initCheckpoint, parsed.train.preset) ?? NO_INIT;
+  const config = { ...parsed, train: { ...parsed.train, initCheckpoint } };
 
   const runRow = {
     mode: config.mode,

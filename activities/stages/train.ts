@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
-import { ConfigError } from '../../lib/config';
+import { resolveInitCheckpoint } from '../../lib/base-encoder';
 import { db } from '../../lib/db';
 import { writeFileAtomic } from '../../lib/files';
 import { pythonExecutable } from '../../lib/paths';
@@ -62,7 +61,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     if (train.batchSize) args.push('--batch-size', String(train.batchSize));
     if (previous?.checkpoint) args.push('--init', previous.checkpoint);
     if (ref.iteration === 0) {
-      const initCheckpoint = await initCheckpointPath(train.initCheckpoint);
+      const initCheckpoint = resolveInitCheckpoint(train.initCheckpoint, train.preset);
       if (initCheckpoint) args.push('--init-checkpoint', initCheckpoint);
       args.push('--base-onnx', baseEncoderFile(ref.runId));
     }
@@ -135,21 +134,6 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       clearInterval(beat);
     }
   });
-}
-
-/** train.initCheckpoint as an absolute path, checked before the trainer starts. */
-async function initCheckpointPath(configured: string | undefined): Promise<string | undefined> {
-  if (!configured) return undefined;
-  const resolved = path.resolve(configured);
-  try {
-    if (!(await fs.stat(resolved)).isFile()) throw new Error('not a file');
-  } catch {
-    throw new ConfigError(
-      `train.initCheckpoint: ${resolved} is not a readable file on this worker; ` +
-        'give the path of a MoCo v3, torchvision ResNet or ietrainer checkpoint',
-    );
-  }
-  return resolved;
 }
 
 async function buildManifest(ref: StageRef): Promise<{ target: string[]; candidates: string[]; replay: string[] }> {

@@ -34,7 +34,7 @@ test('a benchmark of two tiny arms writes the table, the JSON summary and the HT
     runBenchmark(client, {
       target: smallPetsTarget(),
       budget: { iterations: 2, queriesPerIteration: 24, resultsPerQuery: 10, trainSteps: 8, seed: 3 },
-      config: { train: { checkpointEvery: 4, batchSize: 32 } },
+      config: { train: { checkpointEvery: 4, batchSize: 32, initCheckpoint: 'none' } },
       manifestPath,
       engineUrl: engine.url,
       outDir,

@@ -60,6 +60,7 @@ test('ie run (YAML config + flags), ie status --follow, ie list, then ie report 
       '  steps: 8',
       '  checkpointEvery: 4',
       '  batchSize: 32',
+      '  initCheckpoint: none',
       '',
     ].join('\n'),
   );
@@ -249,6 +250,6 @@ test('a run started with a misspelt config key (as the plain Temporal CLI would)
   const status = await ie(['status', runId], env);
   expect(status.code).toBe(1);
   expect(status.stdout).toMatch(new RegExp(`^run ${runId}: failed \\(Temporal: FAILED\\)`));
-  expect(status.stdout).toMatch(/failed: .*iteratoins/);
+  expect(status.stdout).toMatch(/failed: .*iteratoins/s);
   expect(status.stdout).not.toMatch(/iteration 1\/0/);
 });

@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runTrainer, type TrainerEvent } from '../../activities/train/trainer-process';
-import { DEFAULT_PRETRAIN_STEPS, ensureBaseEncoder, withBaseEncoder } from '../../cli/pretrain';
+import { ensureBaseEncoder, withBaseEncoder } from '../../cli/pretrain';
+import { baseEncoderCheckpoint, resolveInitCheckpoint } from '../../lib/base-encoder';
 import { prepareUnlabelledTinyTest } from '../../lib/targets';
-import { parseRunConfig } from '../../lib/config';
+import { ConfigError, parseRunConfig } from '../../lib/config';
 import { PROJECT_ROOT, datasetsDir, pythonExecutable } from '../../lib/paths';
 import { smallPetsTarget } from './harness';
 
@@ -110,19 +111,27 @@ test('a base encoder is built once per images and settings, and a run can start 
   expect(initialised).toMatchObject({ event: 'initialised', layout: 'ietrainer', skippedCount: 0 });
 });
 
-test('the demo and benchmark start from the base unless a checkpoint is given, --no-base, or another preset', async () => {
+test('every door resolves the starting encoder the same way: base (built on first use by the demo), none, or a file', async () => {
   const target = smallPetsTarget();
   const lines: string[] = [];
+  // A file that is not there fails before anything starts, and so does the run's own check on the worker.
   const given = parseRunConfig({ target, train: { initCheckpoint: '/models/mine.pt' } });
-  expect(await withBaseEncoder(given, {}, (l) => lines.push(l))).toBe(given);
+  await expect(withBaseEncoder(given, {}, (l) => lines.push(l))).rejects.toThrow(
+    /train\.initCheckpoint: \/models\/mine\.pt is not a readable file/,
+  );
+  expect(() => resolveInitCheckpoint('/models/mine.pt', 'cpu-small')).toThrow(ConfigError);
+  // --no-base: random weights, said in the config the run gets.
   const plain = parseRunConfig({ target });
-  expect(await withBaseEncoder(plain, { base: false }, (l) => lines.push(l))).toBe(plain);
+  expect(plain.train.initCheckpoint).toBe('base');
+  expect((await withBaseEncoder(plain, { base: false }, (l) => lines.push(l))).train.initCheckpoint).toBe('none');
+  expect(resolveInitCheckpoint('none', 'cpu-small')).toBeNull();
+  // gpu-r50 has no built-in base here: every door says how to build one or what to give instead.
   const gpu = parseRunConfig({ target, train: { preset: 'gpu-r50' } });
-  expect((await withBaseEncoder(gpu, {}, (l) => lines.push(l))).train.initCheckpoint).toBeUndefined();
-  expect(lines.join('\n')).toMatch(/random weights.*gpu-r50.*train\.initCheckpoint/s);
-  expect(
-    fs.existsSync(path.join(stateDir, 'models', `base-cpu-small-tiny-imagenet-test-${DEFAULT_PRETRAIN_STEPS}.pt`)),
-  ).toBe(false);
+  await expect(withBaseEncoder(gpu, {}, (l) => lines.push(l))).rejects.toThrow(
+    /no starting encoder for gpu-r50.*ie pretrain --preset gpu-r50.*'none' for random weights/,
+  );
+  expect(() => resolveInitCheckpoint('base', 'gpu-r50')).toThrow(/ie pretrain --preset gpu-r50/);
+  expect(fs.existsSync(baseEncoderCheckpoint('cpu-small'))).toBe(false);
 });
 
 test('ie pretrain refuses bad numbers with exit code 2 and says which flag', () => {

@@ -144,6 +144,7 @@ describe('LLM descriptors: cached per concept and model, WordNet fallback record
         : { content: `["long ears", "running on a beach"]` },
     );
     const runId = uniqueId('desc');
+    await createRun(runId);
     const config = parseRunConfig({
       target: '/nowhere',
       descriptors: 'llm',
@@ -176,6 +177,7 @@ describe('LLM descriptors: cached per concept and model, WordNet fallback record
   test('a refused key stops asking, and every concept falls back on record', async () => {
     fake = await startFakeChatCompletions(() => ({ content: '["x"]' }), { apiKey: 'sk-the-right-one' });
     const runId = uniqueId('desc-401');
+    await createRun(runId);
     const config = parseRunConfig({
       target: '/nowhere',
       descriptors: 'llm',
