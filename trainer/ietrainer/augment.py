@@ -131,20 +131,31 @@ class TwoViewAugment:
         ]
 
     def __call__(
-        self, images: Sequence[torch.Tensor], step: int
+        self,
+        images: Sequence[torch.Tensor],
+        step: int,
+        out: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views; written into ``out`` when given (two [n, 3, size, size] float32 tensors
+        on the images' device), which spares a CPU the page faults of fresh batch memory."""
         if not images:
             raise ValueError("cannot augment an empty batch")
         sizes = torch.tensor([[int(im.shape[-2]), int(im.shape[-1])] for im in images])
         p1, p2 = self.params(sizes, step)
-        return self.apply(images, p1), self.apply(images, p2)
+        o1, o2 = out if out is not None else (None, None)
+        return self.apply(images, p1, o1), self.apply(images, p2, o2)
 
-    def apply(self, images: Sequence[torch.Tensor], params: ViewParams) -> torch.Tensor:
+    def apply(
+        self, images: Sequence[torch.Tensor], params: ViewParams, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One view of every image, normalised, [n, 3, size, size] float32 on their device."""
         device = images[0].device
         n, size = len(images), self.size
         p = _ViewLists.of(params)
-        out = torch.empty(n, 3, size, size, device=device)
+        if out is None:
+            out = torch.empty(n, 3, size, size, device=device)
+        elif out.shape != (n, 3, size, size) or out.device != device:
+            raise ValueError(f"out must be [{n}, 3, {size}, {size}] on {device}")
         chunk = n if device.type != "cpu" else max(1, self.chunk_pixels // (size * size))
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)

@@ -7,6 +7,7 @@ and to the GPU as one packed buffer (one shared-memory segment, one host-to-devi
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,15 +126,15 @@ class DeviceJpegDecoder:
     def __init__(self, device: torch.device, max_side: int) -> None:
         self.device = device
         self.max_side = max_side
-        self.batched = _probe(device, batched=True)
-        if not self.batched and not _probe(device, batched=False):
+        self.batched = _probe_cached(str(device), batched=True)
+        if not self.batched and not _probe_cached(str(device), batched=False):
             raise RuntimeError(f"torchvision cannot decode JPEG on {device}")
 
     @staticmethod
     def available(device: torch.device) -> bool:
         if device.type != "cuda":
             return False
-        return _probe(device, batched=True) or _probe(device, batched=False)
+        return _probe_cached(str(device), True) or _probe_cached(str(device), False)
 
     def __call__(self, packed: PackedBytes) -> list[torch.Tensor | None]:
         """Decoded images; None where neither nvJPEG nor PIL could read the file."""
@@ -167,6 +168,11 @@ def _tiny_jpeg() -> torch.Tensor:
     buf = io.BytesIO()
     Image.new("RGB", (16, 8), (200, 30, 60)).save(buf, format="JPEG")
     return torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+
+
+@functools.cache
+def _probe_cached(device: str, batched: bool) -> bool:
+    return _probe(torch.device(device), batched)
 
 
 def _probe(device: torch.device, batched: bool) -> bool:

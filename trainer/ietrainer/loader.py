@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .augment import TwoViewAugment
 from .augment_params import moco_recipes
@@ -42,11 +42,34 @@ Views = tuple[torch.Tensor, torch.Tensor]
 class BatchStage(Dataset):
     """Item ``step``: (step, payload) for batch ``step`` of the plan (runs in the workers)."""
 
-    def __init__(self, plan: BatchPlan, source: Any, payload: str, augment: TwoViewAugment) -> None:
+    def __init__(
+        self,
+        plan: BatchPlan,
+        source: Any,
+        payload: str,
+        augment: TwoViewAugment,
+        reuse_buffers: bool = False,
+    ) -> None:
         self.plan = plan
         self.source = source
         self.payload = payload
         self.augment = augment
+        self.reuse_buffers = reuse_buffers
+        self._buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def _views_out(self, n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Two alternating pairs of view buffers, in the training process only: batch k is
+        trained on before batch k + 2 overwrites it. A worker's batch goes to shared memory, so
+        workers (and callers that keep batches) get fresh tensors."""
+        if not self.reuse_buffers or get_worker_info() is not None:
+            return None
+        size = self.augment.size
+        if len(self._buffers) < 2 or self._buffers[0][0].shape[0] != n:
+            self._buffers = [
+                (torch.empty(n, 3, size, size), torch.empty(n, 3, size, size)) for _ in range(2)
+            ]
+        self._buffers.reverse()
+        return self._buffers[0]
 
     def __getitem__(self, step: int) -> tuple[int, Any]:
         indices = [index for index, _ in self.plan.batch(step)]
@@ -54,7 +77,7 @@ class BatchStage(Dataset):
             return step, PackedBytes.pack([self.source.read_bytes(i) for i in indices], indices)
         images = [self.source(i) for i in indices]
         if self.payload == "views":
-            return step, self.augment(images, step)
+            return step, self.augment(images, step, self._views_out(len(images)))
         return step, PackedPixels.pack(images)
 
 
@@ -99,9 +122,12 @@ class TrainingBatches:
         decode: str = "auto",
         threads: int = 1,
         force_payload: str | None = None,
+        reuse_buffers: bool = False,
     ) -> None:
         """``force_payload`` ("views" or "pixels") overrides what workers hand over: tests run
-        the GPU's path on CPU with it."""
+        the GPU's path on CPU with it. ``reuse_buffers``: CPU views made in this process are
+        written into two alternating buffers (for a consumer done with batch k before it asks
+        for batch k + 2, as the training loop is)."""
         if decode not in DECODE_CHOICES:
             raise UsageError(f"--decode must be one of {', '.join(DECODE_CHOICES)}")
         self.cfg = cfg
@@ -148,7 +174,7 @@ class TrainingBatches:
         self.info = _info(payload, decoded_on, workers)
         log(self.info.describe())
         self.loader = DataLoader(
-            BatchStage(plan, source, payload, self.augment),
+            BatchStage(plan, source, payload, self.augment, reuse_buffers),
             batch_size=None,
             sampler=itertools.count(start_step),  # type: ignore[arg-type]
             pin_memory=on_gpu,

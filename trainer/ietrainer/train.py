@@ -247,8 +247,9 @@ def make_batches(s: Session, args: argparse.Namespace) -> TrainingBatches:
         cfg.target_fraction,
     )  # fmt: skip
     batches = TrainingBatches(
-        cfg, s.manifest, plan, s.step, s.device, args.seed, cfg.decode, cpu_threads()
-    )
+        cfg, s.manifest, plan, s.step, s.device, args.seed, cfg.decode, cpu_threads(),
+        reuse_buffers=True,
+    )  # fmt: skip
     s.pipeline = batches.info
     return batches
 

@@ -54,7 +54,8 @@ def test_blur_matches_torchvision_within_its_truncation() -> None:
     sigmas = [0.1, 0.7, 1.3, 2.0]
     ours = ops.gaussian_blur(x.clone(), sigmas, ops.blur_radius(23, max(sigmas)))
     theirs = torch.stack([tvf.gaussian_blur(x[i], 23, sigmas[i]) for i in range(4)])
-    torch.testing.assert_close(ours, theirs, atol=2e-4, rtol=0)
+    # The kernel stops at 3 sigma: on white noise (the worst case) within a quarter 8-bit level.
+    torch.testing.assert_close(ours, theirs, atol=1 / 1024, rtol=0)
     # One sample alone takes the scalar path: same numbers.
     alone = ops.gaussian_blur(x[2:3].clone(), sigmas[2:3], ops.blur_radius(23, 2.0))
     torch.testing.assert_close(alone, ours[2:3], atol=1e-6, rtol=0)
