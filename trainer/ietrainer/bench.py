@@ -15,7 +15,8 @@ In one run, each after a few warm-up steps:
 Images: 32 px Tiny ImageNet validation photos for presets up to 64 px, else the full-size ImageNet
 sample photos stored like the download stage stores web images (longer side 256 px, JPEG q90); both
 from the shared datasets folder ($IE_DATASETS_DIR). --synthetic N generates N photo-like JPEGs
-instead (no data needed). Writes nothing outside a temporary folder, except --json FILE.
+instead (no data needed), --image-dir DIR uses the JPEGs of DIR. Writes nothing outside a temporary
+folder, except --json FILE.
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ def extract_photos(folder: str, count: int) -> list[str]:
 
 
 def gather_images(folder: str, args: argparse.Namespace, image_size: int) -> tuple[list[str], str]:
+    if args.image_dir:
+        names = sorted(
+            n for n in os.listdir(args.image_dir) if n.lower().endswith((".jpg", ".jpeg"))
+        )
+        if not names:
+            raise UsageError(f"no JPEG files in {args.image_dir}")
+        return [os.path.join(args.image_dir, n) for n in names], args.image_dir
     if args.synthetic:
         return write_synthetic_jpegs(folder, args.synthetic), "synthetic"
     if image_size <= 64:
@@ -313,7 +321,7 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_bench_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m ietrainer.bench", description=__doc__)
     p.add_argument("--preset", choices=PRESETS, default="cpu-small")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
@@ -321,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, help="unmeasured steps first (default 2, 5 on cuda)")
     p.add_argument("--images", type=int, default=600, help="photos from the datasets folder")
     p.add_argument("--synthetic", type=int, default=0, help="generate N JPEGs instead")
+    p.add_argument("--image-dir", help="or train on the JPEGs of this folder")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--image-size", type=int)
     p.add_argument("--workers", type=int)
@@ -332,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_bench_args(argv)
     try:
         result = run(args)
     except UsageError as exc:

@@ -138,9 +138,9 @@ def embed(
                 x = x.contiguous(memory_format=torch.channels_last)
             with precision.autocast(device):
                 feats = backbone(x)
-            out.append(nnf.normalize(feats.float(), dim=1).cpu())
+            out.append(nnf.normalize(feats.float(), dim=1))  # stays on the device: no sync
     dim = int(backbone.dim)  # type: ignore[arg-type]
-    return torch.cat(out) if out else torch.empty(0, dim)
+    return torch.cat(out).cpu() if out else torch.empty(0, dim)
 
 
 def write_f32(rows: torch.Tensor, path: str) -> None:
