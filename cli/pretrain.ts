@@ -20,6 +20,8 @@ import {
 } from '../lib/base-encoder';
 import { ConfigError, type RunConfig } from '../lib/config';
 import { pythonExecutable, stateDir } from '../lib/paths';
+import { silentProgress, type StepProgress } from '../lib/progress';
+import { consoleProgress } from './progress-view';
 import { intFlag } from './run-options';
 import { prepareUnlabelledTinyTest } from '../lib/targets';
 
@@ -37,6 +39,8 @@ export interface PretrainOptions {
   out?: string;
   python?: string;
   print?: (line: string) => void;
+  /** Live progress of the pretraining (steps, ETA, loss); default: none. */
+  progress?: StepProgress;
   signal?: AbortSignal;
 }
 
@@ -95,25 +99,27 @@ export async function ensureBaseEncoder(opts: PretrainOptions = {}): Promise<Pre
 
   print(`pretraining a ${preset} encoder on ${files.length} images of ${imagesDir} for ${steps} steps → ${out}`);
   const started = Date.now();
+  const progress = opts.progress ?? silentProgress;
   let lastLoss: number | undefined;
-  let reported = 0;
-  const done = await runTrainer({
-    python: opts.python ?? pythonExecutable(),
-    args,
-    signal: opts.signal ?? new AbortController().signal,
-    onEvent: (event) => {
-      if (event.event === 'resumed') print(`  resuming at step ${event.step}`);
-      if (event.event !== 'step') return;
-      lastLoss = event.loss;
-      // A line per tenth of the way: readable in a terminal and in a log file alike.
-      const tenth = Math.floor((10 * event.step) / steps);
-      if (tenth > reported) {
-        reported = tenth;
-        const rate = event.imagesPerSec === undefined ? '' : `, ${event.imagesPerSec.toFixed(0)} images/s`;
-        print(`  step ${event.step}/${steps}: loss ${event.loss.toFixed(3)}${rate}`);
-      }
-    },
-  });
+  progress.begin(`pretraining (${preset}, ${steps} steps)`, steps, 'steps');
+  let done: Awaited<ReturnType<typeof runTrainer>>;
+  try {
+    done = await runTrainer({
+      python: opts.python ?? pythonExecutable(),
+      args,
+      signal: opts.signal ?? new AbortController().signal,
+      onEvent: (event) => {
+        if (event.event === 'resumed') progress.note(`  resuming at step ${event.step}`);
+        if (event.event !== 'step') return;
+        lastLoss = event.loss;
+        progress.update(event.step, undefined, `loss ${event.loss.toFixed(3)}`);
+      },
+    });
+  } catch (error) {
+    progress.end(true);
+    throw error;
+  }
+  progress.end();
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   fs.copyFileSync(done.checkpoint, tmp);
@@ -165,7 +171,7 @@ export async function withBaseEncoder(
 ): Promise<RunConfig> {
   if (flags.base === false) return { ...config, train: { ...config.train, initCheckpoint: NO_INIT } };
   if (config.train.initCheckpoint === BASE_ENCODER && config.train.preset === 'cpu-small') {
-    const base = await ensureBaseEncoder({ preset: 'cpu-small', print });
+    const base = await ensureBaseEncoder({ preset: 'cpu-small', print, progress: consoleProgress(print) });
     if (!base.built) print(`starting encoder: ${base.path} (pretrained; --no-base starts from random weights)`);
   }
   resolveInitCheckpoint(config.train.initCheckpoint, config.train.preset);
@@ -202,6 +208,7 @@ export function registerPretrainCommand(program: Command): void {
           seed: intFlag('seed', flags.seed, 0),
           out: flags.out,
           print: (line) => process.stdout.write(`${line}\n`),
+          progress: consoleProgress((line) => process.stdout.write(`${line}\n`)),
         });
         if (!result.built) process.stdout.write(`already built: ${result.path}\n`);
         process.stdout.write(`use it: ie run --set train.initCheckpoint=${result.path} …\n`);

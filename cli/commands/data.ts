@@ -8,7 +8,7 @@ import { PUBLIC_SOURCES, SUBSETS, type SubsetId } from '../../lib/datasets/layou
 import { shellWord } from '../../lib/datasets/require';
 import { SourceError } from '../../lib/datasets/source-tree';
 import { datasetsDir } from '../../lib/paths';
-import { barsProgress, linesProgress } from '../data-progress';
+import { barsProgress, linesProgress } from '../progress-view';
 import { UsageError } from '../../lib/errors';
 import { EXIT } from '../exit';
 import { collect } from '../run-options';

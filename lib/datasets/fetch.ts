@@ -24,7 +24,7 @@ import {
 } from './layout';
 import { type ClassNames, packPhotos, PHOTOS_SOURCE_FILES, photoWnids } from './pack-photos';
 import { packTiny, parseWnids, parseWords, TINY_SOURCE_FILES } from './pack-tiny';
-import { type FetchProgress, silentProgress } from './progress';
+import { type StepProgress, silentProgress } from '../progress';
 import { readSourceTree, SourceError } from './source-tree';
 
 /** The folder inside the destination where downloads and staged files live while a fetch runs. */
@@ -41,7 +41,7 @@ export interface FetchOptions {
   checksums?: ChecksumTable;
   /** WordNet 3.0 folder with data.noun (glosses of classes.jsonl). */
   wordnetDir?: string;
-  progress?: FetchProgress;
+  progress?: StepProgress;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -102,7 +102,7 @@ async function filesToBuild(
   dest: string,
   files: readonly string[],
   checksums: ChecksumTable,
-  progress: FetchProgress,
+  progress: StepProgress,
 ): Promise<string[]> {
   const sizes = await Promise.all(
     files.map((f) =>
@@ -133,7 +133,7 @@ interface BuildJob {
   stale: readonly string[];
   checksums: ChecksumTable;
   options: FetchOptions;
-  progress: FetchProgress;
+  progress: StepProgress;
 }
 
 async function buildSubset(job: BuildJob): Promise<void> {

@@ -4,7 +4,7 @@
  * and lemmas come from Tiny ImageNet's words.txt, glosses from WordNet 3.0's data.noun.
  */
 import { CLASSES_FILE, PHOTOS_DIR } from './layout';
-import type { FetchProgress } from './progress';
+import type { StepProgress } from '../progress';
 import { jpegInfo } from './jpeg';
 import type { Emit } from './pack-tiny';
 import { pyJsonLines } from './pyjson';
@@ -43,7 +43,7 @@ export async function packPhotos(
   names: ClassNames,
   mtime: number,
   emit: Emit,
-  progress: FetchProgress,
+  progress: StepProgress,
 ): Promise<void> {
   const byWnid = new Map([...tree.keys()].map((p) => [p.slice(0, 9), p]));
   const wnids = photoWnids(tree);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { gzipReference } from './gzip';
 import { TINY_DIR } from './layout';
-import type { FetchProgress } from './progress';
+import type { StepProgress } from '../progress';
 import { pyJsonIndent1, pyJsonLines } from './pyjson';
 import { SourceError, type SourceTree } from './source-tree';
 import { packUstar } from './ustar';
@@ -103,7 +103,7 @@ function imagesBySplit(tree: SourceTree): { train: Map<string, string[]>; val: s
 }
 
 /** Packs the tree and hands each finished file to `emit` (paths relative to the datasets folder). */
-export async function packTiny(tree: SourceTree, mtime: number, emit: Emit, progress: FetchProgress): Promise<void> {
+export async function packTiny(tree: SourceTree, mtime: number, emit: Emit, progress: StepProgress): Promise<void> {
   const wnidsTxt = required(tree, 'wnids.txt');
   const wordsTxt = required(tree, 'words.txt');
   const wnids = parseWnids(wnidsTxt.toString('utf8'));

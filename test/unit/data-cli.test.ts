@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { linesProgress } from '../../cli/data-progress';
+import { linesProgress } from '../../cli/progress-view';
 import { buildUserCorpus } from '../../engine/folder-corpus';
 import { DATASET_SHA256, filesOf } from '../../lib/datasets/layout';
 import { DatasetsMissingError, requireDatasets } from '../../lib/datasets/require';
@@ -210,9 +210,32 @@ describe('fetch progress as plain lines', () => {
     progress.update(3);
     progress.end();
     expect(lines).toEqual([
+      '  download x…',
       '  download x: 50% (5.0 MB of 10.0 MB), 1.0 MB/s, ETA 5 s',
       '  download x: broke off (5.0 MB in 6 s)',
+      '  pack y…',
       '  pack y: done (3 files in 0 s)',
+    ]);
+  });
+
+  it('says at once that a step began, and counts steps with a detail such as the loss', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const progress = linesProgress(
+      (l) => lines.push(l),
+      () => now,
+    );
+    progress.begin('pretraining', 4000, 'steps');
+    expect(lines).toEqual(['  pretraining…']);
+    now = 10_000;
+    progress.update(100, undefined, 'loss 2.412');
+    now = 20_000;
+    progress.update(200, undefined, 'loss 2.301');
+    progress.end();
+    expect(lines.slice(1)).toEqual([
+      '  pretraining: 2% (100 steps of 4000 steps), 10 steps/s, ETA 6 min 30 s; loss 2.412',
+      '  pretraining: 5% (200 steps of 4000 steps), 10 steps/s, ETA 6 min 20 s; loss 2.301',
+      '  pretraining: done (200 steps in 20 s); loss 2.301',
     ]);
   });
 });
