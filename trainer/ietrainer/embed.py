@@ -10,7 +10,7 @@ Usage: python -m ietrainer.embed --checkpoint CKPT --images LIST --out FILE.f32
                                  [--device auto] [--batch-size 256] [--workers N]
 LIST: a text file with one image path per line, or a JSON list of paths, or a manifest (its target,
 candidates and replay in that order). Prints one JSON line: {"event": "done", "count", "dim",
-"imagesPerSec", "out"}; exit 2 names an unreadable image.
+"imagesPerSec", "out", "device"}; exit 2 names an unreadable image.
 """
 
 from __future__ import annotations
@@ -180,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", message=str(exc))
         return EXIT_USAGE
     rate = round(len(paths) / seconds, 2) if seconds > 0 and paths else None
-    emit("done", count=len(paths), dim=int(rows.shape[1]), imagesPerSec=rate, out=args.out)
+    emit(
+        "done", count=len(paths), dim=int(rows.shape[1]), imagesPerSec=rate, out=args.out,
+        device=device.type,
+    )  # fmt: skip
     return 0
 
 
