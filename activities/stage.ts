@@ -1,11 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { db, withDbClock } from '../lib/db';
 import { logger, type Logger } from '../lib/logger';
+import { reportProgress } from './heartbeat';
 import type { StageRef } from '../lib/contract';
 
 export interface StageContext {
   log: Logger;
-  /** Records liveness and progress; throws once the activity is cancelled. */
+  /** Records progress (the worker's heartbeat pump sends it; activities/heartbeat.ts). */
   heartbeat(details?: unknown): void;
   /** Details of the last heartbeat of a previous attempt (to resume from). */
   previousDetails<T>(): T | undefined;
@@ -36,7 +37,7 @@ export async function runStage<T>(stage: string, ref: StageRef, fn: (ctx: StageC
     log,
     attempt,
     signal: activity?.cancellationSignal ?? new AbortController().signal,
-    heartbeat: (details) => activity?.heartbeat(details),
+    heartbeat: reportProgress,
     previousDetails: <D>() => activity?.info.heartbeatDetails as D | undefined,
   };
   try {

@@ -8,6 +8,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import * as activities from '../activities';
+import { heartbeatPump } from '../activities/heartbeat';
 import { closeDb } from '../lib/db';
 import { temporalAddress, temporalNamespace } from '../lib/client/connect';
 import { logger } from '../lib/logger';
@@ -115,7 +116,15 @@ export function installRuntimeLogging(): void {
 /** Creates (does not run) one worker per role on `connection`. */
 export function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
   return Promise.all(
-    roles.map((role) => Worker.create({ connection, namespace: temporalNamespace(), ...optionsFor(role) })),
+    roles.map((role) =>
+      Worker.create({
+        connection,
+        namespace: temporalNamespace(),
+        // Every activity heartbeats through one pump (activities/heartbeat.ts).
+        interceptors: { activity: [heartbeatPump] },
+        ...optionsFor(role),
+      }),
+    ),
   );
 }
 

@@ -90,34 +90,21 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
     setMaxListeners(download.concurrency * 2 + 10, ctx.signal);
     let done = 0;
     let lastBeat = 0;
+    // Progress for the heartbeat pump, which also beats while every slot waits (Retry-After, pacing).
     const beat = () => {
       lastBeat = Date.now();
       ctx.heartbeat({ fetched: done, of: todo.length });
     };
-    // Also beat while every slot waits (Retry-After, per-host pacing), not only when a URL finishes.
-    const ticker = setInterval(() => {
-      if (Date.now() - lastBeat > 5000) {
-        try {
-          beat();
-        } catch {
-          // cancelled: the signal stops the requests
-        }
-      }
-    }, 5000);
-    try {
-      await Promise.all(
-        todo.map((url) =>
-          limit(async () => {
-            if (ctx.signal.aborted) return;
-            await fetchOne(url, ref, run.config, fetchOpts, ctx.signal);
-            done++;
-            if (Date.now() - lastBeat > 1000) beat();
-          }),
-        ),
-      );
-    } finally {
-      clearInterval(ticker);
-    }
+    await Promise.all(
+      todo.map((url) =>
+        limit(async () => {
+          if (ctx.signal.aborted) return;
+          await fetchOne(url, ref, run.config, fetchOpts, ctx.signal);
+          done++;
+          if (Date.now() - lastBeat > 1000) beat();
+        }),
+      ),
+    );
     if (ctx.signal.aborted) throw new Error('download cancelled');
 
     // Link each fetched image to the concepts whose queries found it (idempotent), except near duplicates

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { reportProgress } from '../heartbeat';
 import { NO_INIT, resolveInitCheckpoint } from '../../lib/base-encoder';
 import { parseRunConfig } from '../../lib/config';
 import { db } from '../../lib/db';
@@ -27,14 +27,6 @@ export interface PreparedRun {
   targetCount: number;
   hasLabels: boolean;
   labels: string[];
-}
-
-function heartbeat(details?: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // outside an activity
-  }
 }
 
 /**
@@ -96,13 +88,13 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
       create: { runId, idx, sha256: sha, source: file.path, label: file.label },
       update: { sha256: sha, source: file.path, label: file.label },
     });
-    if (idx % 50 === 0) heartbeat({ ingested: idx });
+    if (idx % 50 === 0) reportProgress({ ingested: idx });
   }
   await repointImages(reused);
   log.info({ images: listing.files.length }, 'target ingested');
 
   await ensureConceptTable();
-  heartbeat({ concepts: 'table' });
+  reportProgress({ concepts: 'table' });
   const embeddings = await ensureConceptEmbeddings();
   log.info(
     { concepts: embeddings.count, dim: embeddings.dim, encoder: embeddings.encoder },

@@ -55,21 +55,17 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
     }
     const ids = [...first, ...drawn];
 
-    const beat = setInterval(() => ctx.heartbeat({ descriptors: 'pending' }), 5_000);
-    let descriptors;
-    try {
-      descriptors = await descriptorsFor({
-        runId: ref.runId,
-        iteration: ref.iteration,
-        concepts: ids.map((id) => ({ id, name: vocabulary.names[id] })),
-        config: run.config,
-        log: ctx.log,
-        signal: ctx.signal,
-        onProgress: () => ctx.heartbeat({ descriptors: 'progress' }),
-      });
-    } finally {
-      clearInterval(beat);
-    }
+    ctx.heartbeat({ descriptors: 'pending' });
+    let described = 0;
+    const descriptors = await descriptorsFor({
+      runId: ref.runId,
+      iteration: ref.iteration,
+      concepts: ids.map((id) => ({ id, name: vocabulary.names[id] })),
+      config: run.config,
+      log: ctx.log,
+      signal: ctx.signal,
+      onProgress: () => ctx.heartbeat({ descriptors: ++described, of: ids.length }),
+    });
     const rows = ids.map((conceptId) => {
       const concept = vocabulary.names[conceptId];
       const options = descriptors.get(conceptId)?.descriptors ?? [];

@@ -80,59 +80,54 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       loss: null,
       checkpoint: null,
     };
-    const beat = setInterval(() => ctx.heartbeat(last), 5000);
-    try {
-      const done = await runTrainer({
-        python: train.python ?? pythonExecutable(),
-        args,
-        signal: ctx.signal,
-        onLog: (line) => ctx.log.debug({ trainer: line }),
-        onEvent: async (event: TrainerEvent) => {
-          if (event.event === 'step') last = { ...last, step: event.step, loss: event.loss };
-          if (event.event === 'initialised') {
-            ctx.log.info(
-              {
-                initCheckpoint: event.path,
-                layout: event.layout,
-                loaded: event.loaded,
-                copiedFromOnline: event.copiedFromOnline,
-                skippedCount: event.skippedCount,
-                skipped: event.skipped,
-              },
-              'encoder initialised from checkpoint',
-            );
-          }
-          if (event.event === 'base') ctx.log.info({ onnx: event.onnx }, 'starting encoder exported');
-          if (event.event === 'resumed') {
-            last = { ...last, step: event.step, checkpoint: event.checkpoint };
-            ctx.log.info({ step: event.step, checkpoint: event.checkpoint }, 'training resumed from checkpoint');
-          }
-          if (event.event === 'checkpoint') {
-            last = { ...last, step: event.step, checkpoint: event.path };
-            await db().checkpoint.upsert({
-              where: { runId_iteration_step: { runId: ref.runId, iteration: ref.iteration, step: event.step } },
-              create: { runId: ref.runId, iteration: ref.iteration, step: event.step, path: event.path },
-              update: { path: event.path },
-            });
-          }
-          ctx.heartbeat(last);
-        },
-      });
-      await db().iteration.update({
-        where: { runId_index: { runId: ref.runId, index: ref.iteration } },
-        data: { trainSteps: done.step, trainLoss: last.loss, onnxPath: done.onnx, checkpoint: done.checkpoint },
-      });
-      ctx.log.info({ steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec }, 'training finished');
-      return {
-        steps: done.step,
-        loss: last.loss,
-        onnxPath: done.onnx,
-        checkpoint: done.checkpoint,
-        imagesPerSec: done.imagesPerSec ?? null,
-      };
-    } finally {
-      clearInterval(beat);
-    }
+    const done = await runTrainer({
+      python: train.python ?? pythonExecutable(),
+      args,
+      signal: ctx.signal,
+      onLog: (line) => ctx.log.debug({ trainer: line }),
+      onEvent: async (event: TrainerEvent) => {
+        if (event.event === 'step') last = { ...last, step: event.step, loss: event.loss };
+        if (event.event === 'initialised') {
+          ctx.log.info(
+            {
+              initCheckpoint: event.path,
+              layout: event.layout,
+              loaded: event.loaded,
+              copiedFromOnline: event.copiedFromOnline,
+              skippedCount: event.skippedCount,
+              skipped: event.skipped,
+            },
+            'encoder initialised from checkpoint',
+          );
+        }
+        if (event.event === 'base') ctx.log.info({ onnx: event.onnx }, 'starting encoder exported');
+        if (event.event === 'resumed') {
+          last = { ...last, step: event.step, checkpoint: event.checkpoint };
+          ctx.log.info({ step: event.step, checkpoint: event.checkpoint }, 'training resumed from checkpoint');
+        }
+        if (event.event === 'checkpoint') {
+          last = { ...last, step: event.step, checkpoint: event.path };
+          await db().checkpoint.upsert({
+            where: { runId_iteration_step: { runId: ref.runId, iteration: ref.iteration, step: event.step } },
+            create: { runId: ref.runId, iteration: ref.iteration, step: event.step, path: event.path },
+            update: { path: event.path },
+          });
+        }
+        ctx.heartbeat(last);
+      },
+    });
+    await db().iteration.update({
+      where: { runId_index: { runId: ref.runId, index: ref.iteration } },
+      data: { trainSteps: done.step, trainLoss: last.loss, onnxPath: done.onnx, checkpoint: done.checkpoint },
+    });
+    ctx.log.info({ steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec }, 'training finished');
+    return {
+      steps: done.step,
+      loss: last.loss,
+      onnxPath: done.onnx,
+      checkpoint: done.checkpoint,
+      imagesPerSec: done.imagesPerSec ?? null,
+    };
   });
 }
 

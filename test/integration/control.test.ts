@@ -53,7 +53,7 @@ test('a run is paused, steered, resumed and stopped by validated updates, each r
     expect((await db().run.findUniqueOrThrow({ where: { id: runId } })).status).toBe('paused');
     const details = await currentDetails(handle);
     expect(details).toContain(`## Exploration run \`${runId}\``);
-    expect(details).toContain('**Paused** before iteration 2 of 3');
+    expect(details).toContain('**Paused** before iteration 1 (2 of 3)');
     expect(details).toContain('target: **pets-3x10**');
     expect(details).toContain(`images so far: **${paused.imagesDownloaded}** downloaded`);
     expect(paused.imagesDownloaded).toBeGreaterThan(0);

@@ -81,6 +81,7 @@ test('a target image planted on the web never becomes a candidate and is recorde
       resultsPerQuery: 20,
       search: { baseUrl: web },
       download: { retries: 0, backoffMs: 0, writeShards: true, shardsDir },
+      train: { initCheckpoint: 'none' },
     },
   });
   // Target images get their perceptual hash when the run is prepared.
