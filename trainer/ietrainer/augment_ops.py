@@ -119,6 +119,7 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
     RGB to HSV: value v = max, chroma d = max - min, hue*6 from the channel holding the max;
     back with rgb_c = v - d * clamp(min(k_c, 4 - k_c), 0, 1), k_c = (offset_c + hue*6) mod 6.
+    One conditional wrap is exact for shifts under a third of a turn (ColorJitter's are <= 0.1).
     """
     r, g, b = x.unbind(1)
     v = x.amax(dim=1)
@@ -131,9 +132,10 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     from_r = (g - b).sub_(h6)
     from_g = (b - r).add_(d, alpha=2.0).sub_(h6)
     h6.addcmul_(is_r, from_r).addcmul_(is_g, from_g)
-    h6.mul_(d.clamp_min(1e-12).reciprocal_())  # grey pixels (d = 0) keep v below, whatever h
-    h6.add_(6.0 * shift.view(-1, 1, 1))  # now in (-1.6, 5.6) for |shift| <= 0.1 turn
-    h6.add_(1.0 - _at_least(h6, 0.0), alpha=6.0)
+    h6.div_(d.clamp_min(1e-12))  # grey pixels (d = 0) keep v below, whatever h
+    h6.add_(6.0 * shift.view(-1, 1, 1))  # in [-1 - 6|s|, 5 + 6|s|)
+    # k_c: values of 6 and more wrap around; negative ones (B's, down to -6|s|) need not: their
+    # weight below is 0, as that of k + 6 (in [4, 6)) would be.
     k = h6.unsqueeze(1) + _channels(_HUE_OFFSETS, x)
     k.sub_(_at_least(k, 6.0), alpha=6.0)
     w = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)

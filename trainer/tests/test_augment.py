@@ -43,6 +43,10 @@ def test_colour_ops_match_torchvision() -> None:
         torch.testing.assert_close(
             ours(x.clone(), factors), per_sample(theirs, x, factors), atol=1e-5, rtol=0
         )
+    wide = torch.tensor([-0.33, -0.25, -0.1, 0.1, 0.25, 0.33])  # one wrap is exact below 1/3
+    torch.testing.assert_close(
+        ops.adjust_hue(x.clone(), wide), per_sample(tvf.adjust_hue, x, wide), atol=1e-5, rtol=0
+    )
     grey = torch.stack([tvf.rgb_to_grayscale(im, 3) for im in x])
     torch.testing.assert_close(ops.to_grayscale(x.clone()), grey, atol=1e-6, rtol=0)
     torch.testing.assert_close(ops.solarize(x.clone()), tvf.solarize(x, 128 / 255))
