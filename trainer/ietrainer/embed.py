@@ -4,10 +4,10 @@ The scorer's preprocessing (activities/score/preprocess.ts: shorter side resized
 centre crop, (x/255 - mean) / std), the pooled backbone features the ONNX export outputs,
 L2-normalised rows, written as float32 row-major [n, dim] (the layout of the scorer's
 embeddings). Decoding runs in DataLoader workers; the encoder in bfloat16 with channels_last
-where the GPU supports it.
+where the GPU supports it (--float32: as ONNX Runtime computes, to mix with its embeddings).
 
 Usage: python -m ietrainer.embed --checkpoint CKPT --images LIST --out FILE.f32
-                                 [--device auto] [--batch-size 256] [--workers N]
+                                 [--device auto] [--batch-size 256] [--workers N] [--float32]
 LIST: a text file with one image path per line, or a JSON list of paths, or a manifest (its target,
 candidates and replay in that order). Prints one JSON line: {"event": "done", "count", "dim",
 "imagesPerSec", "out", "device"}; exit 2 names an unreadable image.
@@ -109,9 +109,11 @@ def embed(
     device: torch.device,
     batch_size: int,
     workers: int,
+    float32: bool = False,
 ) -> torch.Tensor:
-    """[len(paths), dim] float32 on CPU, rows L2-normalised."""
-    precision = choose(device, amp=device.type == "cuda")
+    """[len(paths), dim] float32 on CPU, rows L2-normalised; bfloat16 autocast on a GPU unless
+    ``float32`` (what ONNX Runtime computes, for embeddings compared with its own)."""
+    precision = choose(device, amp=device.type == "cuda" and not float32)
     backbone = backbone.to(device)
     if precision.channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -163,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, help="decoding processes (default: cores - 1)")
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="no bfloat16 autocast on a GPU: numbers as ONNX Runtime's, to mix with its embeddings",
+    )
     args = p.parse_args(argv)
     try:
         device = resolve_device(args.device)
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         backbone, cfg = load_backbone(args.checkpoint)
         workers = args.workers if args.workers is not None else max(0, cpu_threads() - 1)
         started = time.time()
-        rows = embed(paths, backbone, cfg, device, args.batch_size, workers)
+        rows = embed(paths, backbone, cfg, device, args.batch_size, workers, args.float32)
         seconds = time.time() - started
         write_f32(rows, args.out)
     except UsageError as exc:
