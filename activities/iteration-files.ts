@@ -20,8 +20,6 @@ export interface IterationFiles {
   encoder: string;
   /** The target's embeddings under that encoder (row = TargetImage.idx), written by score, read by evaluate. */
   targetEmbeddings: string;
-  /** Concept rewards under that encoder, written by score, fitted by update. */
-  conceptRewards: string;
   /** The GP's working folder (its inputs and outputs), used by update. */
   gpDir: string;
   /** Features of the labelled target handed to the linear probe, per encoder name. */
@@ -37,7 +35,6 @@ export function iterationFiles(ref: StageRef): IterationFiles {
     manifest: path.join(trainDir, 'manifest.json'),
     encoder: path.join(dir, 'encoder.onnx'),
     targetEmbeddings: path.join(dir, 'target-embeddings.f32'),
-    conceptRewards: path.join(dir, 'concept-rewards.json'),
     gpDir: path.join(dir, 'gp'),
     probeFeatures: (encoder) => path.join(dir, `eval-features-${encoder}.f32`),
   };

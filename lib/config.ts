@@ -177,6 +177,13 @@ const runConfigObject = z.strictObject({
       steps: z.number().int().min(1).default(50),
       batchSize: z.number().int().min(4).optional(),
       checkpointEvery: z.number().int().min(1).default(20),
+      /**
+       * Disk retention (activities/train/retention.ts): the newest `keepIterations` iterations keep their
+       * final checkpoint and encoder, older ones lose them (every `keepEvery`-th is kept as a milestone; 0:
+       * none), so the disk a run uses for them stays flat (~0.5 GB a checkpoint for gpu-r50).
+       */
+      keepIterations: z.number().int().min(1).default(2),
+      keepEvery: z.number().int().min(0).default(0),
       device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
       /** Python interpreter with PyTorch; default: the worker's IE_PYTHON or /usr/bin/python3. */
       python: z.string().optional(),
@@ -201,6 +208,29 @@ const runConfigObject = z.strictObject({
        */
       reward: z.enum(['similarity', 'web-relative']).default('web-relative'),
       replayQuantile: z.number().min(0).max(1).default(0.5),
+      /**
+       * The replay buffer's size: a uniform sample of every image admitted so far. Half of ~25k downloads is
+       * admitted each iteration at the paper's shape, so 50,000 holds the last few iterations' worth, spread
+       * over the whole run (a 40-hour run admits ~2 M).
+       */
+      replayCap: z.number().int().min(1).default(50_000),
+      /**
+       * Images of iteration 0 (uniformly drawn concepts) that stand for the web in the web-relative reward,
+       * a deterministic sample re-embedded each iteration.
+       */
+      webSample: z.number().int().min(2).default(4096),
+      /**
+       * What each iteration rescores of the run's earlier evidence with its encoder (activities/score/evidence.ts):
+       * at most `imagesPerConcept` sampled images of each concept, for the `bestConcepts` best concepts so far
+       * and the `staleConcepts` longest unscored; at most (256 + 1024 + 1024) × 10 ≈ 23k images an iteration.
+       */
+      evidence: z
+        .strictObject({
+          imagesPerConcept: z.number().int().min(1).default(10),
+          bestConcepts: z.number().int().min(0).default(1024),
+          staleConcepts: z.number().int().min(0).default(1024),
+        })
+        .prefault({}),
       batchSize: z.number().int().min(1).default(256),
     })
     .prefault({}),

@@ -1,7 +1,7 @@
 import { db, runStatusOf } from '../lib/db';
 import { BadInputError } from '../lib/errors';
 import { float32FromBytes } from '../lib/bytes';
-import { distributionStats, uniformStats, type DistributionStats } from './distribution-stats';
+import { TOP_MASS_KS, distributionStats, uniformStats, type DistributionStats } from '../lib/distribution-stats';
 import { gridIterations, sampleByHash } from './sample';
 
 /** The run does not exist, or has nothing to report yet. */
@@ -81,8 +81,6 @@ export interface LoadOptions {
   gridSize?: number;
 }
 
-const TOP_MASS_KS = [10, 250];
-
 /** Everything the report shows, read from PostgreSQL. */
 export async function loadReportData(runId: string, options: LoadOptions = {}): Promise<ReportData> {
   const topN = options.topConcepts ?? 10;
@@ -145,11 +143,7 @@ export async function loadReportData(runId: string, options: LoadOptions = {}): 
       orderBy: [{ iteration: 'asc' }, { startedAt: 'asc' }],
       select: { iteration: true, stage: true, ms: true, dbMs: true },
     }),
-    db().distribution.findMany({
-      where: { runId },
-      orderBy: { iteration: 'asc' },
-      select: { iteration: true, temperature: true, probs: true, topConcepts: true },
-    }),
+    distributionsOf(runId),
     db().concept.count(),
   ]);
 
@@ -213,22 +207,51 @@ async function loadTopConcepts(runId: string, n: number): Promise<{ iteration: n
   return [...byIteration].map(([iteration, concepts]) => ({ iteration, concepts }));
 }
 
+type DistributionRow = {
+  iteration: number;
+  temperature: number | null;
+  topConcepts: unknown;
+  stats: DistributionStats;
+};
+
+/**
+ * Each distribution's statistics: stored by the update stage; computed from the probabilities only for
+ * distributions stored before they were (so the report reads one vocabulary-sized array per such row only).
+ */
+async function distributionsOf(runId: string): Promise<DistributionRow[]> {
+  const rows = await db().distribution.findMany({
+    where: { runId },
+    orderBy: { iteration: 'asc' },
+    select: { iteration: true, temperature: true, topConcepts: true, stats: true },
+  });
+  const missing = rows.filter((r) => r.stats === null).map((r) => r.iteration);
+  const legacy = missing.length
+    ? await db().distribution.findMany({
+        where: { runId, iteration: { in: missing } },
+        select: { iteration: true, probs: true },
+      })
+    : [];
+  const computed = new Map(legacy.map((r) => [r.iteration, distributionStats(float32FromBytes(r.probs))]));
+  return rows.map((r) => ({
+    iteration: r.iteration,
+    temperature: r.temperature,
+    topConcepts: r.topConcepts,
+    stats: (r.stats as unknown as DistributionStats | null) ?? (computed.get(r.iteration) as DistributionStats),
+  }));
+}
+
 /**
  * The distribution each iteration sampled from: uniform at iteration 0; afterwards the one the previous
  * iteration's update stage chose. A random-mode run records uniform ones, so its line stays flat.
  */
-function samplingDistributions(
-  indices: number[],
-  rows: { iteration: number; temperature: number | null; probs: Uint8Array; topConcepts: unknown }[],
-  vocabulary: number,
-): SamplingDistribution[] {
+function samplingDistributions(indices: number[], rows: DistributionRow[], vocabulary: number): SamplingDistribution[] {
   const chosenBy = new Map(rows.map((r) => [r.iteration, r]));
   const out: SamplingDistribution[] = [];
   // Also the distribution the last iteration chose, which the next iteration (if any) would sample.
   const last = Math.max(...indices) + 1;
   for (const iteration of [...indices, ...(chosenBy.has(last - 1) ? [last] : [])]) {
     if (iteration === 0) {
-      const n = vocabulary || (rows[0] ? rows[0].probs.byteLength / 4 : 0);
+      const n = vocabulary;
       if (n) out.push({ iteration, temperature: null, top: [], ...uniformStats(n, TOP_MASS_KS) });
       continue;
     }
@@ -238,7 +261,7 @@ function samplingDistributions(
       iteration,
       temperature: row.temperature,
       top: Array.isArray(row.topConcepts) ? (row.topConcepts as { concept: string; probability: number }[]) : [],
-      ...distributionStats(float32FromBytes(row.probs), TOP_MASS_KS),
+      ...row.stats,
     });
   }
   return out;

@@ -6,6 +6,7 @@ import { pythonExecutable } from '../../lib/paths';
 import { baseEncoderFile, iterationFiles } from '../iteration-files';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
+import { applyRetention, forgetRemoved } from '../train/retention';
 import { runTrainer, type TrainerEvent } from '../train/trainer-process';
 import type { StageRef } from '../../lib/contract';
 
@@ -29,8 +30,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     const dir = files.trainDir;
     await fs.mkdir(dir, { recursive: true });
     const manifestPath = files.manifest;
-    const manifest = await buildManifest(ref);
-    await writeFileAtomic(manifestPath, JSON.stringify(manifest));
+    const manifest = await iterationManifest(ref, manifestPath);
     const previous =
       ref.iteration > 0
         ? await db().iteration.findUnique({ where: { runId_index: { runId: ref.runId, index: ref.iteration - 1 } } })
@@ -120,7 +120,12 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
       data: { trainSteps: done.step, trainLoss: last.loss, onnxPath: done.onnx, checkpoint: done.checkpoint },
     });
-    ctx.log.info({ steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec }, 'training finished');
+    const retained = await applyRetention(ref.runId, ref.iteration, train);
+    await forgetRemoved(ref.runId, ref.iteration, retained);
+    ctx.log.info(
+      { steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec, removed: retained.removed.length },
+      'training finished',
+    );
     return {
       steps: done.step,
       loss: last.loss,
@@ -131,25 +136,47 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
   });
 }
 
-async function buildManifest(ref: StageRef): Promise<{ target: string[]; candidates: string[]; replay: string[] }> {
-  const pathsOf = async (shas: string[]) =>
-    (
-      await db().image.findMany({ where: { sha256: { in: shas } }, select: { path: true }, orderBy: { sha256: 'asc' } })
-    ).map((i) => i.path);
-  const target = await db().targetImage.findMany({ where: { runId: ref.runId }, orderBy: { idx: 'asc' } });
-  const candidates = await db().candidate.findMany({
-    where: { runId: ref.runId, iteration: ref.iteration },
-    distinct: ['sha256'],
-    select: { sha256: true },
-  });
-  const replay = await db().replayMember.findMany({
-    where: { runId: ref.runId, iteration: { lt: ref.iteration } },
-    select: { sha256: true },
-  });
-  const candidateShas = new Set(candidates.map((c) => c.sha256));
-  return {
-    target: await pathsOf([...new Set(target.map((t) => t.sha256))]),
-    candidates: await pathsOf([...candidateShas]),
-    replay: await pathsOf(replay.map((r) => r.sha256).filter((s) => !candidateShas.has(s))),
-  };
+/** What the trainer trains on: content-store paths, each part in sha256 order, without duplicates. */
+export interface TrainManifest {
+  target: string[];
+  candidates: string[];
+  replay: string[];
+}
+
+/**
+ * The iteration's training data: the target, this iteration's downloads and the replay buffer as it stood
+ * before this iteration (capped). Each part comes from one query, ordered by sha256, so the order is the same
+ * at any size (no IN-list chunking); at most target + an iteration's downloads + score.replayCap paths.
+ */
+async function buildManifest(ref: StageRef): Promise<TrainManifest> {
+  const paths = (rows: { path: string }[]) => rows.map((r) => r.path);
+  const target = await db().$queryRaw<{ path: string }[]>`
+    SELECT DISTINCT t.sha256, i.path FROM "TargetImage" t JOIN "Image" i ON i.sha256 = t.sha256
+    WHERE t."runId" = ${ref.runId} ORDER BY t.sha256`;
+  const candidates = await db().$queryRaw<{ path: string }[]>`
+    SELECT DISTINCT c.sha256, i.path FROM "Candidate" c JOIN "Image" i ON i.sha256 = c.sha256
+    WHERE c."runId" = ${ref.runId} AND c.iteration = ${ref.iteration} ORDER BY c.sha256`;
+  const replay = await db().$queryRaw<{ path: string }[]>`
+    SELECT r.sha256, i.path FROM "ReplayMember" r JOIN "Image" i ON i.sha256 = r.sha256
+    WHERE r."runId" = ${ref.runId} AND r.iteration < ${ref.iteration}
+      AND NOT EXISTS (SELECT 1 FROM "Candidate" c
+        WHERE c."runId" = r."runId" AND c.iteration = ${ref.iteration} AND c.sha256 = r.sha256)
+    ORDER BY r.sha256`;
+  return { target: paths(target), candidates: paths(candidates), replay: paths(replay) };
+}
+
+/**
+ * The iteration's manifest: written once, then read back by every later attempt, so a retried or resumed
+ * iteration trains on exactly the data it started with (the replay buffer moves on once the iteration has
+ * been scored).
+ */
+async function iterationManifest(ref: StageRef, file: string): Promise<TrainManifest> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as TrainManifest;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const manifest = await buildManifest(ref);
+  await writeFileAtomic(file, JSON.stringify(manifest));
+  return manifest;
 }

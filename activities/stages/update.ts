@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
@@ -19,31 +18,10 @@ import { fitConceptGp } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { iterationFiles } from '../iteration-files';
-import type { RunConceptRewards } from '../score/run-rewards';
+import { latestRewards } from '../score/evidence';
+import { TOP_MASS_KS, distributionStats } from '../../lib/distribution-stats';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
 import { temperatureOverride } from '../run-records';
-
-/**
- * The concept rewards to learn from: every concept queried so far, rewarded by this iteration's encoder
- * (written by the score stage). Iterations scored before that file existed fall back to the stored
- * per-iteration rewards, each standardised within its own iteration.
- */
-async function observedRewards(ref: StageRef): Promise<{ conceptId: number; standardised: number }[]> {
-  let text: string | undefined;
-  try {
-    text = await fs.readFile(iterationFiles(ref).conceptRewards, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (text !== undefined) {
-    const rewards = JSON.parse(text) as RunConceptRewards;
-    return rewards.ids.map((conceptId, i) => ({ conceptId, standardised: rewards.standardised[i] }));
-  }
-  return db().conceptReward.findMany({
-    where: { runId: ref.runId, iteration: { lte: ref.iteration } },
-    select: { conceptId: true, standardised: true },
-  });
-}
 
 const groupsByFile = new Map<string, EmbeddingGroups>();
 
@@ -68,9 +46,11 @@ async function queriedConcepts(ref: StageRef): Promise<number[]> {
 }
 
 /**
- * Learns which concepts pay off: fits the GP on the reward of every concept queried so far (all scored
- * by the latest encoder) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ).
- * In `random` mode the distribution stays uniform (the baseline).
+ * Learns which concepts pay off: fits the GP on the latest standardised reward of every concept queried so
+ * far (a bounded subset rescored by this iteration's encoder, the rest as last scored) and stores the next
+ * iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics. In `random` mode the distribution stays
+ * uniform (the baseline). Its cost grows with the concepts queried, capped by the vocabulary; the GP bounds
+ * its own (trainer/ietrainer/gp.py).
  */
 export async function updateDistribution(
   ref: StageRef,
@@ -79,7 +59,8 @@ export async function updateDistribution(
   return runStage('update', ref, async (ctx) => {
     const runVocabulary = await loadRunVocabulary(ref.runId);
     const vocabulary = runVocabulary.names;
-    const observed = await observedRewards(ref);
+    // Every concept queried so far, with its standardised reward when last scored (activities/score/evidence.ts).
+    const observed = await latestRewards(ref.runId);
     let predicted: Float32Array = new Float32Array(vocabulary.length);
     let temperature: number | null = null;
     let probs: Float64Array;
@@ -138,6 +119,7 @@ export async function updateDistribution(
       noise: fit.noise,
       observed: observed.length,
       topConcepts: top as unknown as object,
+      stats: distributionStats(probs, TOP_MASS_KS) as unknown as object,
     };
     await db().distribution.upsert({
       where: { runId_iteration: { runId: ref.runId, iteration: ref.iteration } },

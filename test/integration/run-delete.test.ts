@@ -35,10 +35,11 @@ async function seedRun(runId: string, sha: string): Promise<void> {
   await db().candidate.create({ data: { ...it, conceptId: 0, sha256: sha, rank: 0 } });
   await db().imageReward.create({ data: { ...it, sha256: sha, reward: 0.5 } });
   await db().conceptReward.create({ data: { ...it, conceptId: 0, reward: 0.5, standardised: 0, images: 1 } });
-  await db().replayMember.create({ data: { ...it, sha256: sha, reward: 0.5 } });
+  await db().replayMember.create({ data: { ...it, sha256: sha, reward: 0.5, key: 1n } });
   await db().distribution.create({
     data: { ...it, predicted: Buffer.alloc(4), probs: Buffer.alloc(4), observed: 1, topConcepts: [] },
   });
+  await db().conceptEvidence.create({ data: { ...run, conceptId: 0, sample: [sha] } });
   await db().checkpoint.create({ data: { ...it, step: 1, path: '/c.pt' } });
   await db().evaluation.create({ data: { ...it, metric: 'knn_accuracy', value: 0.5 } });
   await db().runControl.create({ data: { ...run, kind: 'pause', payload: {}, accepted: true } });

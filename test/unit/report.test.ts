@@ -1,4 +1,4 @@
-import { distributionStats, uniformStats } from '../../report/distribution-stats';
+import { distributionStats, uniformStats } from '../../lib/distribution-stats';
 import { gridIterations, sampleByHash } from '../../report/sample';
 import { chartSpecs, metricLabel } from '../../report/charts';
 import { renderHtml } from '../../report/html';

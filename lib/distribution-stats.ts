@@ -1,3 +1,6 @@
+/** The k of the "mass of the k most likely concepts" every distribution is summarised by. */
+export const TOP_MASS_KS = [10, 250];
+
 /** How concentrated one concept distribution is: what "the distribution sharpened" is measured by. */
 export interface DistributionStats {
   /** Shannon entropy in bits (log2 of the vocabulary size when uniform). */
@@ -10,7 +13,10 @@ export interface DistributionStats {
   topMass: Record<number, number>;
 }
 
-export function distributionStats(probs: Float32Array | number[], ks: number[] = [10, 250]): DistributionStats {
+export function distributionStats(
+  probs: ArrayLike<number> & Iterable<number>,
+  ks: number[] = TOP_MASS_KS,
+): DistributionStats {
   let total = 0;
   for (const p of probs) total += p;
   if (!(total > 0)) throw new Error('a concept distribution must have positive total probability');

@@ -1,0 +1,109 @@
+/**
+ * Disk retention of a run's training artefacts, so the disk a run uses for checkpoints and encoders stays
+ * flat however many iterations it has: once an iteration has trained, its own folder keeps only its newest
+ * checkpoint, and iterations older than the newest `keepIterations` lose their checkpoints, encoders and
+ * manifest (what a resume or a retry needs is the current iteration's newest checkpoint and the previous
+ * iteration's final one). `keepEvery` > 0 keeps every N-th iteration's final checkpoint and encoder as
+ * milestones. Temp files a killed writer left behind are swept too. Per call: one listing of the run's folder
+ * (one entry per iteration) and of the folders it prunes.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { db } from '../../lib/db';
+import { iterationDir, iterationFiles } from '../iteration-files';
+
+const CHECKPOINT = /^ckpt-(\d+)\.pt$/;
+/** Temp files of lib/files.ts (`X.<pid>.<hex>.tmp`) and of the trainer (`ckpt-N.pt.tmp.<pid>`). */
+const TEMP = /(\.\d+\.[0-9a-f]+\.tmp|\.tmp\.\d+)$/;
+const ITERATION_DIR = /^iter-(\d+)$/;
+
+export interface RetentionPolicy {
+  /** Finished iterations (the newest ones, this one included) whose final checkpoint and encoder stay. */
+  keepIterations: number;
+  /** Also keep every N-th iteration's final checkpoint and encoder (0: none). */
+  keepEvery: number;
+  /** Temp files older than this are a killed writer's: removed. */
+  tempAgeMs?: number;
+}
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+async function remove(file: string, removed: string[]): Promise<void> {
+  try {
+    await fs.rm(file, { force: true, recursive: true });
+    removed.push(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Removes temp files older than `ageMs` under `dir` (not recursive). */
+export async function sweepTempFiles(dir: string, ageMs: number, removed: string[] = []): Promise<string[]> {
+  const now = Date.now();
+  for (const name of await entries(dir)) {
+    if (!TEMP.test(name)) continue;
+    const file = path.join(dir, name);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (stat && now - stat.mtimeMs > ageMs) await remove(file, removed);
+  }
+  return removed;
+}
+
+export interface Retained {
+  removed: string[];
+  /** Earlier iterations whose checkpoints and encoders were removed now. */
+  pruned: number[];
+  /** The step of the iteration's checkpoint that stays (null: none found). */
+  keptStep: number | null;
+}
+
+/** Applies the policy to the files after `iteration` has trained. */
+export async function applyRetention(runId: string, iteration: number, policy: RetentionPolicy): Promise<Retained> {
+  const removed: string[] = [];
+  const tempAgeMs = policy.tempAgeMs ?? 10 * 60_000;
+  // This iteration: its newest checkpoint is all a resume or the next iteration needs.
+  const own = iterationFiles({ runId, iteration });
+  const checkpoints = (await entries(own.trainDir))
+    .map((name) => ({ name, step: Number(CHECKPOINT.exec(name)?.[1] ?? NaN) }))
+    .filter((c) => Number.isFinite(c.step))
+    .sort((a, b) => a.step - b.step);
+  for (const c of checkpoints.slice(0, -1)) await remove(path.join(own.trainDir, c.name), removed);
+  await sweepTempFiles(own.trainDir, tempAgeMs, removed);
+  await sweepTempFiles(own.dir, tempAgeMs, removed);
+
+  // Iterations that fell out of the window, unless kept as milestones.
+  const runDir = path.dirname(iterationDir(runId, 0));
+  const pruned: number[] = [];
+  for (const name of await entries(runDir)) {
+    const index = Number(ITERATION_DIR.exec(name)?.[1] ?? NaN);
+    if (!Number.isFinite(index) || index > iteration - policy.keepIterations) continue;
+    if (policy.keepEvery > 0 && index % policy.keepEvery === 0) continue;
+    const files = iterationFiles({ runId, iteration: index });
+    const before = removed.length;
+    await remove(files.trainDir, removed);
+    for (const name of await entries(files.dir))
+      if (name.startsWith('encoder')) await remove(path.join(files.dir, name), removed);
+    if (removed.length > before) pruned.push(index);
+  }
+  return { removed, pruned, keptStep: checkpoints[checkpoints.length - 1]?.step ?? null };
+}
+
+/** Makes the database say what the files now hold: no rows point at removed checkpoints or encoders. */
+export async function forgetRemoved(runId: string, iteration: number, retained: Retained): Promise<void> {
+  if (retained.pruned.length) {
+    await db().checkpoint.deleteMany({ where: { runId, iteration: { in: retained.pruned } } });
+    await db().iteration.updateMany({
+      where: { runId, index: { in: retained.pruned } },
+      data: { checkpoint: null, onnxPath: null },
+    });
+  }
+  if (retained.keptStep !== null)
+    await db().checkpoint.deleteMany({ where: { runId, iteration, step: { lt: retained.keptStep } } });
+}
