@@ -1,7 +1,4 @@
-import { spawn } from 'node:child_process';
-import readline from 'node:readline';
-import { PROJECT_ROOT } from '../../lib/paths';
-import path from 'node:path';
+import { PythonStartError, runPythonModule } from '../python-module';
 
 /** One JSON line the trainer prints on stdout. */
 export type TrainerEvent =
@@ -41,61 +38,34 @@ export interface TrainerRun {
  * Runs `python -m ietrainer.train ...` and streams its events. Cancellation (the activity's abort signal)
  * sends SIGTERM, then SIGKILL if it does not stop. Resolves with the `done` event.
  */
-export function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { event: 'done' }>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(run.python, ['-u', '-m', 'ietrainer.train', ...run.args], {
-      cwd: path.join(PROJECT_ROOT, 'trainer'),
-      env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer') },
-      stdio: ['ignore', 'pipe', 'pipe'],
+export async function runTrainer(run: TrainerRun): Promise<Extract<TrainerEvent, { event: 'done' }>> {
+  let done: Extract<TrainerEvent, { event: 'done' }> | undefined;
+  let exit;
+  try {
+    exit = await runPythonModule<TrainerEvent>({
+      python: run.python,
+      module: 'ietrainer.train',
+      args: run.args,
+      signal: run.signal,
+      onLog: run.onLog,
+      onEvent: (event) => {
+        if (event.event === 'done') done = event;
+        return run.onEvent(event);
+      },
     });
-    let done: Extract<TrainerEvent, { event: 'done' }> | undefined;
-    let errorMessage: string | undefined;
-    const stderrTail: string[] = [];
-    let pending: Promise<void> = Promise.resolve();
-
-    const onAbort = () => {
-      child.kill('SIGTERM');
-      setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 10_000).unref();
-    };
-    run.signal.addEventListener('abort', onAbort, { once: true });
-
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      let event: TrainerEvent;
-      try {
-        event = JSON.parse(line) as TrainerEvent;
-      } catch {
-        run.onLog?.(line);
-        return;
-      }
-      if (event.event === 'done') done = event;
-      if (event.event === 'error') errorMessage = event.message;
-      pending = pending.then(() => run.onEvent(event));
-    });
-    readline.createInterface({ input: child.stderr }).on('line', (line) => {
-      stderrTail.push(line);
-      if (stderrTail.length > 30) stderrTail.shift();
-      run.onLog?.(line);
-    });
-    child.on('error', (error) =>
-      reject(
-        new TrainerError(
-          `could not start the trainer with ${run.python}: ${error.message} (set IE_PYTHON or train.python)`,
-        ),
-      ),
-    );
-    child.on('close', (code, signal) => {
-      run.signal.removeEventListener('abort', onAbort);
-      pending.then(
-        () => {
-          if (code === 0 && done) resolve(done);
-          else if (run.signal.aborted) reject(new Error('training cancelled'));
-          // Exit 2: bad input (manifest, flags, init checkpoint) that a retry cannot fix.
-          else if (code === USAGE_EXIT)
-            reject(new TrainerError(`trainer exited with code 2: ${errorMessage ?? stderrTail.join('\n')}`));
-          else reject(new Error(`trainer exited with ${signal ?? `code ${code}`}:\n${stderrTail.join('\n')}`));
-        },
-        (error: unknown) => reject(error as Error),
+  } catch (error) {
+    if (error instanceof PythonStartError) {
+      throw new TrainerError(
+        `could not start the trainer with ${run.python}: ${error.reason} (set IE_PYTHON or train.python)`,
       );
-    });
-  });
+    }
+    throw error;
+  }
+  if (exit.code === 0 && done) return done;
+  if (run.signal.aborted) throw new Error('training cancelled');
+  // Exit 2: bad input (manifest, flags, init checkpoint) that a retry cannot fix.
+  if (exit.code === USAGE_EXIT) {
+    throw new TrainerError(`trainer exited with code 2: ${exit.errorMessage ?? exit.stderrTail.join('\n')}`);
+  }
+  throw new Error(`trainer exited with ${exit.signal ?? `code ${exit.code}`}:\n${exit.stderrTail.join('\n')}`);
 }

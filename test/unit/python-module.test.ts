@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PythonStartError, runPythonModule, type PythonEvent } from '../../activities/python-module';
+import { pythonExecutable } from '../../lib/paths';
+import { liveProcessesMatching } from '../processes';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-pymod-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** An executable standing in for the interpreter: a Python script that gets `-u -m <module> args...`. */
+function fakePython(body: string): string {
+  const file = path.join(tempDir(), 'python');
+  fs.writeFileSync(file, `#!${pythonExecutable()}\nimport json, os, signal, sys, time\n${body}\n`, { mode: 0o755 });
+  return file;
+}
+
+test('streams JSON events in order, awaits their handlers, and reports the exit', async () => {
+  const python = fakePython(`
+assert sys.argv[1:4] == ['-u', '-m', 'ietrainer.some'], sys.argv
+for i in range(3):
+    print(json.dumps({"event": "step", "step": i}), flush=True)
+print("a plain line", flush=True)
+print("[1, 2]", flush=True)
+print(json.dumps({"event": "error", "message": "bad flag " + sys.argv[4]}), flush=True)
+for i in range(40):
+    print("log", i, file=sys.stderr)
+sys.exit(2)`);
+  const events: PythonEvent[] = [];
+  const logs: string[] = [];
+  const exit = await runPythonModule({
+    python,
+    module: 'ietrainer.some',
+    args: ['--x'],
+    onEvent: async (event) => {
+      await new Promise((r) => setTimeout(r, 20));
+      events.push(event);
+    },
+    onLog: (line) => logs.push(line),
+  });
+  expect(events.map((e) => e.step ?? e.event)).toEqual([0, 1, 2, 'error']);
+  expect(logs.slice(0, 2)).toEqual(['a plain line', '[1, 2]']);
+  expect(logs).toHaveLength(42);
+  expect(exit).toEqual({
+    code: 2,
+    signal: null,
+    aborted: false,
+    errorMessage: 'bad flag --x',
+    stderrTail: Array.from({ length: 30 }, (_, i) => `log ${i + 10}`),
+  });
+});
+
+test('cancelling sends SIGTERM and the process stops', async () => {
+  const marker = `pymod-cancel-${process.pid}-${Date.now()}`;
+  const python = fakePython(`
+print(json.dumps({"event": "progress"}), flush=True)
+time.sleep(60)`);
+  const controller = new AbortController();
+  const started = Date.now();
+  const exit = await runPythonModule({
+    python,
+    module: 'ietrainer.x',
+    args: [marker],
+    signal: controller.signal,
+    onEvent: () => controller.abort(),
+  });
+  expect(exit).toMatchObject({ aborted: true, signal: 'SIGTERM', code: null });
+  expect(Date.now() - started).toBeLessThan(10_000);
+  expect(liveProcessesMatching(marker)).toEqual([]);
+});
+
+test('a process that ignores SIGTERM is killed after the grace period', async () => {
+  const python = fakePython(`
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print(json.dumps({"event": "ready"}), flush=True)
+time.sleep(60)`);
+  const controller = new AbortController();
+  const exit = await runPythonModule({
+    python,
+    module: 'ietrainer.x',
+    args: [],
+    signal: controller.signal,
+    killAfterMs: 300,
+    onEvent: () => controller.abort(),
+  });
+  expect(exit).toMatchObject({ aborted: true, signal: 'SIGKILL' });
+});
+
+test('a signal aborted before the start stops the process at once', async () => {
+  const python = fakePython('time.sleep(60)');
+  const controller = new AbortController();
+  controller.abort();
+  const started = Date.now();
+  const exit = await runPythonModule({ python, module: 'ietrainer.x', args: [], signal: controller.signal });
+  expect(exit.aborted).toBe(true);
+  expect(Date.now() - started).toBeLessThan(10_000);
+});
+
+test('an interpreter that cannot start and a failing event handler reject', async () => {
+  const missing = path.join(tempDir(), 'no-python');
+  await expect(runPythonModule({ python: missing, module: 'ietrainer.x', args: [] })).rejects.toThrow(PythonStartError);
+  const python = fakePython('print(json.dumps({"event": "x"}), flush=True)');
+  await expect(
+    runPythonModule({
+      python,
+      module: 'ietrainer.x',
+      args: [],
+      onEvent: () => {
+        throw new Error('handler broke');
+      },
+    }),
+  ).rejects.toThrow('handler broke');
+});
+
+test('a torrent of output does not block the event loop', async () => {
+  const python = fakePython(`
+line = json.dumps({"event": "progress", "pad": "x" * 200})
+end = time.time() + 1.5
+while time.time() < end:
+    sys.stdout.write((line + "\\n") * 1000)
+sys.stdout.flush()`);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 50);
+  let events = 0;
+  try {
+    await runPythonModule({ python, module: 'ietrainer.x', args: [], onEvent: () => void events++ });
+  } finally {
+    clearInterval(timer);
+  }
+  expect(events).toBeGreaterThan(1000);
+  expect(ticks).toBeGreaterThanOrEqual(10);
+});
