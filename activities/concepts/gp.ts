@@ -1,21 +1,51 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { PROJECT_ROOT, pythonExecutable } from '../../lib/paths';
-
-const run = promisify(execFile);
+import { pythonExecutable } from '../../lib/paths';
+import { PythonStartError, runPythonModule } from '../python-module';
 
 export interface GpFit {
   predicted: Float32Array;
   lengthScale: number | null;
   noise: number | null;
   observed: number;
+  /** `exact` up to the exact limit of distinct observed concepts, `sparse` (inducing points) above. */
+  method: 'prior' | 'exact' | 'sparse';
+  inducing: number | null;
 }
 
 /**
- * Gaussian-process regression of concept rewards on concept-name embeddings (Python, scikit-learn):
- * hyperparameters by marginal likelihood, posterior mean for every concept of the vocabulary.
+ * What the GP process reports while it works, at most a second apart within a phase: `fit` (likelihood
+ * evaluations of the hyperparameter fit; no total), `inducing` (inducing points chosen), `solve`
+ * (observations conditioned on), `predict` (concepts predicted).
+ */
+export interface GpProgress {
+  event: 'progress';
+  phase: 'fit' | 'inducing' | 'solve' | 'predict';
+  done: number;
+  total: number | null;
+}
+
+type GpEvent =
+  | GpProgress
+  | { event: 'error'; message: string }
+  | {
+      event: 'done';
+      lengthScale: number | null;
+      noise: number | null;
+      amplitude: number | null;
+      observed: number;
+      concepts: number;
+      method: 'prior' | 'exact' | 'sparse';
+      inducing: number | null;
+      seconds: number;
+    };
+
+/**
+ * Gaussian-process regression of concept rewards on concept-name embeddings (`python -m ietrainer.gp`,
+ * NumPy/SciPy/scikit-learn): hyperparameters by marginal likelihood, posterior mean for every concept of
+ * the vocabulary; exact up to a few thousand observed concepts, a sparse approximation with inducing points
+ * above (its cost and memory bounds: trainer/ietrainer/gp.py). Progress events arrive through `onProgress`
+ * while it runs; the abort signal stops the process.
  */
 export async function fitConceptGp(opts: {
   embeddingsPath: string;
@@ -24,48 +54,56 @@ export async function fitConceptGp(opts: {
   rewards: number[];
   workDir: string;
   python?: string;
+  signal?: AbortSignal;
+  onProgress?(progress: GpProgress): void;
+  /** The exact GP up to this many distinct observed concepts (default: the module's, 4,000). */
+  exactLimit?: number;
+  /** Inducing points of the sparse GP above the exact limit (default: the module's, 2,000). */
+  inducingPoints?: number;
 }): Promise<GpFit> {
   await fs.mkdir(opts.workDir, { recursive: true });
   const observedPath = path.join(opts.workDir, 'observed.json');
   const outPath = path.join(opts.workDir, 'predicted.f32');
   await fs.writeFile(observedPath, JSON.stringify({ ids: opts.ids, rewards: opts.rewards }));
-  let stdout: string;
+  const python = opts.python ?? pythonExecutable();
+  const args = ['--embeddings', opts.embeddingsPath, '--dim', String(opts.dim), '--observed', observedPath];
+  args.push('--out', outPath);
+  if (opts.exactLimit !== undefined) args.push('--exact-limit', String(opts.exactLimit));
+  if (opts.inducingPoints !== undefined) args.push('--inducing-points', String(opts.inducingPoints));
+  let done: Extract<GpEvent, { event: 'done' }> | undefined;
+  let exit;
   try {
-    ({ stdout } = await run(
-      opts.python ?? pythonExecutable(),
-      [
-        '-m',
-        'ietrainer.gp',
-        '--embeddings',
-        opts.embeddingsPath,
-        '--dim',
-        String(opts.dim),
-        '--observed',
-        observedPath,
-        '--out',
-        outPath,
-      ],
-      {
-        cwd: path.join(PROJECT_ROOT, 'trainer'),
-        env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer') },
-        maxBuffer: 16 << 20,
+    exit = await runPythonModule<GpEvent>({
+      python,
+      module: 'ietrainer.gp',
+      args,
+      signal: opts.signal,
+      onEvent: (event) => {
+        if (event.event === 'done') done = event;
+        else if (event.event === 'progress') opts.onProgress?.(event);
       },
-    ));
+    });
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr ?? '';
-    throw new Error(`GP fit failed: ${(error as Error).message}\n${stderr.split('\n').slice(-15).join('\n')}`);
+    if (error instanceof PythonStartError) {
+      throw new Error(`GP fit failed: ${error.message} (set IE_PYTHON or train.python)`);
+    }
+    throw error;
   }
-  const doneLine = stdout
-    .split('\n')
-    .reverse()
-    .find((l) => l.includes('"done"'));
-  const done = doneLine ? (JSON.parse(doneLine) as { lengthScale?: number; noise?: number; observed?: number }) : {};
+  if (exit.aborted) throw new Error('GP fit cancelled');
+  if (exit.code !== 0 || !done) {
+    const status = exit.signal ?? `code ${exit.code}`;
+    throw new Error(
+      `GP fit failed: python -m ietrainer.gp exited with ${status}: ${exit.errorMessage ?? ''}\n${exit.stderrTail.slice(-15).join('\n')}`,
+    );
+  }
   const bytes = await fs.readFile(outPath);
   const predicted = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   return {
     predicted,
-    lengthScale: done.lengthScale ?? null,
-    noise: done.noise ?? null,
-    observed: done.observed ?? opts.ids.length,
+    lengthScale: done.lengthScale,
+    noise: done.noise,
+    observed: done.observed,
+    method: done.method,
+    inducing: done.inducing,
   };
 }

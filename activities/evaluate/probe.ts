@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { z } from 'zod';
-import { PROJECT_ROOT } from '../../lib/paths';
-
-const run = promisify(execFile);
+import { PythonStartError, runPythonModule } from '../python-module';
 
 const ProbeResult = z.object({
   accuracy: z.number().min(0).max(1),
@@ -42,21 +38,29 @@ export async function linearProbe(input: ProbeInput): Promise<Record<string, Pro
     features: Object.entries(input.features).map(([name, file]) => ({ name, path: file })),
   };
   await fs.writeFile(specPath, JSON.stringify(spec));
-  let stdout: string;
+  let output: unknown;
+  let exit;
   try {
-    ({ stdout } = await run(input.python, ['-m', 'ietrainer.probe', '--input', specPath], {
-      cwd: path.join(PROJECT_ROOT, 'trainer'),
-      env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer') },
+    exit = await runPythonModule({
+      python: input.python,
+      module: 'ietrainer.probe',
+      args: ['--input', specPath],
       signal: input.signal,
-      maxBuffer: 1 << 20,
-    }));
+      onEvent: (event) => {
+        output = event;
+      },
+    });
   } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') {
+    if (error instanceof PythonStartError) {
       throw new Error(`could not start ${input.python} for the linear probe (set IE_PYTHON or train.python)`);
     }
-    throw new Error(`linear probe failed: ${(e.stderr ?? '').trim() || e.message}`);
+    throw error;
   }
-  const parsed = z.object({ results: z.record(z.string(), ProbeResult) }).parse(JSON.parse(stdout));
+  if (exit.aborted) throw new Error('linear probe cancelled');
+  if (exit.code !== 0 || output === undefined) {
+    const status = exit.signal ?? `code ${exit.code}`;
+    throw new Error(`linear probe failed: ${exit.stderrTail.join('\n').trim() || `exited with ${status}`}`);
+  }
+  const parsed = z.object({ results: z.record(z.string(), ProbeResult) }).parse(output);
   return parsed.results;
 }
