@@ -76,6 +76,8 @@ export async function updateDistribution(
         rewards: observed.map((o) => o.standardised),
         workDir: iterationFiles(ref).gpDir,
         python: run.config.train.python,
+        signal: ctx.signal,
+        onProgress: (progress) => ctx.heartbeat({ gp: progress }),
       });
       predicted = gp.predicted;
       fit = { lengthScale: gp.lengthScale, noise: gp.noise };

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -29,6 +30,17 @@ class Manifest:
     def pool(self) -> list[str]:
         """Non-target images: this iteration's candidates plus the replay buffer."""
         return self.candidates + self.replay
+
+    def fingerprint(self) -> str:
+        """What the manifest trains on, order included: file names per split (the content store
+        names files by their hash), so the same data in another folder keeps its fingerprint."""
+        digest = hashlib.sha256()
+        for split in SPLITS:
+            digest.update(f"[{split}]\n".encode())
+            for path in getattr(self, split):
+                digest.update(os.path.basename(path).encode())
+                digest.update(b"\n")
+        return digest.hexdigest()
 
 
 def read_manifest(path: str) -> Manifest:

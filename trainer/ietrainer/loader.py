@@ -140,13 +140,26 @@ class TrainingBatches:
         on_gpu = device.type == "cuda"
         self.decoder: DeviceJpegDecoder | None = None
         if cfg.in_memory:
-            log(f"decoding {len(manifest.target) + len(manifest.pool)} images into memory")
+            # Only what the remaining steps' batches draw: memory and time bounded by steps x batch,
+            # whatever the size of the replay buffer.
+            used = sorted({i for step in range(start_step, max(cfg.steps, start_step + 1))
+                           for i, _ in plan.batch(step)})  # fmt: skip
+            n_target = len(manifest.target)
+            from_target = [i for i in used if i < n_target]
+            from_pool = [i for i in used if i >= n_target]
+            log(f"decoding {len(used)} of {n_target + len(manifest.pool)} images into memory")
             t0 = time.time()
-            target = load_tensors(manifest.target, "target", max_side, threads)
-            pool = load_tensors(manifest.candidates, "candidates", max_side, threads)
-            pool += load_tensors(manifest.replay, "replay", max_side, threads)
+            decoded = load_tensors(
+                [manifest.target[i] for i in from_target], "target", max_side, threads
+            )
+            decoded += load_tensors(
+                [manifest.pool[i - n_target] for i in from_pool],
+                "candidates/replay",
+                max_side,
+                threads,
+            )
             log(f"decoded in {time.time() - t0:.1f}s")
-            source: Any = InMemoryImages(target, pool)
+            source: Any = InMemoryImages(dict(zip(from_target + from_pool, decoded, strict=True)))
             payload, decoded_on = ("pixels" if on_gpu else "views"), "cpu"
             largest = [source.max_bytes]
         else:

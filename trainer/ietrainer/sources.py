@@ -41,11 +41,11 @@ def load_tensors(
 
 
 class InMemoryImages:
-    """Pre-decoded target + pool images (small presets)."""
+    """Pre-decoded images by index (small presets): only those the run's batches use."""
 
-    def __init__(self, target: list[torch.Tensor], pool: list[torch.Tensor]) -> None:
-        self.images = target + pool
-        self.max_bytes = max(int(im.numel()) for im in self.images)
+    def __init__(self, images: dict[int, torch.Tensor]) -> None:
+        self.images = images
+        self.max_bytes = max(int(im.numel()) for im in images.values())
 
     def __call__(self, index: int) -> torch.Tensor:
         return self.images[index]

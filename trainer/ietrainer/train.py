@@ -154,6 +154,22 @@ def make_optimizer(model: MoCoV3, cfg: TrainConfig, device: torch.device) -> tor
     return torch.optim.AdamW(model.trainable_parameters(), **kwargs)
 
 
+def check_same_data(
+    state: dict[str, Any], path: str | None, manifest: Manifest, args: argparse.Namespace
+) -> None:
+    """A checkpoint resumes only the training it came from: the same manifest, in the same order."""
+    stored = state.get("data")
+    if stored is None or stored == manifest.fingerprint():
+        return  # checkpoints written before fingerprints existed carry none
+    raise UsageError(
+        f"checkpoint {path} was trained on other data than {args.manifest} lists "
+        f"(checkpoint: {state.get('dataCounts')}, fingerprint {str(stored)[:12]}; manifest: "
+        f"{manifest.counts()}, fingerprint {manifest.fingerprint()[:12]}). An iteration's data "
+        "must not change while it trains: restore the manifest it started with, or remove "
+        f"{args.out_dir} to train the iteration again from its start"
+    )
+
+
 def prepare(args: argparse.Namespace) -> Session:
     device = resolve_device(args.device)
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
@@ -171,6 +187,8 @@ def prepare(args: argparse.Namespace) -> Session:
     if args.init and args.init_checkpoint:
         raise UsageError("--init and --init-checkpoint are exclusive: give one starting point")
     resume_state = ckpt.load(resume_path) if resume_path else None
+    if resume_state is not None:
+        check_same_data(resume_state, resume_path, manifest, args)
     # The starting weights are rebuilt on resume only when the base export is still missing.
     need_base = bool(args.base_onnx) and not os.path.exists(args.base_onnx)
     starting = resume_state is None or need_base
@@ -232,6 +250,9 @@ def save_checkpoint(s: Session, args: argparse.Namespace, final: bool) -> str:
         "config": s.cfg.to_dict(),
         "seed": args.seed,
         "featureDim": s.model.feature_dim,
+        # What these weights were trained on: a resume on other data is refused (check_same_data).
+        "data": s.manifest.fingerprint(),
+        "dataCounts": s.manifest.counts(),
     }
     ckpt.save_atomic(state, path)
     # Keep the two newest periodic checkpoints, plus the final one at the end.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -174,3 +175,41 @@ def test_empty_target_and_missing_manifest(tmp_path: Path, run_train: RunTrain) 
 
     proc = run_train("--manifest", str(tmp_path / "nope.json"), "--out-dir", str(tmp_path / "o"))
     assert proc.returncode == 2 and "manifest not found" in proc.stderr
+
+
+def test_resume_on_other_data_is_refused(
+    tmp_path: Path, image_set: dict, manifest: Path, run_train: RunTrain
+) -> None:
+    out = tmp_path / "out"
+    base = ["--out-dir", str(out), *SMALL, "--checkpoint-every", "2"]
+    first = run_train("--manifest", str(manifest), *base, "--steps", "2")
+    assert first.returncode == 0, first.stderr
+
+    changed = tmp_path / "changed.json"
+    listed = json.loads(manifest.read_text())
+    changed.write_text(json.dumps({**listed, "candidates": list(reversed(listed["candidates"]))}))
+    proc = run_train("--manifest", str(changed), *base, "--steps", "4", "--resume", "auto")
+    assert proc.returncode == 2
+    assert "was trained on other data" in proc.stderr and str(out) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    # The same data resumes.
+    again = run_train("--manifest", str(manifest), *base, "--steps", "4", "--resume", "auto")
+    assert again.returncode == 0, again.stderr
+
+
+def test_only_the_images_the_batches_draw_are_decoded(
+    tmp_path: Path, image_set: dict, run_train: RunTrain
+) -> None:
+    big = tmp_path / "big.json"
+    pool = image_set["candidates"] * 200  # a replay buffer far larger than a few steps can use
+    big.write_text(json.dumps({"target": image_set["target"], "candidates": pool}))
+    proc = run_train(
+        "--manifest", str(big), "--out-dir", str(tmp_path / "o"), *SMALL, "--steps", "2"
+    )
+    assert proc.returncode == 0, proc.stderr
+    decoded = [line for line in proc.stderr.splitlines() if "images into memory" in line]
+    assert decoded, proc.stderr
+    used, listed = (int(n) for n in re.findall(r"decoding (\d+) of (\d+)", decoded[0])[0])
+    assert listed == len(image_set["target"]) + len(pool)
+    assert used <= 2 * int(SMALL[SMALL.index("--batch-size") + 1])
