@@ -22,6 +22,7 @@ import { addRunOptions, buildRunConfig, type RunFlags } from './run-options';
 import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { timestampId } from '../lib/format';
 import { registerPretrainCommand, withBaseEncoder, type BaseFlags } from './pretrain';
+import { DEFAULT_PRETRAIN_STEPS } from '../lib/base-encoder';
 
 /** The demo runs the project's defaults (lib/config.ts), 5 iterations: about 6 minutes on 2 CPU cores. */
 const DEMO_DEFAULTS = { iterations: 5 };
@@ -136,7 +137,11 @@ Exit codes: 0 ok, 1 the run (or command) failed, 2 bad input (config, flags, tar
       .description('bring up local services, run an exploration on the default target (pets) and follow it to the end')
       .option('--keep-services', 'leave PostgreSQL, Temporal and the search engine running afterwards')
       .option('--id <runId>', 'workflow id of the run')
-      .option('--no-base', 'start from random weights instead of the pretrained base encoder (see ie pretrain)'),
+      .option('--no-base', 'start from random weights instead of the pretrained base encoder (see ie pretrain)')
+      .option(
+        '--base-steps <n>',
+        `start from a base encoder pretrained for n steps (default ${DEFAULT_PRETRAIN_STEPS})`,
+      ),
   ).action(async (flags: RunFlags & BaseFlags & { keepServices?: boolean; id?: string }) => {
     process.exitCode = await demo(flags);
   });

@@ -156,6 +156,8 @@ function digestOf(files: readonly string[]): string {
 export interface BaseFlags {
   /** commander's `--no-base`: false when the run should start from random weights. */
   base?: boolean;
+  /** Pretraining steps of the base to start from, when not the default one (`--base-steps`). */
+  baseSteps?: string;
 }
 
 /**
@@ -170,9 +172,12 @@ export async function withBaseEncoder(
   print: (line: string) => void,
 ): Promise<RunConfig> {
   if (flags.base === false) return { ...config, train: { ...config.train, initCheckpoint: NO_INIT } };
+  const steps = intFlag('base-steps', flags.baseSteps, 1) ?? DEFAULT_PRETRAIN_STEPS;
   if (config.train.initCheckpoint === BASE_ENCODER && config.train.preset === 'cpu-small') {
-    const base = await ensureBaseEncoder({ preset: 'cpu-small', print, progress: consoleProgress(print) });
+    const base = await ensureBaseEncoder({ preset: 'cpu-small', steps, print, progress: consoleProgress(print) });
     if (!base.built) print(`starting encoder: ${base.path} (pretrained; --no-base starts from random weights)`);
+    // Another pretraining than the default is named by its file, so every worker starts from it.
+    if (steps !== DEFAULT_PRETRAIN_STEPS) return { ...config, train: { ...config.train, initCheckpoint: base.path } };
   }
   resolveInitCheckpoint(config.train.initCheckpoint, config.train.preset);
   return config;

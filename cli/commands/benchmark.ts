@@ -18,6 +18,7 @@ import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import { deepMerge, type PlainObject } from '../config-file';
 import { collect, configLayers, intFlag } from '../run-options';
 import { withBaseEncoder } from '../pretrain';
+import { BENCHMARK_PRETRAIN_STEPS } from '../../lib/base-encoder';
 import { armConfig, runBenchmark } from '../../bench/learning/run';
 
 export interface BenchmarkFlags {
@@ -35,6 +36,7 @@ export interface BenchmarkFlags {
   set?: string[];
   /** commander's `--no-base`. */
   base?: boolean;
+  baseSteps?: string;
 }
 
 /** Run-config keys both arms share: the config file, then `--set` assignments (the budget flags win). */
@@ -66,7 +68,8 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
   // Fail on a bad key or value before any service starts (the schema names the key and what it allows).
   const parsed = armConfig({ target, budget, config, manifestPath: '', outDir: '', idPrefix: '' }, 'explore');
   // Both arms start from the same encoder: the pretrained base unless told otherwise.
-  const initCheckpoint = (await withBaseEncoder(parsed, flags, out)).train.initCheckpoint;
+  const baseSteps = flags.baseSteps ?? String(BENCHMARK_PRETRAIN_STEPS);
+  const initCheckpoint = (await withBaseEncoder(parsed, { ...flags, baseSteps }, out)).train.initCheckpoint;
   if (initCheckpoint) config = deepMerge(config, { train: { initCheckpoint } });
   if (process.env.IE_ENGINE_URL && !flags.manifest) {
     throw new ConfigError(
@@ -141,6 +144,10 @@ export function registerBenchmarkCommand(program: Command): void {
       collect,
     )
     .option('--no-base', 'both arms start from random weights instead of the pretrained base encoder (ie pretrain)')
+    .option(
+      '--base-steps <n>',
+      `pretraining steps of the base encoder both arms start from (default ${BENCHMARK_PRETRAIN_STEPS})`,
+    )
     .option('--manifest <file>', 'corpus manifest the search engine serves (default: the default corpus)')
     .option('-o, --out <dir>', 'where the report goes (default: .state/benchmarks/<id>)')
     .option('--id <prefix>', 'run id prefix; the arms are <prefix>-explore and <prefix>-random')
