@@ -1,4 +1,4 @@
-import { nearestNeighbours } from '../score/nearest';
+import { nearestNeighbours, type SearchOptions } from '../score/nearest';
 
 /**
  * Similarity-weighted vote over each query's neighbours: every neighbour votes for its label with
@@ -41,13 +41,14 @@ function checkShape(embeddings: Float32Array, n: number, dim: number): void {
  * nearest training samples (k clipped to the training size). `embeddings` is row-major,
  * L2-normalised [labels.length, dim]. Returns the fraction of test samples classified right, in [0, 1].
  */
-export function knnAccuracySplit(
+export async function knnAccuracySplit(
   embeddings: Float32Array,
   labels: number[],
   test: boolean[],
   dim: number,
   k = 20,
-): number {
+  search: SearchOptions = {},
+): Promise<number> {
   const n = labels.length;
   checkShape(embeddings, n, dim);
   if (test.length !== n) throw new RangeError(`expected ${n} test flags, got ${test.length}`);
@@ -61,7 +62,7 @@ export function knnAccuracySplit(
     which.forEach((row, i) => out.set(embeddings.subarray(row * dim, (row + 1) * dim), i * dim));
     return out;
   };
-  const neighbours = nearestNeighbours(rows(testRows), rows(trainRows), dim, k);
+  const neighbours = await nearestNeighbours(rows(testRows), rows(trainRows), dim, k, search);
   return voteAccuracy(
     neighbours,
     trainRows.map((i) => labels[i]),
@@ -74,9 +75,16 @@ export function knnAccuracySplit(
  * (k clipped to n − 1). Uses every labelled image, so it is less noisy than the split figure on a small
  * target, but its neighbours include what the split's test images would be.
  */
-export function knnAccuracyLeaveOneOut(embeddings: Float32Array, labels: number[], dim: number, k = 20): number {
+export async function knnAccuracyLeaveOneOut(
+  embeddings: Float32Array,
+  labels: number[],
+  dim: number,
+  k = 20,
+  search: SearchOptions = {},
+): Promise<number> {
   const n = labels.length;
   checkShape(embeddings, n, dim);
   if (n < 2) throw new RangeError('leave-one-out kNN needs at least two samples');
-  return voteAccuracy(nearestNeighbours(embeddings, embeddings, dim, k, { excludeSelf: true }), labels, labels);
+  const neighbours = await nearestNeighbours(embeddings, embeddings, dim, k, { ...search, excludeSelf: true });
+  return voteAccuracy(neighbours, labels, labels);
 }

@@ -1,153 +1,412 @@
-/** Exact k-nearest-neighbour search by dot product (cosine similarity for L2-normalised rows). */
+/**
+ * k-nearest-neighbour search by dot product (cosine similarity for L2-normalised float32 rows), done by
+ * libraries, with the event loop left free.
+ *
+ * - **exact**: brute force as matrix products, one block of keys at a time, in onnxruntime (its GEMM in
+ *   float64, rounded once to float32, then TopK, whose ties go to the smaller index). A similarity is thus the
+ *   dot product rounded once to float32, as the earlier JavaScript loop computed it, and the ranking is the
+ *   same: most similar first, ties → smaller key index. Float64 sums taken in another order (another machine,
+ *   thread count or block size) differ far below what float32 keeps, so the figures do not move with them.
+ * - **approximate**: an HNSW graph over the keys (usearch, vectors stored as bfloat16, built in key order on
+ *   one thread, so the same keys give the same graph); every query's candidates are re-scored exactly and
+ *   re-ranked. Before the full search a probe of evenly spaced queries is searched both ways: the search
+ *   widens (ef doubles) until the probe's recall@k against exact reaches the target, and falls back to exact
+ *   search when it never does. The measured recall is returned with the neighbours.
+ *
+ * `chooseMode` picks approximate only where exact search is large (see `EXACT_WORK_LIMIT`). Both libraries'
+ * calls are synchronous, so the search runs as bounded pieces (tens of milliseconds of work each) with a turn
+ * of the event loop between them: timers, such as the activity heartbeat pump, keep running.
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { Index, MetricKind, ScalarKind, type BatchMatches, type Matches } from 'usearch';
+
+export type SearchMode = 'exact' | 'approximate';
 
 export interface Neighbours {
   /** Neighbours kept per query (k clipped to the number of candidates). */
   k: number;
-  /** Row-major [queries, k]: key indices, most similar first (ties → smaller index). */
+  /** Row-major [queries, k]: key indices, most similar first (ties → smaller index where exact). */
   indices: Int32Array;
-  /** Row-major [queries, k]: the matching dot products. */
+  /** Row-major [queries, k]: the matching dot products, rounded to float32. */
   similarities: Float32Array;
+  /** How the neighbours were found (approximate falls back to exact when it misses the recall target). */
+  mode: SearchMode;
+  /** Approximate: the probe queries' recall@k against exact search. Null for exact search. */
+  recall: number | null;
 }
 
 export interface NearestOptions {
   /** Queries and keys are the same rows: never return query i as its own neighbour. */
   excludeSelf?: boolean;
+  /**
+   * Per query, one key index never to return for it (-1: none), e.g. a candidate's own row among the keys.
+   * With either exclusion, k is clipped to keys − 1.
+   */
+  exclude?: Int32Array;
+  /** 'auto' (default) asks `chooseMode`; 'exact' or 'approximate' force one. */
+  mode?: 'auto' | SearchMode;
+  /**
+   * Approximate: the recall@k the probe must reach (default 0.97: the probe's 256 queries estimate the
+   * whole search's recall to about ±0.01, so the whole search stays at or above 0.95).
+   */
+  probeRecall?: number;
+  /** Threads the libraries may use (default: all cores). Results do not depend on it. */
+  threads?: number;
 }
 
-/** Rows per block: a block of keys (here 256 × 512 floats = 512 KiB) stays in cache across queries. */
-const KEY_BLOCK = 256;
-const QUERY_BLOCK = 64;
+/** What callers of a search for their own purpose (rewards, kNN accuracy) may set: they own the exclusions. */
+export type SearchOptions = Omit<NearestOptions, 'excludeSelf' | 'exclude'>;
 
 /**
- * For every query row, the `k` key rows with the largest dot product. Blocked brute force:
- * O(queries × keys × dim) multiply-adds at roughly 2.5 G/s on one core in V8 (2 × 4 register
- * tiles), so 25.6k candidates × 10k targets × 512 dims ≈ 1 min — with a per-query sorted top-k
- * list updated only when a key beats its k-th best (partial selection, no full sort).
+ * Exact search costs queries × keys × dim multiply-adds (onnxruntime's float64 GEMM runs 20–30 G/s per core);
+ * above this, and with at least `APPROXIMATE_MIN_KEYS` keys, the graph search is cheaper even after
+ * building the graph (bench/knn.ts measures both).
  */
-export function nearestNeighbours(
+export const EXACT_WORK_LIMIT = 2 ** 39;
+/** Below this many keys a graph never pays off: a query visits a good part of a small graph anyway. */
+export const APPROXIMATE_MIN_KEYS = 8192;
+
+export function chooseMode(queries: number, keys: number, dim: number): SearchMode {
+  return keys >= APPROXIMATE_MIN_KEYS && queries * keys * dim > EXACT_WORK_LIMIT ? 'approximate' : 'exact';
+}
+
+/**
+ * For every query row, the `k` key rows with the largest dot product, most similar first. Inputs are
+ * row-major [n, dim] float32; k is clipped to the number of keys (less one with an exclusion).
+ */
+export async function nearestNeighbours(
   queries: Float32Array,
   keys: Float32Array,
   dim: number,
   k: number,
   options: NearestOptions = {},
-): Neighbours {
+): Promise<Neighbours> {
   if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`dim must be a positive integer, got ${dim}`);
   if (queries.length % dim !== 0 || keys.length % dim !== 0) {
     throw new RangeError(`embedding arrays must hold whole rows of ${dim} values`);
   }
   const nq = queries.length / dim;
   const nk = keys.length / dim;
-  const excludeSelf = options.excludeSelf ?? false;
-  if (excludeSelf && nq !== nk) throw new RangeError('excludeSelf needs queries and keys to be the same rows');
-  const kk = Math.max(0, Math.min(Math.floor(k), excludeSelf ? nk - 1 : nk));
+  if (options.excludeSelf && nq !== nk) throw new RangeError('excludeSelf needs queries and keys to be the same rows');
+  if (options.exclude && options.exclude.length !== nq) {
+    throw new RangeError(`exclude needs one entry per query (${nq}), got ${options.exclude.length}`);
+  }
+  const exclude = options.excludeSelf ? Int32Array.from({ length: nq }, (_, i) => i) : (options.exclude ?? null);
+  const kk = Math.max(0, Math.min(Math.floor(k), exclude ? nk - 1 : nk));
+  const threads = options.threads ?? availableParallelism();
+  const mode = !options.mode || options.mode === 'auto' ? chooseMode(nq, nk, dim) : options.mode;
+  const problem: Problem = { queries, nq, keys, nk, dim, kk, exclude, threads };
+  if (kk === 0) return { k: 0, indices: new Int32Array(0), similarities: new Float32Array(0), mode, recall: null };
+  if (mode === 'approximate') return approximateSearch(problem, options.probeRecall ?? 0.97);
+  return { k: kk, ...(await exactSearch(problem)), mode: 'exact', recall: null };
+}
+
+interface Problem {
+  queries: Float32Array;
+  nq: number;
+  keys: Float32Array;
+  nk: number;
+  dim: number;
+  kk: number;
+  exclude: Int32Array | null;
+  threads: number;
+}
+
+interface Found {
+  indices: Int32Array;
+  similarities: Float32Array;
+}
+
+/** Lets timers and I/O run between two synchronous pieces of work. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Milliseconds of synchronous work between two turns of the event loop where the work can be cut anywhere. */
+const SLICE_MS = 20;
+
+// ---------------------------------------------------------------------------------------------------------
+// Exact: blocked GEMM + TopK in onnxruntime.
+
+/** Key rows per block: a block is held as float64 (2^23 values = 64 MiB). */
+const BLOCK_VALUES = 2 ** 23;
+/** Multiply-adds per run (~25 ms at 20 G/s): about the longest the event loop waits. */
+const RUN_WORK = 2 ** 29;
+/** Cells of one run's similarity matrix (float64 + float32 copies: 48 MiB). */
+const RUN_CELLS = 2 ** 22;
+
+async function exactSearch(p: Problem): Promise<Found> {
+  const { queries, nq, keys, nk, dim, kk, exclude } = p;
+  const session = await gemmTopK(p.threads);
   const indices = new Int32Array(nq * kk).fill(-1);
   const similarities = new Float32Array(nq * kk).fill(-Infinity);
-  if (kk === 0) return { k: kk, indices, similarities };
-
-  const offer = (qi: number, ki: number, dotProduct: number): void => {
-    const out = qi * kk;
-    // Compare at storage precision, so keys whose similarities are equal as float32 count as ties.
-    const s = Math.fround(dotProduct);
-    // Strict '>' keeps the earlier (smaller) key on ties, as each query sees keys in index order.
-    if (s > similarities[out + kk - 1] && !(excludeSelf && ki === qi)) insert(similarities, indices, out, kk, s, ki);
-  };
-  const tile = new Float64Array(8);
-
-  for (let k0 = 0; k0 < nk; k0 += KEY_BLOCK) {
-    const k1 = Math.min(nk, k0 + KEY_BLOCK);
-    const quadEnd = k0 + ((k1 - k0) & ~3);
-    for (let q0 = 0; q0 < nq; q0 += QUERY_BLOCK) {
-      const q1 = Math.min(nq, q0 + QUERY_BLOCK);
-      for (let qa = q0; qa < q1; qa += 2) {
-        // An odd last query is paired with itself; its duplicate results are ignored.
-        const qb = qa + 1 < q1 ? qa + 1 : qa;
-        for (let ki = k0; ki < quadEnd; ki += 4) {
-          dot2x4(queries, qa * dim, qb * dim, keys, ki * dim, dim, tile);
-          for (let j = 0; j < 4; j++) offer(qa, ki + j, tile[j]);
-          if (qb !== qa) for (let j = 0; j < 4; j++) offer(qb, ki + j, tile[4 + j]);
+  const filled = new Int32Array(nq);
+  const blockRows = Math.max(1, Math.min(nk, Math.floor(BLOCK_VALUES / dim)));
+  // Block sizes depend on the shape alone, so the same input always takes the same path.
+  const rows = Math.max(1, Math.min(nq, Math.floor(RUN_WORK / (blockRows * dim)), Math.floor(RUN_CELLS / blockRows)));
+  const merged = { indices: new Int32Array(kk), similarities: new Float32Array(kk) };
+  for (let k0 = 0; k0 < nk; k0 += blockRows) {
+    const k1 = Math.min(nk, k0 + blockRows);
+    const block = new ort.Tensor('float64', new Float64Array(keys.subarray(k0 * dim, k1 * dim)), [k1 - k0, dim]);
+    const take = Math.min(k1 - k0, kk + (exclude ? 1 : 0));
+    const wanted = new ort.Tensor('int64', BigInt64Array.of(BigInt(take)), [1]);
+    for (let q0 = 0; q0 < nq; q0 += rows) {
+      const q1 = Math.min(nq, q0 + rows);
+      const out = await session.run({
+        queries: new ort.Tensor('float32', queries.subarray(q0 * dim, q1 * dim), [q1 - q0, dim]),
+        keys: block,
+        k: wanted,
+      });
+      const values = out.values.data as Float32Array;
+      const found = out.indices.data as BigInt64Array;
+      for (let qi = q0; qi < q1; qi++) {
+        const base = (qi - q0) * take;
+        const skip = exclude ? exclude[qi] - k0 : -1;
+        let a = 0; // into the list so far (keys of earlier blocks: smaller indices, so they win ties)
+        let b = 0; // into this block's TopK
+        let n = 0;
+        const had = filled[qi];
+        const at = qi * kk;
+        while (n < kk) {
+          while (b < take && Number(found[base + b]) === skip) b++;
+          const fromOld = a < had && (b >= take || similarities[at + a] >= values[base + b]);
+          if (fromOld) {
+            merged.indices[n] = indices[at + a];
+            merged.similarities[n++] = similarities[at + a++];
+          } else if (b < take) {
+            merged.indices[n] = k0 + Number(found[base + b]);
+            merged.similarities[n++] = values[base + b++];
+          } else break;
         }
-        for (let ki = quadEnd; ki < k1; ki++) {
-          offer(qa, ki, dot(queries, qa * dim, keys, ki * dim, dim));
-          if (qb !== qa) offer(qb, ki, dot(queries, qb * dim, keys, ki * dim, dim));
-        }
+        indices.set(merged.indices.subarray(0, n), at);
+        similarities.set(merged.similarities.subarray(0, n), at);
+        filled[qi] = n;
       }
+      await turn();
     }
   }
-  return { k: kk, indices, similarities };
+  return { indices, similarities };
 }
 
-/** Inserts (s, index) into the descending list at [out, out + k), dropping the last; returns the new k-th value. */
-function insert(sims: Float32Array, idx: Int32Array, out: number, k: number, s: number, index: number): number {
-  let pos = out + k - 1;
-  while (pos > out && sims[pos - 1] < s) {
-    sims[pos] = sims[pos - 1];
-    idx[pos] = idx[pos - 1];
-    pos--;
+const sessions = new Map<number, Promise<ort.InferenceSession>>();
+
+/** One session per thread count for the process: queries [n, d] (float32) · keys [m, d]ᵀ (float64) → float32 → TopK. */
+function gemmTopK(threads: number): Promise<ort.InferenceSession> {
+  let session = sessions.get(threads);
+  if (!session) {
+    session = ort.InferenceSession.create(gemmTopKModel(), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      // Only what the graph says: no rewrite may drop the float64 casts.
+      graphOptimizationLevel: 'disabled',
+      // Threads sleep between runs instead of spinning: the event loop runs there and needs the core.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+    session.catch(() => sessions.delete(threads));
+    sessions.set(threads, session);
   }
-  sims[pos] = s;
-  idx[pos] = index;
-  return sims[out + k - 1];
+  return session;
 }
 
-/** Dot products of two query rows with four consecutive key rows (register tiling: each load feeds several sums). */
-function dot2x4(
-  q: Float32Array,
-  a0: number,
-  a1: number,
-  k: Float32Array,
-  b0: number,
-  dim: number,
-  out: Float64Array,
-): void {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let t0 = 0;
-  let t1 = 0;
-  let t2 = 0;
-  let t3 = 0;
-  const b1 = b0 + dim;
-  const b2 = b1 + dim;
-  const b3 = b2 + dim;
-  for (let d = 0; d < dim; d++) {
-    const x = q[a0 + d];
-    const y = q[a1 + d];
-    const k0 = k[b0 + d];
-    const k1 = k[b1 + d];
-    const k2 = k[b2 + d];
-    const k3 = k[b3 + d];
-    s0 += x * k0;
-    s1 += x * k1;
-    s2 += x * k2;
-    s3 += x * k3;
-    t0 += y * k0;
-    t1 += y * k1;
-    t2 += y * k2;
-    t3 += y * k3;
-  }
-  out[0] = s0;
-  out[1] = s1;
-  out[2] = s2;
-  out[3] = s3;
-  out[4] = t0;
-  out[5] = t1;
-  out[6] = t2;
-  out[7] = t3;
+/** The ONNX model (opset 17), written directly as protobuf. */
+function gemmTopKModel(): Uint8Array {
+  const FLOAT = 1;
+  const INT64 = 7;
+  const DOUBLE = 11;
+  const graph = [
+    field(1, node('Cast', ['queries'], ['q64'], [intAttribute('to', DOUBLE)])),
+    field(1, node('Gemm', ['q64', 'keys'], ['s64'], [intAttribute('transB', 1)])),
+    field(1, node('Cast', ['s64'], ['s32'], [intAttribute('to', FLOAT)])),
+    field(
+      1,
+      node(
+        'TopK',
+        ['s32', 'k'],
+        ['values', 'indices'],
+        [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)],
+      ),
+    ),
+    text(2, 'gemm_topk'),
+    field(11, valueInfo('queries', FLOAT, ['n', 'd'])),
+    field(11, valueInfo('keys', DOUBLE, ['m', 'd'])),
+    field(11, valueInfo('k', INT64, [1])),
+    field(12, valueInfo('values', FLOAT, ['n', 'top'])),
+    field(12, valueInfo('indices', INT64, ['n', 'top'])),
+  ];
+  // ModelProto: ir_version 8, producer_name, graph, opset_import { domain "", version 17 }.
+  return Uint8Array.from([
+    ...integer(1, 8),
+    ...text(2, 'internet-explorer'),
+    ...field(7, graph.flat()),
+    ...field(8, integer(2, 17)),
+  ]);
 }
 
-function dot(a: Float32Array, aBase: number, b: Float32Array, bBase: number, dim: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let d = 0;
-  for (; d + 3 < dim; d += 4) {
-    s0 += a[aBase + d] * b[bBase + d];
-    s1 += a[aBase + d + 1] * b[bBase + d + 1];
-    s2 += a[aBase + d + 2] * b[bBase + d + 2];
-    s3 += a[aBase + d + 3] * b[bBase + d + 3];
+function varint(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
   }
-  for (; d < dim; d++) s0 += a[aBase + d] * b[bBase + d];
-  return s0 + s1 + s2 + s3;
+  out.push(v);
+  return out;
+}
+const integer = (tag: number, value: number): number[] => [...varint(tag << 3), ...varint(value)];
+const field = (tag: number, bytes: number[]): number[] => [
+  ...varint((tag << 3) | 2),
+  ...varint(bytes.length),
+  ...bytes,
+];
+const text = (tag: number, value: string): number[] => field(tag, [...Buffer.from(value, 'utf8')]);
+/** AttributeProto { name, i, type: INT }. */
+const intAttribute = (name: string, value: number): number[] => [
+  ...text(1, name),
+  ...integer(3, value),
+  ...integer(20, 2),
+];
+/** NodeProto { input…, output…, op_type, attribute… }. */
+function node(op: string, inputs: string[], outputs: string[], attributes: number[][]): number[] {
+  return [
+    ...inputs.flatMap((name) => text(1, name)),
+    ...outputs.flatMap((name) => text(2, name)),
+    ...text(4, op),
+    ...attributes.flatMap((a) => field(5, a)),
+  ];
+}
+/** ValueInfoProto { name, type { tensor_type { elem_type, shape { dim… } } } }; string dims are symbolic. */
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): number[] {
+  const shape = dims.flatMap((d) => field(1, typeof d === 'number' ? integer(1, d) : text(2, d)));
+  return [...text(1, name), ...field(2, field(1, [...integer(1, elemType), ...field(2, shape)]))];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Approximate: usearch HNSW, candidates re-scored exactly.
+
+/** HNSW graph degree and construction beam (usearch's defaults are 16 and 128; 64 builds twice as fast here). */
+const CONNECTIVITY = 16;
+const EXPANSION_ADD = 64;
+const PROBE_QUERIES = 256;
+const MAX_EF = 1024;
+/**
+ * A graph search with beam ef computes ~ef × connectivity distances per query, each several times dearer
+ * than one multiply-add row of the exact GEMM: with ef above keys / 32 scanning every key is cheaper, and
+ * the search falls back to exact.
+ */
+const KEYS_PER_EF = 32;
+/** Candidates fetched per usearch search call (queries × ef): a few milliseconds of work. */
+const SEARCH_CANDIDATES = 2048;
+
+async function approximateSearch(p: Problem, target: number): Promise<Neighbours> {
+  const { queries, nq, keys, nk, dim, kk, exclude, threads } = p;
+  const maxEf = Math.min(MAX_EF, Math.floor(nk / KEYS_PER_EF));
+  let ef = Math.max(32, 2 * kk);
+  if (ef > maxEf) return { k: kk, ...(await exactSearch(p)), mode: 'exact', recall: null };
+  const index = new Index({
+    dimensions: dim,
+    metric: MetricKind.IP,
+    quantization: ScalarKind.BF16,
+    connectivity: CONNECTIVITY,
+    expansion_add: EXPANSION_ADD,
+    expansion_search: kk,
+    multi: false,
+  });
+  // One key per call, in key order: the graph is the same on every run. Each call may name all threads
+  // (one key runs on one), which makes the index keep a search context per thread.
+  const key = new BigUint64Array(1);
+  let sliceStart = performance.now();
+  for (let i = 0; i < nk; i++) {
+    key[0] = BigInt(i);
+    index.add(key, keys.subarray(i * dim, (i + 1) * dim), threads);
+    if (performance.now() - sliceStart > SLICE_MS) {
+      await turn();
+      sliceStart = performance.now();
+    }
+  }
+
+  // The probe: evenly spaced queries, searched exactly and through the graph with a widening beam.
+  const probeRows = Math.min(nq, PROBE_QUERIES);
+  const probe = Int32Array.from({ length: probeRows }, (_, j) => Math.floor(((j + 0.5) * nq) / probeRows));
+  const probeQueries = new Float32Array(probeRows * dim);
+  probe.forEach((row, j) => probeQueries.set(queries.subarray(row * dim, (row + 1) * dim), j * dim));
+  const probeExclude = exclude ? Int32Array.from(probe, (row) => exclude[row]) : null;
+  const probeProblem = { ...p, queries: probeQueries, nq: probeRows, exclude: probeExclude };
+  const truth = await exactSearch(probeProblem);
+  let recall = 0;
+  for (;;) {
+    recall = recallAtK(await graphSearch(index, probeProblem, ef), truth, kk);
+    if (recall >= target || ef >= maxEf) break;
+    ef = Math.min(maxEf, 2 * ef);
+  }
+  if (recall < target) return { k: kk, ...(await exactSearch(p)), mode: 'exact', recall: null };
+  return { k: kk, ...(await graphSearch(index, p, ef)), mode: 'approximate', recall };
+}
+
+/** Top-k of every query among its `ef` graph candidates, ranked by their exact similarity. */
+async function graphSearch(index: Index, p: Problem, ef: number): Promise<Found> {
+  const { queries, nq, keys, dim, kk, exclude, threads } = p;
+  const indices = new Int32Array(nq * kk);
+  const similarities = new Float32Array(nq * kk);
+  const wanted = Math.min(p.nk, ef + (exclude ? 1 : 0));
+  const short: number[] = [];
+  const candidates: { key: number; sim: number }[] = [];
+  const rows = Math.max(1, Math.floor(SEARCH_CANDIDATES / wanted));
+  for (let q0 = 0; q0 < nq; q0 += rows) {
+    const q1 = Math.min(nq, q0 + rows);
+    const result = index.search(queries.subarray(q0 * dim, q1 * dim), wanted, threads) as Matches | BatchMatches;
+    // One query gives Matches (no counts), several give BatchMatches; both lay keys out `wanted` per query.
+    const counts = 'counts' in result ? result.counts : BigUint64Array.of(BigInt(result.keys.length));
+    for (let qi = q0; qi < q1; qi++) {
+      const count = Number(counts[qi - q0]);
+      candidates.length = 0;
+      for (let j = 0; j < count; j++) {
+        const ki = Number(result.keys[(qi - q0) * wanted + j]);
+        if (exclude && ki === exclude[qi]) continue;
+        candidates.push({ key: ki, sim: dotRounded(queries, qi * dim, keys, ki * dim, dim) });
+      }
+      if (candidates.length < kk) {
+        short.push(qi);
+        continue;
+      }
+      candidates.sort((x, y) => y.sim - x.sim || x.key - y.key);
+      for (let j = 0; j < kk; j++) {
+        indices[qi * kk + j] = candidates[j].key;
+        similarities[qi * kk + j] = candidates[j].sim;
+      }
+    }
+    await turn();
+  }
+  if (short.length > 0) {
+    // The graph gave too few candidates (it can happen on a tiny or degenerate key set): search those exactly.
+    const rows = new Float32Array(short.length * dim);
+    short.forEach((row, j) => rows.set(queries.subarray(row * dim, (row + 1) * dim), j * dim));
+    const fixed = await exactSearch({
+      ...p,
+      queries: rows,
+      nq: short.length,
+      exclude: exclude ? Int32Array.from(short, (row) => exclude[row]) : null,
+    });
+    short.forEach((row, j) => {
+      indices.set(fixed.indices.subarray(j * kk, (j + 1) * kk), row * kk);
+      similarities.set(fixed.similarities.subarray(j * kk, (j + 1) * kk), row * kk);
+    });
+  }
+  return { indices, similarities };
+}
+
+/** Dot product accumulated in float64 and rounded once to float32, as the exact search computes it. */
+function dotRounded(a: Float32Array, aBase: number, b: Float32Array, bBase: number, dim: number): number {
+  let s = 0;
+  for (let d = 0; d < dim; d++) s += a[aBase + d] * b[bBase + d];
+  return Math.fround(s);
+}
+
+/** Mean over queries of |found top-k ∩ exact top-k| / k. */
+export function recallAtK(found: { indices: Int32Array }, truth: { indices: Int32Array }, k: number): number {
+  const queries = found.indices.length / k;
+  if (queries === 0) return 1;
+  let hits = 0;
+  for (let q = 0; q < queries; q++) {
+    const want = new Set(truth.indices.subarray(q * k, (q + 1) * k));
+    for (let j = 0; j < k; j++) if (want.has(found.indices[q * k + j])) hits++;
+  }
+  return hits / (queries * k);
 }

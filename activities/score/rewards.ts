@@ -1,24 +1,22 @@
 /**
  * Rewards of one iteration (method.md, step 4). Pure functions, no I/O.
  */
-import { nearestNeighbours } from './nearest';
+import { nearestNeighbours, type SearchOptions } from './nearest';
 
 /**
  * Image reward (paper, Eq. 1): mean cosine similarity of each candidate to its k nearest target
  * embeddings. Inputs are row-major, L2-normalised [n, dim]; k is clipped to the number of targets.
- * Cost is candidates × targets × dim multiply-adds (see `nearestNeighbours`).
+ * The search is exact unless it is large (`nearestNeighbours`, `chooseMode`); `search` overrides that.
  */
-export function knnRewards(candidates: Float32Array, targets: Float32Array, dim: number, k = 15): Float32Array {
-  const { k: kk, similarities } = nearestNeighbours(candidates, targets, dim, k);
-  const n = candidates.length / dim;
-  const out = new Float32Array(n);
-  if (kk === 0) return out.fill(NaN); // no targets: no reward is defined
-  for (let i = 0; i < n; i++) {
-    let sum = 0;
-    for (let j = 0; j < kk; j++) sum += similarities[i * kk + j];
-    out[i] = sum / kk;
-  }
-  return out;
+export async function knnRewards(
+  candidates: Float32Array,
+  targets: Float32Array,
+  dim: number,
+  k = 15,
+  search: SearchOptions = {},
+): Promise<Float32Array> {
+  const { k: kk, similarities } = await nearestNeighbours(candidates, targets, dim, k, search);
+  return Float32Array.from(meanPerRow(similarities, candidates.length / dim, kk));
 }
 
 /**
@@ -30,29 +28,31 @@ export function knnRewards(candidates: Float32Array, targets: Float32Array, dim:
  * row among `web` (-1 if it is none), so no image counts itself as a web neighbour. With an empty web
  * sample the plain reward is returned.
  */
-export function webRelativeRewards(
+export async function webRelativeRewards(
   candidates: Float32Array,
   targets: Float32Array,
   web: Float32Array,
   webRowOf: Int32Array,
   dim: number,
   k = 15,
-): Float32Array {
-  const toTarget = knnRewards(candidates, targets, dim, k);
-  const webRows = web.length / dim;
-  if (webRows < 2) return toTarget;
-  const { k: kk, indices, similarities } = nearestNeighbours(candidates, web, dim, Math.min(k + 1, webRows));
+  search: SearchOptions = {},
+): Promise<Float32Array> {
+  const toTarget = await knnRewards(candidates, targets, dim, k, search);
+  if (web.length / dim < 2) return toTarget;
   const n = candidates.length / dim;
-  const out = new Float32Array(n);
+  const { k: kk, similarities } = await nearestNeighbours(candidates, web, dim, k, { ...search, exclude: webRowOf });
+  const toWeb = meanPerRow(similarities, n, kk);
+  return Float32Array.from(toTarget, (r, i) => r - toWeb[i]);
+}
+
+/** Mean of each row of a row-major [n, k] matrix; NaN for every row when k is 0 (no reward is defined). */
+function meanPerRow(values: Float32Array, n: number, k: number): Float64Array {
+  const out = new Float64Array(n);
+  if (k === 0) return out.fill(NaN);
   for (let i = 0; i < n; i++) {
     let sum = 0;
-    let used = 0;
-    for (let j = 0; j < kk && used < kk - 1; j++) {
-      if (indices[i * kk + j] === webRowOf[i]) continue;
-      sum += similarities[i * kk + j];
-      used++;
-    }
-    out[i] = toTarget[i] - sum / used;
+    for (let j = 0; j < k; j++) sum += values[i * k + j];
+    out[i] = sum / k;
   }
   return out;
 }

@@ -75,8 +75,8 @@ export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluatio
     const figures: Record<string, EncoderEvaluation> = {};
     for (const [name, { embeddings, dim }] of Object.entries(features)) {
       const own = selectRows(embeddings, rows, dim);
-      const knnAccuracy = knnAccuracySplit(own, labels, test, dim, k);
-      const knnLoo = knnAccuracyLeaveOneOut(own, labels, dim, k);
+      const knnAccuracy = await knnAccuracySplit(own, labels, test, dim, k);
+      const knnLoo = await knnAccuracyLeaveOneOut(own, labels, dim, k);
       const probe = probes[name];
       const prefix = name === 'base' ? 'base_' : '';
       await storeMetrics(ref, {

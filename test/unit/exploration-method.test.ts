@@ -82,10 +82,10 @@ describe('web-relative reward', () => {
   const targets = Float32Array.from([...unit(0), ...unit(5)]);
   const web = Float32Array.from([...unit(90), ...unit(85), ...unit(45)]);
 
-  test('is the similarity to the target minus the similarity to the web, a candidate never its own neighbour', () => {
+  test('is the similarity to the target minus the similarity to the web, a candidate never its own neighbour', async () => {
     const candidates = Float32Array.from([...unit(10), ...unit(45), ...unit(80)]);
     // candidate 1 is web row 2 (the hub): its own row must be skipped
-    const r = webRelativeRewards(candidates, targets, web, Int32Array.from([-1, 2, -1]), 2, 1);
+    const r = await webRelativeRewards(candidates, targets, web, Int32Array.from([-1, 2, -1]), 2, 1);
     const cos = (a: number, b: number) => Math.cos(((a - b) * Math.PI) / 180);
     expect(r[0]).toBeCloseTo(cos(10, 5) - cos(10, 45), 5);
     expect(r[1]).toBeCloseTo(cos(45, 5) - cos(45, 85), 5); // not cos(45, 45) = 1
@@ -94,11 +94,11 @@ describe('web-relative reward', () => {
     expect(r[1]).toBeGreaterThan(r[2]);
   });
 
-  test('without a web sample it is the plain similarity reward', () => {
+  test('without a web sample it is the plain similarity reward', async () => {
     const candidates = Float32Array.from(unit(30));
     expect(
-      Array.from(webRelativeRewards(candidates, targets, new Float32Array(0), Int32Array.from([-1]), 2, 2)),
-    ).toEqual(Array.from(knnRewards(candidates, targets, 2, 2)));
+      Array.from(await webRelativeRewards(candidates, targets, new Float32Array(0), Int32Array.from([-1]), 2, 2)),
+    ).toEqual(Array.from(await knnRewards(candidates, targets, 2, 2)));
   });
 });
 

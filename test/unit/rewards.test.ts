@@ -31,32 +31,32 @@ function bruteForceRewards(c: Float32Array, t: Float32Array, dim: number, k: num
 }
 
 describe('knnRewards', () => {
-  it('matches a brute-force reference on random data', () => {
+  it('matches a brute-force reference on random data', async () => {
     const dim = 37; // not a multiple of the unrolling width
     const candidates = randomUnitRows(300, dim, 'c');
     const targets = randomUnitRows(700, dim, 't'); // spans several key blocks
-    const got = knnRewards(candidates, targets, dim);
+    const got = await knnRewards(candidates, targets, dim);
     const want = bruteForceRewards(candidates, targets, dim, 15);
     expect(got).toHaveLength(300);
     want.forEach((w, i) => expect(got[i]).toBeCloseTo(w, 5));
   });
 
-  it('clips k to the number of targets', () => {
+  it('clips k to the number of targets', async () => {
     const dim = 8;
     const candidates = randomUnitRows(5, dim, 'c2');
     const targets = randomUnitRows(4, dim, 't2');
-    const got = knnRewards(candidates, targets, dim, 15);
+    const got = await knnRewards(candidates, targets, dim, 15);
     bruteForceRewards(candidates, targets, dim, 4).forEach((w, i) => expect(got[i]).toBeCloseTo(w, 5));
   });
 
-  it('rewards a candidate that duplicates a target cluster above an unrelated one', () => {
+  it('rewards a candidate that duplicates a target cluster above an unrelated one', async () => {
     const dim = 16;
     const targets = new Float32Array(20 * dim);
     for (let i = 0; i < 20; i++) targets[i * dim] = 1; // all targets = e0
     const candidates = new Float32Array(2 * dim);
     candidates[0] = 1; // e0
     candidates[dim + 1] = 1; // e1
-    expect(Array.from(knnRewards(candidates, targets, dim))).toEqual([1, 0]);
+    expect(Array.from(await knnRewards(candidates, targets, dim))).toEqual([1, 0]);
   });
 });
 
