@@ -12,6 +12,8 @@ export interface Synset {
   gloss: string;
   /** Direct hypernyms (class '@' and instance '@i' pointers) as wnids. */
   hypernyms: string[];
+  /** An instance (a named individual: a city, a person) rather than a class: its hypernym pointers are '@i'. */
+  instance: boolean;
 }
 
 export interface WordNetNouns {
@@ -22,6 +24,13 @@ export interface WordNetNouns {
   synsetsOfLemma(lemma: string): Synset[];
   /** All ancestors of a synset (breadth first, deduplicated) up to the root; excludes the synset itself. */
   hypernymChain(wnid: string): Synset[];
+  /** Direct hyponyms of a synset (the inverse of `hypernyms`, instances included), as wnids. */
+  hyponyms(wnid: string): string[];
+  /**
+   * How often each sense of a lemma was tagged in WordNet's semantic concordance (`cntlist.rev`), in the
+   * order of `synsetsOfLemma`; 0 for an untagged sense, all zeros when the file is absent.
+   */
+  senseCounts(lemma: string): number[];
 }
 
 const memo = new Map<string, WordNetNouns>();
@@ -67,7 +76,96 @@ function parseNouns(dir: string): WordNetNouns {
     return out;
   };
 
-  return { lemmas, synsets, synsetsOfLemma, hypernymChain: chainOf };
+  let hyponymsOf: Map<string, string[]> | undefined;
+  const hyponyms = (wnid: string): string[] => {
+    if (!hyponymsOf) {
+      hyponymsOf = new Map();
+      for (const s of synsets.values()) {
+        for (const h of s.hypernyms) {
+          const list = hyponymsOf.get(h);
+          if (list) list.push(s.wnid);
+          else hyponymsOf.set(h, [s.wnid]);
+        }
+      }
+    }
+    return hyponymsOf.get(wnid) ?? [];
+  };
+
+  let counts: Map<string, Map<number, number>> | undefined;
+  const senseCounts = (lemma: string): number[] => {
+    counts ??= parseCounts(path.join(dir, 'cntlist.rev'));
+    const key = normaliseLemma(lemma);
+    const senses = sensesOf.get(key)?.length ?? 0;
+    const bySense = counts.get(key.replace(/ /g, '_'));
+    return Array.from({ length: senses }, (_, i) => bySense?.get(i + 1) ?? 0);
+  };
+
+  return { lemmas, synsets, synsetsOfLemma, hypernymChain: chainOf, hyponyms, senseCounts };
+}
+
+/** cntlist.rev line: `sense_key sense_number tag_cnt`; noun sense keys are `lemma%1:…`. Missing file: no counts. */
+function parseCounts(file: string): Map<string, Map<number, number>> {
+  const out = new Map<string, Map<number, number>>();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const [key, sense, count] = line.split(' ');
+    const pct = key?.indexOf('%') ?? -1;
+    if (pct < 0 || key[pct + 1] !== '1') continue;
+    const lemma = key.slice(0, pct).toLowerCase();
+    const bySense = out.get(lemma) ?? new Map<number, number>();
+    bySense.set(Number(sense), (bySense.get(Number(sense)) ?? 0) + Number(count));
+    out.set(lemma, bySense);
+  }
+  return out;
+}
+
+/**
+ * Every synset within `maxEdges` edges of any of `wnids` in WordNet's hypernym graph, walked both ways
+ * (up to hypernyms, down to hyponyms; instance links included), the starting synsets among them.
+ */
+export function synsetsWithin(nouns: WordNetNouns, wnids: Iterable<string>, maxEdges: number): Set<string> {
+  const seen = new Set<string>();
+  let frontier: string[] = [];
+  for (const id of wnids) {
+    if (!seen.has(id)) {
+      seen.add(id);
+      frontier.push(id);
+    }
+  }
+  for (let depth = 0; depth < maxEdges && frontier.length > 0; depth++) {
+    const next: string[] = [];
+    for (const id of frontier) {
+      for (const n of [...(nouns.synsets.get(id)?.hypernyms ?? []), ...nouns.hyponyms(id)]) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        next.push(n);
+      }
+    }
+    frontier = next;
+  }
+  return seen;
+}
+
+/** How far a concept may lie from a target class and still count as near it (`nearConcepts`). */
+export const NEAR_EDGES = 4;
+
+/**
+ * Tells whether a concept (a noun lemma) is near any of the given synsets: a shortest path of at most
+ * `maxEdges` edges between any of its synsets and any of them in the hypernym graph. The neighbourhood is
+ * computed once per call of this factory; a name that is no WordNet noun is never near.
+ */
+export function nearConcepts(
+  nouns: WordNetNouns,
+  wnids: Iterable<string>,
+  maxEdges: number = NEAR_EDGES,
+): (concept: string) => boolean {
+  const near = synsetsWithin(nouns, wnids, maxEdges);
+  return (concept) => nouns.synsetsOfLemma(concept).some((s) => near.has(s.wnid));
 }
 
 function normaliseLemma(lemma: string): string {
@@ -111,12 +209,14 @@ function parseData(text: string): Map<string, Synset> {
     for (let w = 0; w < wordCount; w++, i += 2) lemmas.push(head[i].replace(/_/g, ' '));
     const pointerCount = Number(head[i++]);
     const hypernyms: string[] = [];
+    let instance = false;
     for (let p = 0; p < pointerCount; p++, i += 4) {
       const symbol = head[i];
       if ((symbol === '@' || symbol === '@i') && head[i + 2] === 'n') hypernyms.push('n' + head[i + 1]);
+      if (symbol === '@i') instance = true;
     }
     const gloss = bar >= 0 ? definitionOnly(line.slice(bar + 3)) : '';
-    synsets.set(wnid, { wnid, lemmas, gloss, hypernyms });
+    synsets.set(wnid, { wnid, lemmas, gloss, hypernyms, instance });
   }
   return synsets;
 }
