@@ -51,7 +51,11 @@ export interface NearestOptions {
    * whole search's recall to about ±0.01, so the whole search stays at or above 0.95).
    */
   probeRecall?: number;
-  /** Threads the libraries may use (default: all cores). Results do not depend on it. */
+  /**
+   * Threads the libraries may use; results do not depend on it. Default: all cores but one, which stays
+   * with the event loop and the rest of the worker (on a busy machine a search split over every core waits
+   * for its slowest thread, and the event loop with it).
+   */
   threads?: number;
 }
 
@@ -61,9 +65,11 @@ export type SearchOptions = Omit<NearestOptions, 'excludeSelf' | 'exclude'>;
 /**
  * Exact search costs queries × keys × dim multiply-adds (onnxruntime's float64 GEMM runs 20–30 G/s per core);
  * above this, and with at least `APPROXIMATE_MIN_KEYS` keys, the graph search is cheaper even after
- * building the graph (bench/knn.ts measures both).
+ * building the graph. bench/knn.ts measures both: on 2 cores exact wins at 25,600 × 25,600 × 128 (8.4e10:
+ * 6 s against 7 s), the graph at 40,000 × 75,000 × 128 (3.8e11: 9 s against 17 s) and at every
+ * 2048-d shape from 25,600 × 25,600 up (14 s against 49 s; 54 s against 237 s).
  */
-export const EXACT_WORK_LIMIT = 2 ** 39;
+export const EXACT_WORK_LIMIT = 2 ** 38;
 /** Below this many keys a graph never pays off: a query visits a good part of a small graph anyway. */
 export const APPROXIMATE_MIN_KEYS = 8192;
 
@@ -94,7 +100,7 @@ export async function nearestNeighbours(
   }
   const exclude = options.excludeSelf ? Int32Array.from({ length: nq }, (_, i) => i) : (options.exclude ?? null);
   const kk = Math.max(0, Math.min(Math.floor(k), exclude ? nk - 1 : nk));
-  const threads = options.threads ?? availableParallelism();
+  const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
   const mode = !options.mode || options.mode === 'auto' ? chooseMode(nq, nk, dim) : options.mode;
   const problem: Problem = { queries, nq, keys, nk, dim, kk, exclude, threads };
   if (kk === 0) return { k: 0, indices: new Int32Array(0), similarities: new Float32Array(0), mode, recall: null };
@@ -156,7 +162,7 @@ async function exactSearch(p: Problem): Promise<Found> {
         k: wanted,
       });
       const values = out.values.data as Float32Array;
-      const found = out.indices.data as BigInt64Array;
+      const found = out.indices.data as Int32Array;
       for (let qi = q0; qi < q1; qi++) {
         const base = (qi - q0) * take;
         const skip = exclude ? exclude[qi] - k0 : -1;
@@ -166,13 +172,13 @@ async function exactSearch(p: Problem): Promise<Found> {
         const had = filled[qi];
         const at = qi * kk;
         while (n < kk) {
-          while (b < take && Number(found[base + b]) === skip) b++;
+          while (b < take && found[base + b] === skip) b++;
           const fromOld = a < had && (b >= take || similarities[at + a] >= values[base + b]);
           if (fromOld) {
             merged.indices[n] = indices[at + a];
             merged.similarities[n++] = similarities[at + a++];
           } else if (b < take) {
-            merged.indices[n] = k0 + Number(found[base + b]);
+            merged.indices[n] = k0 + found[base + b];
             merged.similarities[n++] = values[base + b++];
           } else break;
         }
@@ -209,6 +215,7 @@ function gemmTopK(threads: number): Promise<ort.InferenceSession> {
 /** The ONNX model (opset 17), written directly as protobuf. */
 function gemmTopKModel(): Uint8Array {
   const FLOAT = 1;
+  const INT32 = 6;
   const INT64 = 7;
   const DOUBLE = 11;
   const graph = [
@@ -220,16 +227,18 @@ function gemmTopKModel(): Uint8Array {
       node(
         'TopK',
         ['s32', 'k'],
-        ['values', 'indices'],
+        ['values', 'indices64'],
         [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)],
       ),
     ),
+    // Indices as int32: JavaScript reads int64 elements as BigInt, one allocation each.
+    field(1, node('Cast', ['indices64'], ['indices'], [intAttribute('to', INT32)])),
     text(2, 'gemm_topk'),
     field(11, valueInfo('queries', FLOAT, ['n', 'd'])),
     field(11, valueInfo('keys', DOUBLE, ['m', 'd'])),
     field(11, valueInfo('k', INT64, [1])),
     field(12, valueInfo('values', FLOAT, ['n', 'top'])),
-    field(12, valueInfo('indices', INT64, ['n', 'top'])),
+    field(12, valueInfo('indices', INT32, ['n', 'top'])),
   ];
   // ModelProto: ir_version 8, producer_name, graph, opset_import { domain "", version 17 }.
   return Uint8Array.from([
