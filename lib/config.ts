@@ -62,6 +62,13 @@ const runConfigObject = z.strictObject({
       classNames: z.array(z.string().trim().min(1, 'a class name must not be empty').max(200)).max(10_000).default([]),
       /** Query each of the run's own concepts once as soon as it is known, before drawing the rest from p(c). */
       queryFirst: z.boolean().default(true),
+      /**
+       * Share of the GP's squared distance between two concepts that comes from their place in WordNet's
+       * taxonomy (activities/concepts/taxonomy.ts), the rest from the text embedding: the kernel becomes a
+       * product of a taxonomy and a text kernel, so evidence for one dog breed raises other dog breeds rather
+       * than other names sharing a word. 0: the text embedding alone.
+       */
+      taxonomyWeight: z.number().min(0).lt(1).default(0.5),
     })
     .prefault({}),
   /** The text encoder behind the concept embeddings the GP regresses on. */

@@ -123,6 +123,75 @@ export async function ensureExtendedEmbeddings(
   return info;
 }
 
+/** One part of a combined embedding: a cached embedding file and its share of the squared distance. */
+export interface EmbeddingPart {
+  info: ConceptEmbeddingsInfo;
+  weight: number;
+}
+
+/**
+ * Concatenates cached embeddings of the same vocabulary, each row L2-normalised and scaled by √weight
+ * (weights summing to 1), so combined rows are unit vectors again and a squared distance between two
+ * concepts is the weighted sum of the parts' squared distances: an RBF kernel on the combination is the
+ * product of one RBF kernel per part, each with the length scale stretched by 1/√weight. Two concepts are
+ * then close only where every part says so. Cached as
+ * `<dir>/<encoder>@<weight>+…-<count>x<dim>[-<hash of the added names>].f32` beside its parts.
+ */
+export async function ensureCombinedEmbeddings(options: {
+  parts: EmbeddingPart[];
+  /** The vocabulary every part embeds (index = concept id). */
+  vocabulary: string[];
+  /** Names beyond this many are concepts runs added (named by their hash, as `ensureExtendedEmbeddings` does). */
+  baseCount?: number;
+  dir?: string;
+}): Promise<ConceptEmbeddingsInfo> {
+  const { parts, vocabulary } = options;
+  if (parts.length === 0) throw new RangeError('combining embeddings needs at least one part');
+  const total = parts.reduce((s, p) => s + p.weight, 0);
+  if (parts.some((p) => !(p.weight > 0)) || Math.abs(total - 1) > 1e-9) {
+    throw new RangeError(`part weights must be positive and sum to 1, got ${parts.map((p) => p.weight).join(' + ')}`);
+  }
+  for (const p of parts) {
+    if (p.info.count !== vocabulary.length) {
+      throw new RangeError(`${p.info.path} holds ${p.info.count} concepts, the vocabulary ${vocabulary.length}`);
+    }
+  }
+  if (parts.length === 1) return parts[0].info;
+  const dir = options.dir ?? path.join(stateDir(), 'concepts');
+  const encoder = parts.map((p) => `${p.info.encoder}@${Number(p.weight.toFixed(6))}`).join('+');
+  const dim = parts.reduce((s, p) => s + p.info.dim, 0);
+  const expected: Sidecar = {
+    count: vocabulary.length,
+    dim,
+    encoder,
+    vocabularySha256: vocabularySha256(vocabulary),
+  };
+  const baseCount = options.baseCount ?? vocabulary.length;
+  const suffix = vocabulary.length > baseCount ? `-${vocabularySha256(vocabulary.slice(baseCount)).slice(0, 12)}` : '';
+  const file = path.join(dir, `${encoder}-${expected.count}x${dim}${suffix}.f32`);
+  const info: ConceptEmbeddingsInfo = { path: file, count: expected.count, dim, encoder };
+  if (isCached(file, expected)) return info;
+  const out = new Float32Array(vocabulary.length * dim);
+  let offset = 0;
+  for (const part of parts) {
+    const rows = loadConceptEmbeddings(part.info.path);
+    const d = part.info.dim;
+    const scale = Math.sqrt(part.weight);
+    for (let i = 0; i < vocabulary.length; i++) {
+      let norm = 0;
+      for (let k = 0; k < d; k++) norm += rows[i * d + k] * rows[i * d + k];
+      const f = norm > 0 ? scale / Math.sqrt(norm) : 0;
+      for (let k = 0; k < d; k++) out[i * dim + offset + k] = rows[i * d + k] * f;
+    }
+    offset += d;
+  }
+  await mkdir(dir, { recursive: true });
+  writeAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  writeAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  logger.info({ ...info }, 'combined concept embeddings written');
+  return info;
+}
+
 async function embedAll(
   encoder: TextEncoder,
   vocabulary: string[],

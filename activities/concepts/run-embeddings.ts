@@ -1,9 +1,10 @@
 import { Context } from '@temporalio/activity';
 import type { RunConfig } from '../../lib/config';
 import { GloveTextEncoder, type TextEncoder } from './encoder';
-import { ensureExtendedEmbeddings, type ConceptEmbeddingsInfo } from './embeddings-cache';
+import { ensureCombinedEmbeddings, ensureExtendedEmbeddings, type ConceptEmbeddingsInfo } from './embeddings-cache';
 import { OnnxTextEncoder } from './onnx-encoder';
 import { loadRunVocabulary } from './run-concepts';
+import { TaxonomyEncoder } from './taxonomy';
 import { wordnetGloss } from './vocabulary';
 
 const onnxEncoders = new Map<string, Promise<OnnxTextEncoder>>();
@@ -23,8 +24,10 @@ export async function textEncoderFor(config: RunConfig['textEncoder']): Promise<
 }
 
 /**
- * Embeddings of every concept (row = concept id) with the run's text encoder: the cached WordNet matrix
- * plus the concepts runs added, appended. Beats the activity's heartbeat while a slow encoder works.
+ * Features of every concept (row = concept id) the GP regresses on: the run's text encoder's embeddings
+ * (the cached WordNet matrix plus the concepts runs added, appended), combined with the WordNet taxonomy
+ * features by `concepts.taxonomyWeight` (activities/concepts/taxonomy.ts). Each part and the combination
+ * are cached under `.state/concepts`. Beats the activity's heartbeat while a slow encoder works.
  */
 export async function ensureRunConceptEmbeddings(
   runId: string,
@@ -33,13 +36,28 @@ export async function ensureRunConceptEmbeddings(
 ): Promise<ConceptEmbeddingsInfo> {
   const vocabulary = await loadRunVocabulary(runId);
   const encoder = await textEncoderFor(config.textEncoder);
-  return ensureExtendedEmbeddings({
+  const common = {
     dir: options.dir,
-    encoder,
     vocabulary: vocabulary.names,
     baseCount: vocabulary.wordnetCount,
+    onProgress: (done: number, total: number) => heartbeat({ embedded: done, of: total }),
+  };
+  const text = await ensureExtendedEmbeddings({
+    ...common,
+    encoder,
     chunkSize: config.textEncoder.kind === 'onnx' ? 1024 : 8192,
-    onProgress: (done, total) => heartbeat({ embedded: done, of: total }),
+  });
+  const weight = config.concepts.taxonomyWeight;
+  if (!(weight > 0)) return text;
+  const taxonomy = await ensureExtendedEmbeddings({ ...common, encoder: new TaxonomyEncoder(), chunkSize: 32768 });
+  return ensureCombinedEmbeddings({
+    parts: [
+      { info: text, weight: 1 - weight },
+      { info: taxonomy, weight },
+    ],
+    vocabulary: vocabulary.names,
+    baseCount: vocabulary.wordnetCount,
+    dir: options.dir,
   });
 }
 

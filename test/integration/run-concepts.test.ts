@@ -107,7 +107,11 @@ describe("the run's text encoder", () => {
       const runId = uniqueId('rc-onnx');
       await createRun(runId);
       await addRunConcepts({ runId, names: ['pocket-sized robot dog'], source: 'user' });
-      const config = parseRunConfig({ target: '/nowhere', textEncoder: { kind: 'onnx', path: model } });
+      const config = parseRunConfig({
+        target: '/nowhere',
+        textEncoder: { kind: 'onnx', path: model },
+        concepts: { taxonomyWeight: 0 },
+      });
       const dir = path.join(root, 'cache');
       const info = await ensureRunConceptEmbeddings(runId, config, { dir });
       const vocabulary = await loadRunVocabulary(runId);
@@ -126,6 +130,16 @@ describe("the run's text encoder", () => {
       expect(path.basename(info.path)).toMatch(
         new RegExp(`^${encoder.name}-${vocabulary.names.length}x32-[0-9a-f]{12}\\.f32$`),
       );
+      // By default the ONNX embeddings are combined with the WordNet taxonomy features, half and half.
+      const both = await ensureRunConceptEmbeddings(runId, parseRunConfig({ ...config, concepts: {} }), { dir });
+      expect(both).toMatchObject({ count: vocabulary.names.length, dim: 32 + 256 });
+      expect(both.encoder).toBe(`${encoder.name}@0.5+wordnet-ic2@0.5`);
+      const combined = loadConceptEmbeddings(both.path);
+      probe.forEach((conceptId, k) => {
+        for (let d = 0; d < 32; d++) {
+          expect(combined[conceptId * 288 + d]).toBeCloseTo(Math.SQRT1_2 * expected[k * 32 + d], 5);
+        }
+      });
       await encoder.release();
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
