@@ -1,13 +1,14 @@
 /**
  * Per-iteration figures of one finished run, read from the run's database: relevance precision of its
- * downloads, its evaluation metrics and the concepts it queried.
+ * downloads, its evaluation metrics, the concepts it queried and the diagnostics of diagnostics.ts.
  */
 import { db, runStatusOf } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { conceptRewards, shrinkConceptRewards } from '../../activities/score/rewards';
 import { relevancePrecision, type CorpusLabels, type DownloadedImage } from './relevance';
+import { runDiagnostics, type IterationDiagnostics } from './diagnostics';
 
-export interface IterationFigures {
+export interface IterationFigures extends IterationDiagnostics {
   iteration: number;
   queries: number;
   /** Distinct images the iteration's queries downloaded (what training and scoring got). */
@@ -20,8 +21,8 @@ export interface IterationFigures {
   knnAccuracy: number | null;
   linearProbeAccuracy: number | null;
   meanReward: number | null;
-  /** The iteration's queried concepts whose images scored highest, by shrunk mean reward (best first). */
-  topConcepts: string[];
+  /** Best-scoring concepts: the iteration's queried concepts whose images scored highest, by shrunk mean reward. */
+  bestConcepts: string[];
   wallMs: number | null;
 }
 
@@ -71,8 +72,8 @@ function byIteration<T extends { iteration: number }>(rows: T[]): Map<number, T[
   return groups;
 }
 
-/** Names of the queried concepts with the highest concept reward in each iteration. */
-async function topQueriedConcepts(runId: string, perIteration: number): Promise<Map<number, string[]>> {
+/** Names of the queried concepts with the highest concept reward in each iteration (best-scoring concepts). */
+async function bestQueriedConcepts(runId: string, perIteration: number): Promise<Map<number, string[]>> {
   const queries = await db().query.findMany({
     where: { runId },
     select: { iteration: true, conceptId: true, text: true },
@@ -114,7 +115,7 @@ export async function collectArmFigures(
   runId: string,
   labels: CorpusLabels,
   targetClasses: ReadonlySet<string>,
-  topConcepts = 5,
+  bestConcepts = 5,
 ): Promise<ArmFigures> {
   const run = await db().run.findUniqueOrThrow({
     where: { id: runId },
@@ -130,7 +131,19 @@ export async function collectArmFigures(
   const metric = (iteration: number, name: string) =>
     evaluations.find((e) => e.iteration === iteration && e.metric === name)?.value ?? null;
   const images = await downloadedImages(runId, config.resultsPerQuery);
-  const concepts = await topQueriedConcepts(runId, topConcepts);
+  const concepts = await bestQueriedConcepts(runId, bestConcepts);
+  const diagnostics = await runDiagnostics(runId, targetClasses, (iteration) => {
+    const relevant = new Map<string, boolean>();
+    for (const image of images.get(iteration) ?? []) {
+      const classes = image.urls.map((u) => labels.classOfUrl(u)).filter((c): c is string => c !== null);
+      if (classes.length)
+        relevant.set(
+          image.sha256,
+          classes.some((c) => targetClasses.has(c)),
+        );
+    }
+    return relevant;
+  });
 
   return {
     runId,
@@ -148,8 +161,15 @@ export async function collectArmFigures(
         knnAccuracy: metric(it.index, 'knn_accuracy') ?? it.knnAccuracy,
         linearProbeAccuracy: metric(it.index, 'linear_probe_accuracy'),
         meanReward: it.meanReward,
-        topConcepts: concepts.get(it.index) ?? [],
+        bestConcepts: concepts.get(it.index) ?? [],
         wallMs: it.wallMs,
+        ...(diagnostics.get(it.index) ?? {
+          rewardAuc: null,
+          nearQueries: null,
+          mostLikely: [],
+          nearMostLikely: null,
+          gpRankCorrelation: null,
+        }),
       };
     }),
   };

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ARMS, figureCells, interleavedIterations, type BenchmarkSummary } from './report';
+import { ARMS, FIGURE_HEADERS, figureCells, interleavedIterations, type BenchmarkSummary } from './report';
 
 type Spec = Record<string, unknown>;
 
@@ -91,19 +91,14 @@ function escapeHtml(text: string): string {
 }
 
 function table(summary: BenchmarkSummary): string {
-  const head = [
-    'iteration',
-    'arm',
-    'images',
-    'relevant',
-    'precision',
-    'kNN',
-    'linear probe',
-    'mean reward',
-    'top concepts queried',
-  ];
+  const head = [...FIGURE_HEADERS, 'mean reward', 'best-scoring concepts', 'most likely next'];
   const rows = interleavedIterations(summary).map(({ arm, it }) => {
-    const cells = [...figureCells(arm, it), it.meanReward?.toFixed(3) ?? '—', it.topConcepts.join(', ') || '—'];
+    const cells = [
+      ...figureCells(arm, it),
+      it.meanReward?.toFixed(3) ?? '—',
+      it.bestConcepts.join(', ') || '—',
+      it.mostLikely.join(', ') || '—',
+    ];
     return `<tr class="${arm}">${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
@@ -126,6 +121,11 @@ ${b.trainSteps} training steps per iteration, seed ${b.seed}. Runs: explore <cod
 random <code>${escapeHtml(summary.arms.random.runId)}</code>; ${escapeHtml(summary.startedAt)} → ${escapeHtml(summary.finishedAt)}.</p>
 <div class="charts">${svgs.map((svg) => `<figure>${svg}</figure>`).join('\n')}</div>
 <h2>Per iteration</h2>
+<p>AUC: how well the image rewards tell target classes from the rest; near q: share of the iteration's queries
+whose concept is within 4 WordNet edges of a target class; near top10: the same among the 10 most likely
+concepts it left for the next iteration; GP ρ: Spearman's rank correlation between the GP's prediction and the
+rewards of the concepts it drew. Best-scoring concepts: queried concepts by shrunk mean image reward; most
+likely next: the distribution's most likely concepts.</p>
 ${table(summary)}
 <h2>Summary</h2>
 <pre>${escapeHtml(printed)}</pre>

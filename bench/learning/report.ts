@@ -21,16 +21,25 @@ export interface Budget {
   startingEncoder?: string | null;
 }
 
-/** The issue's goals, compared at the last iteration both arms reached. */
+/** The goals, compared at the last iteration both arms reached (and pooled over the iterations before it). */
 export interface Goals {
   iteration: number | null;
   /** Both arms' relevance precision at that iteration. */
   precision: Record<Arm, number | null>;
   /** explore precision / random precision (null when random's is 0 or missing). */
   precisionRatio: number | null;
+  /**
+   * Precision pooled over every iteration after the first (whose draw is uniform in both arms) up to that
+   * iteration: relevant images over downloaded images, per arm.
+   */
+  pooled: { from: number; to: number; precision: Record<Arm, number | null>; ratio: number | null } | null;
   /** explore kNN accuracy − random kNN accuracy, in points (0–100 scale). */
   knnGainPoints: number | null;
+  /** Share of explore's 10 most likely concepts at that iteration that are near a target class. */
+  nearMostLikely: number | null;
   precisionGoal: { ratio: number; met: boolean | null };
+  pooledGoal: { ratio: number; met: boolean | null };
+  nearGoal: { share: number; met: boolean | null };
   knnGoal: { points: number; met: boolean | null };
 }
 
@@ -49,34 +58,64 @@ export interface BenchmarkSummary {
 }
 
 export const PRECISION_RATIO_GOAL = 4;
+export const POOLED_RATIO_GOAL = 3;
+export const NEAR_SHARE_GOAL = 0.5;
 export const KNN_GAIN_GOAL_POINTS = 5;
+
+/** explore / random, or null when random's is 0 or either is missing. */
+function ratioOf(e: number | null | undefined, r: number | null | undefined): number | null {
+  return e != null && r != null && r > 0 ? e / r : null;
+}
+
+/** Whether explore's figure is at least `goal` × random's; any relevant image beats a random arm that found none. */
+function ratioMet(e: number | null | undefined, r: number | null | undefined, goal: number): boolean | null {
+  if (e == null || r == null) return null;
+  return r === 0 ? e > 0 : e >= goal * r;
+}
+
+function pooledPrecision(arm: ArmFigures, from: number, to: number): number | null {
+  let relevant = 0;
+  let downloaded = 0;
+  for (const it of arm.iterations.slice(from, to + 1)) {
+    relevant += it.relevant;
+    downloaded += it.downloaded;
+  }
+  return downloaded ? relevant / downloaded : null;
+}
 
 export function compareArms(explore: ArmFigures, random: ArmFigures): Goals {
   const common = Math.min(explore.iterations.length, random.iterations.length);
   const at = (arm: ArmFigures) => arm.iterations[common - 1] as IterationFigures | undefined;
   const e = common > 0 ? at(explore) : undefined;
   const r = common > 0 ? at(random) : undefined;
-  const precisionRatio =
-    e?.precision != null && r?.precision != null && r.precision > 0 ? e.precision / r.precision : null;
   // Accuracies are counts over the same test split stored as fractions: 59/180 − 50/180 came out as
   // 4.999999999999999 points. Rounded to a millionth of a point, the difference is the exact one.
   const knnGainPoints =
     e?.knnAccuracy != null && r?.knnAccuracy != null ? Math.round(1e8 * (e.knnAccuracy - r.knnAccuracy)) / 1e6 : null;
+  const pooled =
+    common > 1
+      ? (() => {
+          const precision = {
+            explore: pooledPrecision(explore, 1, common - 1),
+            random: pooledPrecision(random, 1, common - 1),
+          };
+          return { from: 1, to: common - 1, precision, ratio: ratioOf(precision.explore, precision.random) };
+        })()
+      : null;
+  const nearMostLikely = e?.nearMostLikely ?? null;
   return {
     iteration: e ? e.iteration : null,
     precision: { explore: e?.precision ?? null, random: r?.precision ?? null },
-    precisionRatio,
+    precisionRatio: ratioOf(e?.precision, r?.precision),
+    pooled,
     knnGainPoints,
-    precisionGoal: {
-      ratio: PRECISION_RATIO_GOAL,
-      // A random arm that found nothing relevant cannot be beaten by a ratio, only by any relevant image.
-      met:
-        e?.precision == null || r?.precision == null
-          ? null
-          : r.precision === 0
-            ? e.precision > 0
-            : e.precision >= PRECISION_RATIO_GOAL * r.precision,
+    nearMostLikely,
+    precisionGoal: { ratio: PRECISION_RATIO_GOAL, met: ratioMet(e?.precision, r?.precision, PRECISION_RATIO_GOAL) },
+    pooledGoal: {
+      ratio: POOLED_RATIO_GOAL,
+      met: ratioMet(pooled?.precision.explore, pooled?.precision.random, POOLED_RATIO_GOAL),
     },
+    nearGoal: { share: NEAR_SHARE_GOAL, met: nearMostLikely === null ? null : nearMostLikely >= NEAR_SHARE_GOAL },
     knnGoal: {
       points: KNN_GAIN_GOAL_POINTS,
       met: knnGainPoints === null ? null : knnGainPoints >= KNN_GAIN_GOAL_POINTS,
@@ -97,7 +136,12 @@ const CSV_COLUMNS = [
   'linear_probe_accuracy',
   'mean_reward',
   'wall_s',
-  'top_concepts',
+  'reward_auc',
+  'near_queries',
+  'near_most_likely',
+  'gp_rank_correlation',
+  'best_concepts',
+  'most_likely_concepts',
 ] as const;
 
 /** RFC 4180 field: quoted when it holds a comma, quote or line break. */
@@ -125,7 +169,12 @@ export function toCsv(arms: Record<Arm, ArmFigures>): string {
         it.linearProbeAccuracy,
         it.meanReward,
         it.wallMs === null ? null : Math.round(it.wallMs / 1000),
-        it.topConcepts.join('; '),
+        it.rewardAuc,
+        it.nearQueries,
+        it.nearMostLikely,
+        it.gpRankCorrelation,
+        it.bestConcepts.join('; '),
+        it.mostLikely.join('; '),
       ];
       lines.push(row.map(csvField).join(','));
     }
@@ -145,7 +194,16 @@ export function interleavedIterations(summary: BenchmarkSummary): { arm: Arm; it
   return rows;
 }
 
-/** The cells the printed and the HTML tables share, for one arm's iteration: iteration … linear probe. */
+/** A figure with two decimals, or — when missing. */
+export function fixed2(value: number | null | undefined): string {
+  return value == null ? '—' : value.toFixed(2);
+}
+
+/**
+ * The cells the printed and the HTML tables share, for one arm's iteration: iteration … linear probe, then
+ * the diagnostics (reward AUC, share of queries near a target class, share of the 10 most likely concepts
+ * near one, the GP's rank correlation).
+ */
 export function figureCells(arm: Arm, it: IterationFigures): string[] {
   return [
     String(it.iteration),
@@ -155,15 +213,39 @@ export function figureCells(arm: Arm, it: IterationFigures): string[] {
     pct(it.precision),
     pct(it.knnAccuracy),
     pct(it.linearProbeAccuracy),
+    fixed2(it.rewardAuc),
+    pct(it.nearQueries),
+    pct(it.nearMostLikely),
+    fixed2(it.gpRankCorrelation),
   ];
+}
+
+export const FIGURE_HEADERS = [
+  'iter',
+  'arm',
+  'images',
+  'relevant',
+  'precision',
+  'kNN',
+  'lin.probe',
+  'AUC',
+  'near q',
+  'near top10',
+  'GP ρ',
+] as const;
+
+/** "3.20×", "unbounded" (random found nothing, explore something) or "—". */
+export function ratioText(ratio: number | null, explore: number | null | undefined, random: number | null | undefined) {
+  return ratio !== null ? `${ratio.toFixed(2)}×` : random === 0 && explore != null && explore > 0 ? 'unbounded' : '—';
 }
 
 /** The per-iteration table and the goals, as printed at the end of a benchmark. */
 export function formatSummary(summary: BenchmarkSummary): string {
-  const header = ['iter', 'arm', 'images', 'relevant', 'precision', 'kNN', 'lin.probe', 'top concepts queried'];
+  const header = [...FIGURE_HEADERS, 'best-scoring concepts', 'most likely next'];
   const rows = interleavedIterations(summary).map(({ arm, it }) => [
     ...figureCells(arm, it),
-    it.topConcepts.slice(0, 3).join(', ') || '—',
+    it.bestConcepts.slice(0, 3).join(', ') || '—',
+    it.mostLikely.slice(0, 3).join(', ') || '—',
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) =>
@@ -172,7 +254,6 @@ export function formatSummary(summary: BenchmarkSummary): string {
       .join('  ')
       .trimEnd();
   const g = summary.goals;
-  const verdict = (met: boolean | null) => (met === null ? 'not measurable' : met ? 'met' : 'NOT met');
   const b = summary.budget;
   return [
     `target ${summary.target} (${Object.keys(summary.targetClasses).length} classes, ${summary.relevantInCorpus} relevant images in the corpus)`,
@@ -180,18 +261,28 @@ export function formatSummary(summary: BenchmarkSummary): string {
       (b.startingEncoder === undefined ? '' : `, starting encoder: ${b.startingEncoder ?? 'random weights'}`),
     line(header),
     ...rows.map(line),
-    `at iteration ${g.iteration ?? '—'}: precision explore/random = ${precisionComparison(g)} ` +
-      `(goal ≥ ${g.precisionGoal.ratio}×: ${verdict(g.precisionGoal.met)}); ` +
-      `kNN explore − random = ${g.knnGainPoints?.toFixed(1) ?? '—'} points (goal ≥ +${g.knnGoal.points}: ${verdict(g.knnGoal.met)})`,
+    'AUC: image rewards of target classes against the rest; near q: share of the queries near a target class ' +
+      '(≤ 4 WordNet edges); near top10: the same among the 10 most likely concepts the iteration left; ' +
+      "GP ρ: Spearman's rank correlation between the GP's prediction and the rewards of the concepts it drew",
+    ...goalLines(g),
   ].join('\n');
 }
 
-/** Both arms' precision at the compared iteration and their ratio ("13.0% / 0.0%, unbounded" when random found none). */
-function precisionComparison(g: Goals): string {
-  const { explore: e, random: r } = g.precision;
-  const ratio =
-    g.precisionRatio !== null ? `${g.precisionRatio.toFixed(2)}×` : r === 0 && e !== null && e > 0 ? 'unbounded' : '—';
-  return `${pct(e)} / ${pct(r)} = ${ratio}`;
+const verdict = (met: boolean | null) => (met === null ? 'not measurable' : met ? 'met' : 'NOT met');
+
+/** One line per goal. */
+export function goalLines(g: Goals): string[] {
+  const p = g.pooled;
+  return [
+    `at iteration ${g.iteration ?? '—'}: precision explore/random = ${pct(g.precision.explore)} / ${pct(g.precision.random)} = ` +
+      `${ratioText(g.precisionRatio, g.precision.explore, g.precision.random)} (goal ≥ ${g.precisionGoal.ratio}×: ${verdict(g.precisionGoal.met)})`,
+    p
+      ? `pooled over iterations ${p.from}–${p.to}: ${pct(p.precision.explore)} / ${pct(p.precision.random)} = ` +
+        `${ratioText(p.ratio, p.precision.explore, p.precision.random)} (goal ≥ ${g.pooledGoal.ratio}×: ${verdict(g.pooledGoal.met)})`
+      : 'pooled precision: needs two iterations',
+    `near a target class: ${pct(g.nearMostLikely)} of the 10 most likely concepts (goal ≥ ${pct(g.nearGoal.share)}: ${verdict(g.nearGoal.met)})`,
+    `kNN explore − random = ${g.knnGainPoints?.toFixed(1) ?? '—'} points (goal ≥ +${g.knnGoal.points}: ${verdict(g.knnGoal.met)})`,
+  ];
 }
 
 export interface ReportFiles {

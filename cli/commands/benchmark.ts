@@ -20,6 +20,8 @@ import { collect, configLayers, intFlag } from '../run-options';
 import { withBaseEncoder } from '../pretrain';
 import { BENCHMARK_PRETRAIN_STEPS } from '../../lib/base-encoder';
 import { armConfig, runBenchmark } from '../../bench/learning/run';
+import { formatSeedsVerdict, seedsVerdict, writeSeedsVerdict } from '../../bench/learning/seeds';
+import type { BenchmarkSummary } from '../../bench/learning/report';
 
 export interface BenchmarkFlags {
   target?: string;
@@ -28,6 +30,7 @@ export interface BenchmarkFlags {
   results?: string;
   steps?: string;
   seed?: string;
+  seeds?: string;
   manifest?: string;
   out?: string;
   id?: string;
@@ -48,7 +51,23 @@ function sharedConfig(flags: BenchmarkFlags): PlainObject {
   return merged;
 }
 
-/** Runs the whole benchmark; resolves to the process exit code (0 done, 1 an arm failed). */
+/** `--seeds 0,1,2`: distinct integer seeds, in the order given. */
+export function seedList(flags: Pick<BenchmarkFlags, 'seed' | 'seeds'>): number[] | undefined {
+  if (flags.seeds === undefined) return undefined;
+  if (flags.seed !== undefined) throw new ConfigError('give --seed or --seeds, not both');
+  const seeds = flags.seeds.split(',').map((s) => s.trim());
+  const parsed = seeds.map((s) => (/^-?\d+$/.test(s) ? Number(s) : NaN));
+  if (seeds.length === 0 || parsed.some((n) => !Number.isSafeInteger(n))) {
+    throw new ConfigError(`--seeds takes a comma-separated list of integers, e.g. 0,1,2; got '${flags.seeds}'`);
+  }
+  if (new Set(parsed).size !== parsed.length) throw new ConfigError(`--seeds lists a seed twice: '${flags.seeds}'`);
+  return parsed;
+}
+
+/**
+ * Runs the whole benchmark (with `--seeds`, one per seed, one after another, then the median and range of
+ * each figure); resolves to the process exit code (0 done, 1 an arm failed).
+ */
 export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string) => void): Promise<number> {
   // What it reads from the datasets: the pets target, the classes (relevance) and the corpus an engine it starts serves.
   requireDatasets([
@@ -64,6 +83,7 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
     trainSteps: intFlag('steps', flags.steps),
     seed: intFlag('seed', flags.seed),
   };
+  const seeds = seedList(flags);
   let config = sharedConfig(flags);
   // Fail on a bad key or value before any service starts (the schema names the key and what it allows).
   const parsed = armConfig({ target, budget, config, manifestPath: '', outDir: '', idPrefix: '' }, 'explore');
@@ -93,21 +113,33 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
   let code = 0;
   try {
     const started = Date.now();
-    const result = await runBenchmark(new Client({ connection }), {
-      target,
-      budget,
-      config,
-      manifestPath,
-      engineUrl: services.engineUrl || undefined,
-      outDir,
-      idPrefix: id,
-      print: out,
-    });
-    out(result.printed);
+    const summaries: BenchmarkSummary[] = [];
+    for (const seed of seeds ?? [budget.seed]) {
+      const perSeed = seeds !== undefined;
+      if (perSeed) out(`— seed ${seed} —`);
+      const result = await runBenchmark(new Client({ connection }), {
+        target,
+        budget: { ...budget, seed },
+        config,
+        manifestPath,
+        engineUrl: services.engineUrl || undefined,
+        outDir: perSeed ? path.join(outDir, `seed-${seed}`) : outDir,
+        idPrefix: perSeed ? `${id}-s${seed}` : id,
+        print: out,
+      });
+      out(result.printed);
+      out(`table:   ${result.files.csv}\nsummary: ${result.files.json}\nreport:  ${result.files.html}`);
+      summaries.push(result.summary);
+      const arms = Object.values(result.summary.arms);
+      if (arms.some((a) => a.status !== 'completed')) code = 1;
+    }
+    if (seeds !== undefined) {
+      const verdict = seedsVerdict(summaries);
+      const files = await writeSeedsVerdict(outDir, verdict);
+      out(`\n${summaries[0]?.target ?? target}, seeds ${seeds.join(', ')}:\n${formatSeedsVerdict(verdict)}`);
+      out(`seeds:   ${files.md}\n         ${files.json}`);
+    }
     out(`finished in ${((Date.now() - started) / 60000).toFixed(1)} min`);
-    out(`table:   ${result.files.csv}\nsummary: ${result.files.json}\nreport:  ${result.files.html}`);
-    const arms = Object.values(result.summary.arms);
-    if (arms.some((a) => a.status !== 'completed')) code = 1;
   } finally {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.allSettled(running);
@@ -137,6 +169,10 @@ export function registerBenchmarkCommand(program: Command): void {
     .option('-r, --results <n>', 'results downloaded per query')
     .option('--steps <n>', 'training steps per iteration')
     .option('--seed <n>', 'random seed, shared by both arms')
+    .option(
+      '--seeds <list>',
+      'several seeds, e.g. 0,1,2: one benchmark per seed, one after another, then the median and range of each figure',
+    )
     .option('-c, --config <file>', 'run config file both arms share: JSON, or YAML if named .yaml/.yml')
     .option(
       '--set <key=value>',

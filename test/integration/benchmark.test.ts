@@ -67,13 +67,19 @@ test('a benchmark of two tiny arms writes the table, the JSON summary and the HT
       expect(it.relevant).toBeLessThanOrEqual(it.downloaded);
       expect(it.unlabelled).toBe(0); // every download came from the labelled corpus
       expect(it.knnAccuracy).not.toBeNull();
-      // The top concepts are concepts this iteration queried.
+      // The best-scoring concepts are concepts this iteration queried.
       const asked = await db().query.findMany({
         where: { runId: figures.runId, iteration: it.iteration },
         select: { text: true },
       });
-      expect(it.topConcepts.length).toBeLessThanOrEqual(5);
-      for (const concept of it.topConcepts) expect(asked.map((q) => q.text)).toContain(concept);
+      expect(it.bestConcepts.length).toBeLessThanOrEqual(5);
+      for (const concept of it.bestConcepts) expect(asked.map((q) => q.text)).toContain(concept);
+      // Diagnostics: shares and correlations in range; the random arm's distribution has no most likely concepts.
+      if (it.rewardAuc !== null) expect(it.rewardAuc).toBeGreaterThanOrEqual(0);
+      if (it.rewardAuc !== null) expect(it.rewardAuc).toBeLessThanOrEqual(1);
+      expect(it.nearQueries).not.toBeNull();
+      if (arm === 'random' || it.iteration === 0) expect(it.gpRankCorrelation).toBeNull();
+      if (arm === 'random') expect(it.mostLikely).toEqual([]);
     }
     expect(figures.iterations.some((i) => i.downloaded > 0)).toBe(true);
   }

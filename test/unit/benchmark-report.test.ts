@@ -23,8 +23,13 @@ function iteration(i: number, over: Partial<IterationFigures> = {}): IterationFi
     knnAccuracy: 0.3,
     linearProbeAccuracy: null,
     meanReward: 0.5,
-    topConcepts: ['dog', 'tabby, cat'],
+    bestConcepts: ['dog', 'tabby, cat'],
     wallMs: 61_500,
+    rewardAuc: 0.7,
+    nearQueries: 0.25,
+    mostLikely: ['toy spaniel', 'beagle'],
+    nearMostLikely: 0.5,
+    gpRankCorrelation: 0.3,
     ...over,
   };
 }
@@ -40,7 +45,7 @@ function summary(): BenchmarkSummary {
   const explore = arm('explore', [iteration(0), iteration(1, { relevant: 50, precision: 0.5, knnAccuracy: 0.4 })]);
   const random = arm('random', [
     iteration(0),
-    iteration(1, { relevant: 5, precision: 0.05, knnAccuracy: 0.32, topConcepts: ['say "hi"'] }),
+    iteration(1, { relevant: 5, precision: 0.05, knnAccuracy: 0.32, bestConcepts: ['say "hi"'], mostLikely: [] }),
   ]);
   return {
     target: '/t/pets',
@@ -67,11 +72,14 @@ test('csv fields are quoted only when they must be, quotes doubled', () => {
 test('the CSV has one row per arm and iteration with both arms figures', () => {
   const lines = toCsv(summary().arms).trimEnd().split('\r\n');
   expect(lines[0]).toBe(
-    'arm,run_id,iteration,queries,downloaded,relevant,unlabelled,precision,knn_accuracy,linear_probe_accuracy,mean_reward,wall_s,top_concepts',
+    'arm,run_id,iteration,queries,downloaded,relevant,unlabelled,precision,knn_accuracy,linear_probe_accuracy,mean_reward,wall_s,' +
+      'reward_auc,near_queries,near_most_likely,gp_rank_correlation,best_concepts,most_likely_concepts',
   );
   expect(lines).toHaveLength(5);
-  expect(lines[2]).toBe('explore,b-explore,1,64,100,50,0,0.5,0.4,,0.5,62,"dog; tabby, cat"');
-  expect(lines[4]).toBe('random,b-random,1,64,100,5,0,0.05,0.32,,0.5,62,"say ""hi"""');
+  expect(lines[2]).toBe(
+    'explore,b-explore,1,64,100,50,0,0.5,0.4,,0.5,62,0.7,0.25,0.5,0.3,"dog; tabby, cat",toy spaniel; beagle',
+  );
+  expect(lines[4]).toBe('random,b-random,1,64,100,5,0,0.05,0.32,,0.5,62,0.7,0.25,0.5,0.3,"say ""hi""",');
 });
 
 test('goals compare the last common iteration: precision ratio and kNN gain in points', () => {
@@ -116,6 +124,11 @@ test('the printed summary and the HTML show both arms, with "—" for a metric n
   expect(text).toMatch(/1\s+explore\s+100\s+50\s+50\.0%\s+40\.0%\s+—/);
   expect(text).toMatch(/1\s+random\s+100\s+5\s+5\.0%\s+32\.0%\s+—/);
   expect(text).toContain('precision explore/random = 50.0% / 5.0% = 10.00× (goal ≥ 4×: met)');
+  expect(text).toContain('pooled over iterations 1–1: 50.0% / 5.0% = 10.00× (goal ≥ 3×: met)');
+  expect(text).toContain('near a target class: 50.0% of the 10 most likely concepts (goal ≥ 50.0%: met)');
+  expect(text).toMatch(
+    /1\s+explore\s+100\s+50\s+50\.0%\s+40\.0%\s+—\s+0\.70\s+25\.0%\s+50\.0%\s+0\.30\s+dog, tabby, cat\s+toy spaniel, beagle/,
+  );
   const specs = chartSpecs(s);
   expect(specs).toHaveLength(2);
   // No linear-probe points while that metric is missing; kNN for both arms and iterations.
@@ -123,6 +136,29 @@ test('the printed summary and the HTML show both arms, with "—" for a metric n
   const html = htmlReport(s, ['<svg id="a"></svg>', '<svg id="b"></svg>'], text);
   expect(html).toContain('<svg id="a"></svg>');
   expect(html).toContain('say &#34;hi&#34;');
+});
+
+test('pooled precision sums relevant and downloaded images over the iterations after the first', () => {
+  const explore = arm('explore', [
+    iteration(0, { relevant: 90, downloaded: 100, precision: 0.9 }),
+    iteration(1, { relevant: 10, downloaded: 100, precision: 0.1 }),
+    iteration(2, { relevant: 30, downloaded: 50, precision: 0.6 }),
+  ]);
+  const random = arm('random', [
+    iteration(0),
+    iteration(1, { relevant: 2, downloaded: 100, precision: 0.02 }),
+    iteration(2, { relevant: 3, downloaded: 50, precision: 0.06 }),
+  ]);
+  const g = compareArms(explore, random);
+  expect(g.pooled?.from).toBe(1);
+  expect(g.pooled?.to).toBe(2);
+  expect(g.pooled?.precision.explore).toBeCloseTo(40 / 150);
+  expect(g.pooled?.precision.random).toBeCloseTo(5 / 150);
+  expect(g.pooled?.ratio).toBeCloseTo(8);
+  expect(g.pooledGoal.met).toBe(true);
+  expect(g.precisionGoal.met).toBe(true); // 0.6 ≥ 4 × 0.06
+  expect(g.nearGoal.met).toBe(true);
+  expect(compareArms(arm('explore', [iteration(0)]), arm('random', [iteration(0)])).pooled).toBeNull();
 });
 
 test('a random arm that found nothing relevant is printed as such, not as a missing ratio', () => {
