@@ -69,21 +69,22 @@ export interface ReportData {
   iterations: IterationRow[];
   evaluations: { iteration: number; metric: string; value: number }[];
   stageTimings: { iteration: number; stage: string; ms: number; dbMs: number }[];
-  topConcepts: { iteration: number; concepts: ConceptRow[] }[];
+  /** Per iteration, the queried concepts whose images scored best (not the distribution's most likely). */
+  bestConcepts: { iteration: number; concepts: ConceptRow[] }[];
   distributions: SamplingDistribution[];
   grids: ImageGrid[];
 }
 
 export interface LoadOptions {
   /** Concepts listed per iteration. */
-  topConcepts?: number;
+  bestConcepts?: number;
   /** Images per grid. */
   gridSize?: number;
 }
 
 /** Everything the report shows, read from PostgreSQL. */
 export async function loadReportData(runId: string, options: LoadOptions = {}): Promise<ReportData> {
-  const topN = options.topConcepts ?? 10;
+  const topN = options.bestConcepts ?? 10;
   const gridSize = options.gridSize ?? 24;
   // Explicit selects: the report reads only what it shows.
   const run = await db().run.findUnique({
@@ -176,7 +177,7 @@ export async function loadReportData(runId: string, options: LoadOptions = {}): 
     })),
     evaluations: evaluations.map((e) => ({ iteration: e.iteration, metric: e.metric, value: e.value })),
     stageTimings: stageTimings.map((s) => ({ iteration: s.iteration, stage: s.stage, ms: s.ms, dbMs: s.dbMs })),
-    topConcepts: await loadTopConcepts(runId, topN),
+    bestConcepts: await loadBestConcepts(runId, topN),
     distributions: samplingDistributions(
       iterations.map((it) => it.index),
       distributionRows,
@@ -190,8 +191,8 @@ export async function loadReportData(runId: string, options: LoadOptions = {}): 
   };
 }
 
-/** Per iteration, the concepts whose images scored best (mean image reward). */
-async function loadTopConcepts(runId: string, n: number): Promise<{ iteration: number; concepts: ConceptRow[] }[]> {
+/** Per iteration, the best-scoring concepts: those whose images scored best (mean image reward). */
+async function loadBestConcepts(runId: string, n: number): Promise<{ iteration: number; concepts: ConceptRow[] }[]> {
   const rows = await db().$queryRaw<{ iteration: number; concept: string; reward: number; images: number }[]>`
     SELECT r.iteration, c.name AS concept, r.reward, r.images FROM (
       SELECT *, row_number() OVER (PARTITION BY iteration ORDER BY reward DESC, "conceptId") AS place

@@ -93,18 +93,20 @@ function accuracyTable(data: ReportData): string {
 }
 
 function conceptsSection(data: ReportData): string {
-  if (!data.topConcepts.length) return '<p class="note">No concept rewards recorded yet.</p>';
-  const depth = Math.max(...data.topConcepts.map((t) => t.concepts.length));
-  const head = ['rank', ...data.topConcepts.map((t) => `iteration ${t.iteration}`)];
+  if (!data.bestConcepts.length) return '<p class="note">No concept rewards recorded yet.</p>';
+  const depth = Math.max(...data.bestConcepts.map((t) => t.concepts.length));
+  const head = ['rank', ...data.bestConcepts.map((t) => `iteration ${t.iteration}`)];
   const rows = Array.from({ length: depth }, (_, rank) => [
     rank + 1,
-    ...data.topConcepts.map((t) => {
+    ...data.bestConcepts.map((t) => {
       const c = t.concepts[rank];
       return c ? `${c.concept} (${c.reward.toFixed(3)}, ${c.images} img)` : '';
     }),
   ]);
   return (
-    '<p>The concepts whose downloads scored highest in each iteration (mean image reward, images found).</p>' +
+    '<p>The queried concepts whose downloads scored highest in each iteration (mean image reward, images found). ' +
+    "These are what paid off; the concepts the model expects to pay off next are the distribution's most likely " +
+    'concepts (below, and in <code>ie status</code>).</p>' +
     table(head, rows, 'concepts')
   );
 }
@@ -137,7 +139,7 @@ function distributionSection(data: ReportData, charts: Map<string, RenderedChart
         'effective concepts',
         'top 10 mass',
         'top 250 mass',
-        'most likely',
+        'most likely concepts',
       ],
       rows,
       'numbers last-text',
@@ -241,7 +243,7 @@ ${section(
   ) + accuracyTable(data),
 )}
 ${section('images', 'Images per iteration', figure(charts.get('images'), ''))}
-${section('concepts', 'Top concepts per iteration', conceptsSection(data))}
+${section('concepts', 'Best-scoring concepts per iteration', conceptsSection(data))}
 ${section('distribution', 'How the concept distribution sharpened', distributionSection(data, charts))}
 ${section('samples', 'Sampled downloads', gridSection(grids))}
 ${section('stages', 'Time per stage', stagesSection(data, charts))}

@@ -3,7 +3,7 @@
 // `progress.history` holds only the most recent ones.
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { iterationLabel, pct } from '../format';
-import { STAGES, type IterationSummary, type Progress } from '../contract';
+import { STAGES, type EncoderEvaluation, type IterationSummary, type Progress } from '../contract';
 
 export interface RunView {
   update(progress: Progress): void;
@@ -13,15 +13,28 @@ export interface RunView {
 /** The stages of an iteration, in order (preparing the run is not one). */
 export const ITERATION_STAGES = STAGES.filter((s) => s !== 'prepare');
 
-/** One finished iteration, with what was not kept and the top of the next distribution. */
-export function formatIteration(s: IterationSummary, iterations = 0): string {
+/** The starting encoder's figures, said beside an iteration's so the gain of training shows. */
+function startingText(base: EncoderEvaluation | undefined): string {
+  if (!base || (base.knnAccuracy === null && base.linearProbeAccuracy === null)) return '';
+  return ` (starting encoder: kNN ${pct(base.knnAccuracy)}, probe ${pct(base.linearProbeAccuracy)})`;
+}
+
+/**
+ * One finished iteration, with what was not kept and the most likely concepts of the next distribution.
+ * `base`: the starting encoder's evaluation (iteration 0 carries it; views remember it for later lines).
+ */
+export function formatIteration(
+  s: IterationSummary,
+  iterations = 0,
+  base: EncoderEvaluation | undefined = s.evaluation?.base,
+): string {
   const stages = Object.entries(s.stageMs)
     .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`)
     .join(', ');
   return (
     `${iterationLabel(s.iteration, iterations)} done: ${s.queries} queries → ${s.results} results → ${s.downloaded} images (${s.failed} failed), ` +
-    `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}, probe ${pct(s.evaluation?.linearProbeAccuracy ?? null)}; ` +
-    `loss ${s.trainLoss?.toFixed(3) ?? '—'}; ${(s.wallMs / 1000).toFixed(0)}s (${stages})\n` +
+    `${s.kept} kept; mean reward ${s.meanReward?.toFixed(3) ?? '—'}; kNN ${pct(s.knnAccuracy)}, probe ${pct(s.evaluation?.linearProbeAccuracy ?? null)}` +
+    `${startingText(base)}; loss ${s.trainLoss?.toFixed(3) ?? '—'}; ${(s.wallMs / 1000).toFixed(0)}s (${stages})\n` +
     failureLine(s) +
     `  next distribution's most likely concepts: ${
       s.topConcepts
@@ -70,18 +83,26 @@ export function statusText(p: Progress, execution: string, failure?: string): st
   const why = p.error ?? failure;
   const lines = [`run ${p.runId}: ${p.status} (Temporal: ${execution}), ${where}`];
   if (why && (p.status === 'failed' || execution !== 'RUNNING')) lines.push(`  failed: ${why}`);
-  lines.push(`  ${totalsLine(p)}`, ...p.history.map((h) => formatIteration(h, p.iterations)));
+  const base = p.history.find((h) => h.evaluation?.base)?.evaluation?.base;
+  lines.push(`  ${totalsLine(p)}`, ...p.history.map((h) => formatIteration(h, p.iterations, base)));
   return lines.join('\n');
 }
 
-/** Prints each finished iteration once, in order, given every answer of the run. */
+/**
+ * Prints each finished iteration once, in order, given every answer of the run, with the starting encoder's
+ * evaluation (carried by iteration 0's summary) remembered for the iterations after it.
+ */
 export class IterationPrinter {
   private printedThrough = -1;
-  constructor(private readonly print: (summary: IterationSummary, iterations: number) => void) {}
+  private base: EncoderEvaluation | undefined;
+  constructor(
+    private readonly print: (summary: IterationSummary, iterations: number, base?: EncoderEvaluation) => void,
+  ) {}
   update(p: Progress): void {
     for (const h of p.history) {
+      this.base ??= h.evaluation?.base;
       if (h.iteration <= this.printedThrough) continue;
-      this.print(h, p.iterations);
+      this.print(h, p.iterations, this.base);
       this.printedThrough = h.iteration;
     }
   }
@@ -89,7 +110,7 @@ export class IterationPrinter {
 
 export interface LinesViewOptions {
   /** How a finished iteration is printed; default formatIteration. */
-  format?: (summary: IterationSummary, iterations: number) => string;
+  format?: (summary: IterationSummary, iterations: number, base?: EncoderEvaluation) => string;
   /** Also print each stage change of the current iteration and the run's status changes; default true. */
   stages?: boolean;
 }
@@ -98,7 +119,7 @@ export interface LinesViewOptions {
 export function linesView(print: (line: string) => void, options: LinesViewOptions = {}): RunView {
   const format = options.format ?? formatIteration;
   const stages = options.stages ?? true;
-  const iterations = new IterationPrinter((h, n) => print(format(h, n)));
+  const iterations = new IterationPrinter((h, n, base) => print(format(h, n, base)));
   let lastStage = '';
   let lastStatus = '';
   return {
@@ -139,7 +160,7 @@ export function barsView(stream: NodeJS.WriteStream = process.stdout): RunView {
     ITERATION_STAGES.map((s) => [s, multi.create(100, 0, { label: s.padEnd(10), info: '' })]),
   );
   const totals = multi.create(1, 0, { info: '' }, { format: ' {info}' });
-  const iterations = new IterationPrinter((h, n) => multi.log(`${formatIteration(h, n)}\n`));
+  const iterations = new IterationPrinter((h, n, base) => multi.log(`${formatIteration(h, n, base)}\n`));
   let current = '';
   let stageStarted = Date.now();
 

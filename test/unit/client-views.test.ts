@@ -77,6 +77,29 @@ test('plain lines: each stage change and each finished iteration once', () => {
   expect(lines[lines.length - 1]).toBe('  run completed');
 });
 
+test("the starting encoder's kNN stands beside every iteration's, remembered from iteration 0", () => {
+  const lines: string[] = [];
+  const view = linesView((l) => lines.push(l), { stages: false });
+  const first = {
+    ...summary(0),
+    evaluation: {
+      knnAccuracy: 0.4,
+      linearProbeAccuracy: 0.5,
+      base: { knnAccuracy: 0.3, linearProbeAccuracy: 0.35 },
+    },
+  };
+  view.update(progress({ history: [first], iteration: 1, iterationsDone: 1 }));
+  view.update(progress({ history: [summary(1)], iteration: 2, iterationsDone: 2 }));
+  const done = lines.filter((l) => / done: /.test(l));
+  expect(done).toHaveLength(2);
+  expect(done[0]).toContain('kNN 40.0%, probe 50.0% (starting encoder: kNN 30.0%, probe 35.0%)');
+  expect(done[1]).toContain('kNN 40.0%, probe — (starting encoder: kNN 30.0%, probe 35.0%)');
+  expect(done[1]).toContain("next distribution's most likely concepts: tabby");
+  // Without a starting encoder's evaluation (an unlabelled target) nothing is added.
+  expect(statusText(progress(), 'RUNNING')).not.toContain('starting encoder');
+  expect(statusText(progress({ history: [first, summary(1)] }), 'RUNNING').match(/starting encoder/g)).toHaveLength(2);
+});
+
 /** A stand-in terminal that records what the bars draw. */
 class FakeTty extends EventEmitter {
   isTTY = true;

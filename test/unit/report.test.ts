@@ -80,7 +80,7 @@ function data(overrides: Partial<ReportData> = {}): ReportData {
     })),
     evaluations: [],
     stageTimings: [{ iteration: 0, stage: 'train', ms: 50_000, dbMs: 10 }],
-    topConcepts: [{ iteration: 0, concepts: [{ concept: 'golden <retriever>', reward: 0.9, images: 7 }] }],
+    bestConcepts: [{ iteration: 0, concepts: [{ concept: 'golden <retriever>', reward: 0.9, images: 7 }] }],
     distributions: [{ iteration: 0, temperature: null, top: [], ...uniformStats(1000) }],
     grids: [],
     ...overrides,
