@@ -52,7 +52,8 @@ export interface NearestOptions {
    */
   probeRecall?: number;
   /**
-   * Threads the libraries may use; results do not depend on it. Default: all cores but one, which stays
+   * Threads for the exact search; results do not depend on it (the graph is built and searched on one
+   * thread, since its shape would depend on the thread count). Default: all cores but one, which stays
    * with the event loop and the rest of the worker (on a busy machine a search split over every core waits
    * for its slowest thread, and the event loop with it).
    */
@@ -305,7 +306,7 @@ const KEYS_PER_EF = 32;
 const SEARCH_CANDIDATES = 2048;
 
 async function approximateSearch(p: Problem, target: number): Promise<Neighbours> {
-  const { queries, nq, keys, nk, dim, kk, exclude, threads } = p;
+  const { queries, nq, keys, nk, dim, kk, exclude } = p;
   const maxEf = Math.min(MAX_EF, Math.floor(nk / KEYS_PER_EF));
   let ef = Math.max(32, 2 * kk);
   if (ef > maxEf) return { k: kk, ...(await exactSearch(p)), mode: 'exact', recall: null };
@@ -318,13 +319,14 @@ async function approximateSearch(p: Problem, target: number): Promise<Neighbours
     expansion_search: kk,
     multi: false,
   });
-  // One key per call, in key order: the graph is the same on every run. Each call may name all threads
-  // (one key runs on one), which makes the index keep a search context per thread.
+  // In key order, on one thread: the graph is then the same on every run and every machine. (Each of the
+  // index's thread contexts draws node levels from its own random stream, so a build, and a search, over
+  // more threads would give a graph that depends on the thread count.)
   const key = new BigUint64Array(1);
   let sliceStart = performance.now();
   for (let i = 0; i < nk; i++) {
     key[0] = BigInt(i);
-    index.add(key, keys.subarray(i * dim, (i + 1) * dim), threads);
+    index.add(key, keys.subarray(i * dim, (i + 1) * dim), 1);
     if (performance.now() - sliceStart > SLICE_MS) {
       await turn();
       sliceStart = performance.now();
@@ -351,7 +353,7 @@ async function approximateSearch(p: Problem, target: number): Promise<Neighbours
 
 /** Top-k of every query among its `ef` graph candidates, ranked by their exact similarity. */
 async function graphSearch(index: Index, p: Problem, ef: number): Promise<Found> {
-  const { queries, nq, keys, dim, kk, exclude, threads } = p;
+  const { queries, nq, keys, dim, kk, exclude } = p;
   const indices = new Int32Array(nq * kk);
   const similarities = new Float32Array(nq * kk);
   const wanted = Math.min(p.nk, ef + (exclude ? 1 : 0));
@@ -360,7 +362,7 @@ async function graphSearch(index: Index, p: Problem, ef: number): Promise<Found>
   const rows = Math.max(1, Math.floor(SEARCH_CANDIDATES / wanted));
   for (let q0 = 0; q0 < nq; q0 += rows) {
     const q1 = Math.min(nq, q0 + rows);
-    const result = index.search(queries.subarray(q0 * dim, q1 * dim), wanted, threads) as Matches | BatchMatches;
+    const result = index.search(queries.subarray(q0 * dim, q1 * dim), wanted, 1) as Matches | BatchMatches;
     // One query gives Matches (no counts), several give BatchMatches; both lay keys out `wanted` per query.
     const counts = 'counts' in result ? result.counts : BigUint64Array.of(BigInt(result.keys.length));
     for (let qi = q0; qi < q1; qi++) {
