@@ -66,9 +66,10 @@ export type SearchOptions = Omit<NearestOptions, 'excludeSelf' | 'exclude'>;
 /**
  * Exact search costs queries × keys × dim multiply-adds (onnxruntime's float64 GEMM runs 20–30 G/s per core);
  * above this, and with at least `APPROXIMATE_MIN_KEYS` keys, the graph search is cheaper even after
- * building the graph. bench/knn.ts measures both: on 2 cores exact wins at 25,600 × 25,600 × 128 (8.4e10:
- * 6 s against 7 s), the graph at 40,000 × 75,000 × 128 (3.8e11: 9 s against 17 s) and at every
- * 2048-d shape from 25,600 × 25,600 up (14 s against 49 s; 54 s against 237 s).
+ * building the graph. bench/knn.ts measures both. On 2 cores 25,600 × 25,600 × 128 (8.4e10) is near the
+ * crossover (exact 3.2 s, graph 2.5 s in one run; 6.2 s and 7.3 s in another); the graph wins clearly at
+ * 40,000 × 75,000 × 128 (3.8e11: 18.5 s against 32.6 s) and at 2048-d from 25,600 × 25,600 up (35 s against
+ * 104 s; 115 s against 403 s at 40,000 × 75,000).
  */
 export const EXACT_WORK_LIMIT = 2 ** 38;
 /** Below this many keys a graph never pays off: a query visits a good part of a small graph anyway. */
