@@ -9,6 +9,7 @@ import {
 } from '@temporalio/worker';
 import * as activities from '../activities';
 import { heartbeatPump } from '../activities/heartbeat';
+import { warmUpActivities } from '../activities/warm-up';
 import { closeDb } from '../lib/db';
 import { temporalAddress, temporalNamespace } from '../lib/client/connect';
 import { logger } from '../lib/logger';
@@ -66,6 +67,8 @@ export async function runWorkers(
   announce: (line: string) => void = () => undefined,
 ): Promise<void> {
   installRuntimeLogging();
+  // Activities of the io role read WordNet and the word vectors: parse them before polling, not mid-activity.
+  if (roles.includes('io')) await warmUpActivities();
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {
     const workers = await createWorkers(connection, roles);

@@ -3,6 +3,7 @@
  */
 import { seededRandom } from './prng';
 import { topIndices } from './select';
+import { yieldEvery } from '../../lib/yield';
 
 /**
  * Temperature τ at which the `topK` highest-scoring concepts hold `mass` of p ∝ exp(score/τ).
@@ -30,6 +31,9 @@ export function temperatureForTopMass(scores: Float32Array, topK = 250, mass = 0
       const w = Math.exp((sorted[i] - sorted[0]) / tau);
       all += w;
       if (i < k) top += w;
+      // Weights only fall from here (scores are sorted): once one is below 1e-18 of the total, the rest
+      // together add less than n·1e-18 of it. A sharp τ thus costs a few terms, not the vocabulary.
+      else if (w < 1e-18 * all) break;
     }
     return top / all;
   };
@@ -152,7 +156,7 @@ export interface EmbeddingGroups {
  * one point ("genus X" / "family X" where X has no vector: thousands of concepts), which the GP cannot
  * tell apart.
  */
-export function embeddingGroups(vectors: Float32Array, dim: number): EmbeddingGroups {
+export async function embeddingGroups(vectors: Float32Array, dim: number): Promise<EmbeddingGroups> {
   const n = vectors.length / dim;
   if (!Number.isInteger(n)) throw new RangeError(`${vectors.length} values are not rows of ${dim}`);
   const bytes = Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength);
@@ -162,6 +166,7 @@ export function embeddingGroups(vectors: Float32Array, dim: number): EmbeddingGr
   const sizes: number[] = [];
   const representatives: number[] = [];
   for (let i = 0; i < n; i++) {
+    await yieldEvery(i, 8192);
     const key = bytes.toString('base64', i * rowBytes, (i + 1) * rowBytes);
     let g = groupOf.get(key);
     if (g === undefined) {

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../../lib/files';
 import { logger } from '../../lib/logger';
 import { stateDir } from '../../lib/paths';
+import { yieldEvery } from '../../lib/yield';
 import { GloveTextEncoder, type TextEncoder } from './encoder';
 import { loadVocabulary, wordnetGloss } from './vocabulary';
 
@@ -76,10 +78,10 @@ export async function ensureConceptEmbeddings(
   return info;
 }
 
-/** Reads a `.f32` file written by `ensureConceptEmbeddings` into a fresh Float32Array. */
-export function loadConceptEmbeddings(file: string): Float32Array {
+/** Reads a `.f32` file written by `ensureConceptEmbeddings` into a fresh Float32Array (off the event loop). */
+export async function loadConceptEmbeddings(file: string): Promise<Float32Array> {
   assertLittleEndianHost();
-  const bytes = readFileSync(file);
+  const bytes = await readFile(file);
   if (bytes.byteLength % 4 !== 0) throw new Error(`${file}: size ${bytes.byteLength} is not a multiple of 4`);
   // Copy so the array owns an aligned buffer (Node may hand back a slice of a shared pool).
   const out = new Float32Array(bytes.byteLength / 4);
@@ -115,10 +117,10 @@ export async function ensureExtendedEmbeddings(
   const info: ConceptEmbeddingsInfo = { path: file, count: expected.count, dim: expected.dim, encoder: encoder.name };
   if (isCached(file, expected)) return info;
   const out = new Float32Array(vocabulary.length * encoder.dim);
-  out.set(loadConceptEmbeddings(base.path));
+  out.set(await loadConceptEmbeddings(base.path));
   out.set(await embedAll(encoder, added, options.chunkSize ?? 8192, options.onProgress), baseCount * encoder.dim);
-  writeAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
-  writeAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
   logger.info({ ...info, added: added.length }, 'added concepts embedded');
   return info;
 }
@@ -174,10 +176,11 @@ export async function ensureCombinedEmbeddings(options: {
   const out = new Float32Array(vocabulary.length * dim);
   let offset = 0;
   for (const part of parts) {
-    const rows = loadConceptEmbeddings(part.info.path);
+    const rows = await loadConceptEmbeddings(part.info.path);
     const d = part.info.dim;
     const scale = Math.sqrt(part.weight);
     for (let i = 0; i < vocabulary.length; i++) {
+      await yieldEvery(i, 8192);
       let norm = 0;
       for (let k = 0; k < d; k++) norm += rows[i * d + k] * rows[i * d + k];
       const f = norm > 0 ? scale / Math.sqrt(norm) : 0;
@@ -186,8 +189,8 @@ export async function ensureCombinedEmbeddings(options: {
     offset += d;
   }
   await mkdir(dir, { recursive: true });
-  writeAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
-  writeAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
   logger.info({ ...info }, 'combined concept embeddings written');
   return info;
 }

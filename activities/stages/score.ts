@@ -52,6 +52,7 @@ export async function scoreCandidates(
     const pathOf = await storedPaths([...targets.map((t) => t.sha256), ...shas]);
 
     const embedder = await OnnxImageEmbedder.load(iteration.onnxPath);
+    const dim = embedder.dim;
     let targetEmb: Float32Array;
     let embeddings: Float32Array;
     try {
@@ -68,7 +69,6 @@ export async function scoreCandidates(
     } finally {
       await embedder.close();
     }
-    const dim = embeddings.length / Math.max(shas.length, 1);
     const imageRewards =
       score.reward === 'web-relative'
         ? await webRelative(shas, embeddings, targetEmb, new Set(web), dim, score.k)

@@ -23,14 +23,18 @@ import { TOP_MASS_KS, distributionStats } from '../../lib/distribution-stats';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
 import { temperatureOverride } from '../run-records';
 
-const groupsByFile = new Map<string, EmbeddingGroups>();
+/** Groups of the embedding files used last (a worker serves a handful of runs; each may have its own file). */
+const groupsByFile = new Map<string, Promise<EmbeddingGroups>>();
+const GROUP_FILES_KEPT = 4;
 
-/** Concepts grouped by identical embedding (computed once per embedding file). */
-function groupsOf(file: string, dim: number): EmbeddingGroups {
+/** Concepts grouped by identical embedding (computed once per embedding file, off the event loop). */
+function groupsOf(file: string, dim: number): Promise<EmbeddingGroups> {
   let groups = groupsByFile.get(file);
   if (!groups) {
-    groups = embeddingGroups(loadConceptEmbeddings(file), dim);
+    groups = loadConceptEmbeddings(file).then((rows) => embeddingGroups(rows, dim));
+    groups.catch(() => groupsByFile.delete(file));
     groupsByFile.set(file, groups);
+    if (groupsByFile.size > GROUP_FILES_KEPT) groupsByFile.delete(groupsByFile.keys().next().value as string);
   }
   return groups;
 }
@@ -86,7 +90,7 @@ export async function updateDistribution(
       const queried = run.config.descriptors === 'none' ? await queriedConcepts(ref) : [];
       // τ is calibrated over distinct points of the embedding space that can still be drawn, and each
       // point's mass is then shared by the names on it.
-      const groups = groupsOf(embeddings.path, embeddings.dim);
+      const groups = await groupsOf(embeddings.path, embeddings.dim);
       const drawable = new Set(queried);
       const calibration = scoresOf(
         predicted,

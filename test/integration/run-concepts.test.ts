@@ -118,7 +118,7 @@ describe("the run's text encoder", () => {
       const encoder = await OnnxTextEncoder.load(model);
       expect(info.encoder).toBe(encoder.name);
       expect(info).toMatchObject({ count: vocabulary.names.length, dim: 32 });
-      const rows = loadConceptEmbeddings(info.path);
+      const rows = await loadConceptEmbeddings(info.path);
       expect(rows).toHaveLength(vocabulary.names.length * 32);
       const id = vocabulary.own[0].id;
       const probe = [0, 4242, id];
@@ -134,7 +134,7 @@ describe("the run's text encoder", () => {
       const both = await ensureRunConceptEmbeddings(runId, parseRunConfig({ ...config, concepts: {} }), { dir });
       expect(both).toMatchObject({ count: vocabulary.names.length, dim: 32 + 256 });
       expect(both.encoder).toBe(`${encoder.name}@0.5+wordnet-ic2@0.5`);
-      const combined = loadConceptEmbeddings(both.path);
+      const combined = await loadConceptEmbeddings(both.path);
       probe.forEach((conceptId, k) => {
         for (let d = 0; d < 32; d++) {
           expect(combined[conceptId * 288 + d]).toBeCloseTo(Math.SQRT1_2 * expected[k * 32 + d], 5);

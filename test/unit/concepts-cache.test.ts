@@ -48,7 +48,7 @@ describe('ensureConceptEmbeddings', () => {
     expect(encoder.embedded).toBe(5);
     expect(statSync(first.path).mtimeMs).toBe(mtime);
 
-    const vectors = loadConceptEmbeddings(first.path);
+    const vectors = await loadConceptEmbeddings(first.path);
     expect(vectors).toHaveLength(20);
     expect(Array.from(vectors.subarray(4, 8))).toEqual(Array.from(seededUnitVector('golden retriever', 4)));
   });
@@ -65,7 +65,7 @@ describe('ensureConceptEmbeddings', () => {
     writeFileSync(`${info.path}.json`, '{"count": 5');
     await ensureConceptEmbeddings({ encoder, dir, vocabulary: swapped });
     expect(encoder.embedded).toBe(15);
-    expect(Array.from(loadConceptEmbeddings(info.path).subarray(16, 20))).toEqual(
+    expect(Array.from((await loadConceptEmbeddings(info.path)).subarray(16, 20))).toEqual(
       Array.from(seededUnitVector('dog', 4)),
     );
   });
@@ -94,8 +94,8 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
     expect(encoder.embedded).toBe(5); // the cached rows were not embedded again
     expect(info.count).toBe(5);
     expect(info.path).not.toBe(baseInfo.path);
-    const rows = loadConceptEmbeddings(info.path);
-    expect(Array.from(rows.subarray(0, 12))).toEqual(Array.from(loadConceptEmbeddings(baseInfo.path)));
+    const rows = await loadConceptEmbeddings(info.path);
+    expect(Array.from(rows.subarray(0, 12))).toEqual(Array.from(await loadConceptEmbeddings(baseInfo.path)));
     expect(Array.from(rows.subarray(12, 16))).toEqual(Array.from(seededUnitVector('Abyssinian', 4)));
     expect(Array.from(rows.subarray(16, 20))).toEqual(Array.from(seededUnitVector('Bengal', 4)));
 
@@ -109,7 +109,7 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
       baseCount: 3,
     });
     expect(other.path).not.toBe(info.path);
-    expect(Array.from(loadConceptEmbeddings(other.path).subarray(12, 16))).toEqual(
+    expect(Array.from((await loadConceptEmbeddings(other.path)).subarray(12, 16))).toEqual(
       Array.from(seededUnitVector('Sphynx', 4)),
     );
     // Nothing added: the cached matrix itself.

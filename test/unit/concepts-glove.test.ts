@@ -44,7 +44,7 @@ describe('GloveTextEncoder', () => {
       const mtime = statSync(info.path).mtimeMs;
       expect(await ensureConceptEmbeddings({ dir })).toEqual(info);
       expect(statSync(info.path).mtimeMs).toBe(mtime);
-      const vectors = loadConceptEmbeddings(info.path);
+      const vectors = await loadConceptEmbeddings(info.path);
       expect(vectors).toHaveLength(117_798 * 100);
       const vocabulary = loadVocabulary();
       const dog = vocabulary.indexOf('dog');

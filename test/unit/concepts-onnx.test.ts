@@ -88,9 +88,9 @@ describe('OnnxTextEncoder', () => {
       const infoB = await ensureConceptEmbeddings({ encoder: b, dir, vocabulary });
       expect(infoA.path).not.toBe(infoB.path);
       expect(path.basename(infoA.path)).toBe(`${a.name}-3x${reference.dim}.f32`);
-      const rowsA = loadConceptEmbeddings(infoA.path);
+      const rowsA = await loadConceptEmbeddings(infoA.path);
       expect(Array.from(rowsA.subarray(0, reference.dim))).toEqual(Array.from(await a.embed(['golden retriever'])));
-      expect(loadConceptEmbeddings(infoB.path)).not.toEqual(rowsA);
+      expect(await loadConceptEmbeddings(infoB.path)).not.toEqual(rowsA);
     } finally {
       await a.release();
       await b.release();

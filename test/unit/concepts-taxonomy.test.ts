@@ -163,9 +163,9 @@ describe('text and taxonomy combined', () => {
     });
     expect(combined.dim).toBe(64 + 256);
     expect(combined.encoder).toBe('bag-of-words-test@0.25+wordnet-ic2@0.75');
-    const rows = loadConceptEmbeddings(combined.path);
-    const t = loadConceptEmbeddings(text.path);
-    const x = loadConceptEmbeddings(taxonomy.path);
+    const rows = await loadConceptEmbeddings(combined.path);
+    const t = await loadConceptEmbeddings(text.path);
+    const x = await loadConceptEmbeddings(taxonomy.path);
     for (let i = 0; i < vocabulary.length; i++) expect(cosine(rows, combined.dim, i, i)).toBeCloseTo(1, 5);
     expect(cosine(rows, combined.dim, 0, 9)).toBeCloseTo(0.25 * cosine(t, 64, 0, 9) + 0.75 * cosine(x, 256, 0, 9), 5);
     expect(await ensureCombinedEmbeddings({ parts: [{ info: text, weight: 1 }], vocabulary, dir })).toEqual(text);
@@ -195,14 +195,14 @@ describe('text and taxonomy combined', () => {
     });
     // GP posterior mean after observing y at "toy spaniel" alone (RBF, length scale 0.7, noise 0.1):
     // k(x, toy spaniel) y / (1 + 0.1), a function of the features' distance to "toy spaniel" only.
-    const posterior = (info: { path: string; dim: number }) => {
-      const rows = loadConceptEmbeddings(info.path);
+    const posterior = async (info: { path: string; dim: number }) => {
+      const rows = await loadConceptEmbeddings(info.path);
       return vocabulary.map((_, i) => Math.exp(-(2 - 2 * cosine(rows, info.dim, i, 0)) / (2 * 0.7 ** 2)) / 1.1);
     };
     const mean = (p: number[], names: string[]) =>
       names.reduce((s, n) => s + p[vocabulary.indexOf(n)], 0) / names.length;
-    const words = posterior(text);
-    const both = posterior(combined);
+    const words = await posterior(text);
+    const both = await posterior(combined);
     // Word shapes alone: the toys share "toy" and rise far above the breeds, which share no word.
     expect(mean(words, toys)).toBeGreaterThan(2 * mean(words, breeds));
     // With the taxonomy, every breed rises above every toy.

@@ -12,25 +12,25 @@ describe('concepts sharing one embedding share one point of probability', () => 
   // rows 0, 2 and 3 are the same vector ("genus X" for three X without a word vector); row 1 is its own
   const vectors = Float32Array.from([1, 0, 0, 1, 1, 0, 1, 0]);
 
-  test('groups by identical rows, with multiplicities and one representative each', () => {
-    const g = embeddingGroups(vectors, 2);
+  test('groups by identical rows, with multiplicities and one representative each', async () => {
+    const g = await embeddingGroups(vectors, 2);
     expect(Array.from(g.multiplicity)).toEqual([3, 1, 3, 3]);
     expect(g.representatives).toEqual([0, 1]);
-    expect(() => embeddingGroups(Float32Array.from([1, 2, 3]), 2)).toThrow(RangeError);
+    await expect(embeddingGroups(Float32Array.from([1, 2, 3]), 2)).rejects.toThrow(RangeError);
   });
 
-  test('mass is divided by multiplicity: the point of three names weighs what one name does', () => {
-    const probs = spreadOverDuplicates(softmax([0, 0, 0, 0], 1), embeddingGroups(vectors, 2).multiplicity);
+  test('mass is divided by multiplicity: the point of three names weighs what one name does', async () => {
+    const probs = spreadOverDuplicates(softmax([0, 0, 0, 0], 1), (await embeddingGroups(vectors, 2)).multiplicity);
     // before: 3/4 of the mass on the shared point; after: half, split three ways
     expect(probs[1]).toBeCloseTo(0.5);
     expect(probs[0] + probs[2] + probs[3]).toBeCloseTo(0.5);
     expect(probs[0]).toBeCloseTo(1 / 6);
   });
 
-  test('τ calibration sees one score per distinct point', () => {
-    expect(Array.from(scoresOf(Float32Array.from([5, 1, 5, 5]), embeddingGroups(vectors, 2).representatives))).toEqual([
-      5, 1,
-    ]);
+  test('τ calibration sees one score per distinct point', async () => {
+    expect(
+      Array.from(scoresOf(Float32Array.from([5, 1, 5, 5]), (await embeddingGroups(vectors, 2)).representatives)),
+    ).toEqual([5, 1]);
   });
 });
 
