@@ -148,7 +148,7 @@ export interface TrainManifest {
  * before this iteration (capped). Each part comes from one query, ordered by sha256, so the order is the same
  * at any size (no IN-list chunking); at most target + an iteration's downloads + score.replayCap paths.
  */
-async function buildManifest(ref: StageRef): Promise<TrainManifest> {
+export async function buildManifest(ref: StageRef): Promise<TrainManifest> {
   const paths = (rows: { path: string }[]) => rows.map((r) => r.path);
   const target = await db().$queryRaw<{ path: string }[]>`
     SELECT DISTINCT t.sha256, i.path FROM "TargetImage" t JOIN "Image" i ON i.sha256 = t.sha256
