@@ -1,6 +1,6 @@
 // The one heartbeat mechanism of every activity: a pump, installed as an activity interceptor by every
-// worker, heartbeats the running activity every third of its heartbeat timeout (a quarter, for margin)
-// with the latest progress it reported. Activities only report progress (`reportProgress`) and keep the
+// worker, heartbeats the running activity every sixth of its heartbeat timeout (so a beat delayed by a busy
+// machine still lands within a third of it) with the latest progress it reported. Activities only report progress (`reportProgress`) and keep the
 // event loop free (long CPU work runs in native code, a thread or a subprocess); waits of any length
 // (Retry-After, a subprocess, the database) then heartbeat by themselves, with no timer per stage.
 import { Context } from '@temporalio/activity';
@@ -27,7 +27,7 @@ export function reportProgress(details?: unknown): void {
 
 /** How often the pump beats for an activity with this heartbeat timeout. */
 export function pumpIntervalMs(heartbeatTimeoutMs: number): number {
-  return Math.max(50, Math.floor(heartbeatTimeoutMs / 4));
+  return Math.max(50, Math.floor(heartbeatTimeoutMs / 6));
 }
 
 /**
