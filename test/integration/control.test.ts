@@ -18,6 +18,8 @@ test('a run is paused, steered, resumed and stopped by validated updates, each r
   const { final, finalDetails } = await withWorkers(async () => {
     await startRun(client, runId, config);
     const handle = client.workflow.getHandle(runId);
+    // Once the run is in the database (prepared), a rejected control is stored with the run it names.
+    await waitForProgress(handle, (p) => p.status === 'running');
 
     // Invalid controls are refused by the validators, and recorded as rejected with the reason.
     const badTemperature = await sendControl(client, runId, 'temperature', { temperature: -1 });

@@ -10,7 +10,7 @@ import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import { sendControl } from '../../cli/commands/control';
 import { startRun } from '../../lib/client';
 import { uniqueId, useTestEnvironment } from './harness';
-import { waitForProgress } from './run-watch';
+import { currentDetails, waitForProgress } from './run-watch';
 
 jest.setTimeout(15 * 60_000);
 
@@ -113,8 +113,10 @@ test('the Web UI finds a run by its search attribute and shows its current detai
     await page.screenshot({ path: path.join(ARTIFACTS, 'web-ui-first-execution.png'), fullPage: true });
     expect(first).toContain('Exploration run on pets-3x10: explore, 2 iterations');
     expect(first).toContain("Filter runs like it: IeTarget = 'pets-3x10'");
-    // That execution ended by continuing as new: its details say so rather than 'Running'.
-    expect(first).toContain('Continued as new after iteration 0 (1 of 2)');
+    // That execution ended by continuing as new: its current details say so rather than 'Running'.
+    expect(await currentDetails(client.workflow.getHandle(runId, firstExecutionRunId))).toContain(
+      'Continued as new after iteration 0 (1 of 2)',
+    );
 
     expect(await sendControl(client, runId, 'stop')).toMatchObject({ accepted: true });
     await handle.result();
