@@ -1,6 +1,7 @@
 /**
  * The concept distribution p(c) ∝ exp(r̂(c)/τ) and sampling from it. Pure functions, no I/O.
  */
+import { createHash } from 'node:crypto';
 import { seededRandom } from './prng';
 import { topIndices } from './select';
 import { yieldEvery } from '../../lib/yield';
@@ -167,7 +168,11 @@ export async function embeddingGroups(vectors: Float32Array, dim: number): Promi
   const representatives: number[] = [];
   for (let i = 0; i < n; i++) {
     await yieldEvery(i, 8192);
-    const key = bytes.toString('base64', i * rowBytes, (i + 1) * rowBytes);
+    // A digest of the row, not the row itself: 117,798 keys of a few hundred floats would be hundreds of
+    // MB of strings, and their garbage collection would stall the event loop for seconds.
+    const key = createHash('sha1')
+      .update(bytes.subarray(i * rowBytes, (i + 1) * rowBytes))
+      .digest('base64');
     let g = groupOf.get(key);
     if (g === undefined) {
       g = sizes.length;
