@@ -23,6 +23,7 @@ import {
   type ReportFiles,
 } from './report';
 import { CorpusLabels, loadCorpusClasses, matchTargetClasses } from './relevance';
+import { NO_INIT } from '../../lib/base-encoder';
 
 export interface BenchmarkOptions {
   target: string;
@@ -104,7 +105,8 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
     resultsPerQuery: c.resultsPerQuery,
     trainSteps: c.train.steps,
     seed: c.seed,
-    startingEncoder: c.train.initCheckpoint ?? null,
+    // null: random weights (train.initCheckpoint 'none').
+    startingEncoder: c.train.initCheckpoint === NO_INIT ? null : c.train.initCheckpoint,
   };
   const startedAt = new Date().toISOString();
   const runIds = { explore: `${opts.idPrefix}-explore`, random: `${opts.idPrefix}-random` };

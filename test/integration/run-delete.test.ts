@@ -49,7 +49,8 @@ async function seedRun(runId: string, sha: string): Promise<void> {
 /** Rows that name `runId`, per table (every table with a runId column). */
 async function rowsOf(runId: string): Promise<Record<string, number>> {
   const tables = await db().$queryRaw<{ table_name: string }[]>`
-    SELECT table_name FROM information_schema.columns WHERE column_name = 'runId' AND table_schema = current_schema()`;
+    SELECT table_name::text AS table_name FROM information_schema.columns
+    WHERE column_name = 'runId' AND table_schema = current_schema()`;
   const counts: Record<string, number> = {};
   for (const { table_name: table } of tables) {
     const [{ n }] = await db().$queryRaw<{ n: bigint }[]>(
