@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import UsageError
+from .errors import CheckpointUnreadableError, UsageError
 
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 
@@ -63,7 +63,11 @@ def prune(out_dir: str, keep: int) -> list[str]:
 
 
 def load(path: str) -> dict[str, Any]:
-    """Load a checkpoint on CPU. It holds our own plain-Python metadata, so full unpickling."""
+    """Load a checkpoint this trainer wrote (under the run's folder, or ``ie pretrain``'s) on CPU.
+
+    Full unpickling: it holds our own RNG states and config besides tensors. Files made elsewhere
+    go through init_weights, which never runs code from the file.
+    """
     kwargs: dict[str, Any] = {"map_location": "cpu"}
     # torch >= 2.6 defaults to weights_only=True, which rejects the RNG/config metadata.
     if "weights_only" in inspect.signature(torch.load).parameters:
@@ -71,15 +75,35 @@ def load(path: str) -> dict[str, Any]:
     try:
         state = torch.load(path, **kwargs)
     except FileNotFoundError:
-        raise UsageError(f"checkpoint not found: {path}") from None
+        raise CheckpointUnreadableError(path, "file not found") from None
     except Exception as exc:  # corrupt or foreign file: say which and what to do
-        raise UsageError(
-            f"checkpoint {path} could not be loaded ({exc}); "
-            "delete it to resume from an earlier one"
-        ) from None
+        raise CheckpointUnreadableError(path, f"{type(exc).__name__}: {exc}") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise UsageError(f"{path} is not a trainer checkpoint (missing model/config)")
+        raise CheckpointUnreadableError(path, "not a trainer checkpoint (missing model/config)")
     return state
+
+
+def load_newest(out_dir: str) -> tuple[str | None, dict[str, Any] | None, list[tuple[str, str]]]:
+    """The newest checkpoint in ``out_dir`` that loads: (path, state, [(skipped path, why)]).
+
+    A newer one that cannot be loaded (torn by a full disk, corrupted) is skipped for the next
+    older; (None, None, []) when there is none at all. UsageError when there are checkpoints but
+    none loads: what is left cannot resume, and a fresh start would silently discard them.
+    """
+    skipped: list[tuple[str, str]] = []
+    found = list_checkpoints(out_dir)
+    for _, path in reversed(found):
+        try:
+            return path, load(path), skipped
+        except CheckpointUnreadableError as exc:
+            skipped.append((path, exc.reason))
+    if skipped:
+        listed = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
+        raise UsageError(
+            f"none of the {len(skipped)} checkpoints in {out_dir} can be loaded ({listed}). "
+            f"Remove them (or the folder {out_dir}) to train this iteration again from its start"
+        )
+    return None, None, []
 
 
 def capture_rng(device: torch.device | None = None) -> dict[str, Any]:

@@ -22,7 +22,14 @@ import torch
 from . import checkpoint as ckpt
 from .config import ARCH_FIELDS, PRESETS, TrainConfig, preset
 from .data import BatchPlan, Manifest, read_manifest
-from .errors import EXIT_CANCELLED, EXIT_USAGE, CancelledError, UsageError
+from .errors import (
+    EXIT_CANCELLED,
+    EXIT_DIVERGED,
+    EXIT_USAGE,
+    CancelledError,
+    DivergedError,
+    UsageError,
+)
 from .events import emit, log
 from .export import export_onnx
 from .init_weights import load_init_checkpoint
@@ -170,6 +177,22 @@ def check_same_data(
     )
 
 
+def resume_point(args: argparse.Namespace) -> tuple[str | None, dict[str, Any] | None]:
+    """The checkpoint to resume from and its state. With ``--resume auto``, the newest one in
+    --out-dir that loads: a newer one that does not (torn, corrupted) is skipped and said so."""
+    if args.resume != "auto":
+        return (args.resume, ckpt.load(args.resume)) if args.resume else (None, None)
+    path, state, skipped = ckpt.load_newest(args.out_dir)
+    for bad, why in skipped:
+        log(f"checkpoint {bad} cannot be loaded ({why}); trying the previous one")
+        emit("checkpointSkipped", path=bad, reason=why)
+    if path is None:
+        log(f"no checkpoint in {args.out_dir}; starting fresh")
+    elif skipped:
+        log(f"resuming from {path}, an older checkpoint than the newest")
+    return path, state
+
+
 def prepare(args: argparse.Namespace) -> Session:
     device = resolve_device(args.device)
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
@@ -179,14 +202,9 @@ def prepare(args: argparse.Namespace) -> Session:
     manifest = read_manifest(args.manifest)
     os.makedirs(args.out_dir, exist_ok=True)
 
-    resume_path = args.resume
-    if args.resume == "auto":
-        resume_path = ckpt.latest_checkpoint(args.out_dir)
-        if resume_path is None:
-            log(f"no checkpoint in {args.out_dir}; starting fresh")
     if args.init and args.init_checkpoint:
         raise UsageError("--init and --init-checkpoint are exclusive: give one starting point")
-    resume_state = ckpt.load(resume_path) if resume_path else None
+    resume_path, resume_state = resume_point(args)
     if resume_state is not None:
         check_same_data(resume_state, resume_path, manifest, args)
     # The starting weights are rebuilt on resume only when the base export is still missing.
@@ -275,6 +293,10 @@ def make_batches(s: Session, args: argparse.Namespace) -> TrainingBatches:
     return batches
 
 
+def weights_finite(model: MoCoV3) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -308,14 +330,14 @@ def train_steps(s: Session, args: argparse.Namespace, warmup: int = 0) -> tuple[
         if started is not None:
             images_done += x1.shape[0]
         window_images += x1.shape[0]
-        if s.step % REPORT_EVERY == 0 or s.step == cfg.steps:
-            # Reading the loss synchronises the GPU, so only do it when reporting.
+        report = s.step % REPORT_EVERY == 0 or s.step == cfg.steps
+        if report or s.step % cfg.checkpoint_every == 0:
+            # Reading the loss synchronises the GPU, so only when reporting or before a checkpoint
+            # (a diverged model is never saved: the newest checkpoint is one to resume from).
             value = float(loss.item())
             if not math.isfinite(value):
-                raise RuntimeError(
-                    f"loss became {value} by step {s.step}; lower --lr or resume "
-                    "from an earlier checkpoint"
-                )
+                raise DivergedError(s.step, value, lr, cfg.lr, cfg.batch_size, weights=False)
+        if report:
             now = time.time()
             rate = window_images / max(now - window_start, 1e-9)
             emit("step", step=s.step, loss=round(value, 6), lr=lr, imagesPerSec=round(rate, 2))
@@ -323,6 +345,9 @@ def train_steps(s: Session, args: argparse.Namespace, warmup: int = 0) -> tuple[
         if s.step >= cfg.steps:
             break
         if s.step % cfg.checkpoint_every == 0:
+            # This step's update came after its loss: check the weights it leaves too.
+            if not weights_finite(model):
+                raise DivergedError(s.step, value, lr, cfg.lr, cfg.batch_size, weights=True)
             save_checkpoint(s, args, final=False)
     _sync(device)
     return images_done, (time.time() - started) if started else 0.0
@@ -337,6 +362,8 @@ def train(args: argparse.Namespace) -> int:
     if s.resumed_from is not None:
         emit("resumed", step=s.step, checkpoint=s.resumed_from)
     images, seconds = train_steps(s, args) if s.step < s.cfg.steps else (0, 0.0)
+    if not weights_finite(s.model):
+        raise DivergedError(s.step, math.nan, s.cfg.lr, s.cfg.lr, s.cfg.batch_size, weights=True)
     final = save_checkpoint(s, args, final=True)
     onnx_path: str | None = None
     if args.onnx:
@@ -345,6 +372,21 @@ def train(args: argparse.Namespace) -> int:
     rate = round(images / seconds, 2) if images and seconds > 0 else None
     emit("done", step=s.step, checkpoint=final, onnx=onnx_path, imagesPerSec=rate)
     return 0
+
+
+def divergence_message(exc: DivergedError, checkpoint: str | None) -> str:
+    """What diverged and what to change: the same state and settings diverge again."""
+    start = (
+        f"resume from {checkpoint}, the newest checkpoint (saved before the loss diverged)"
+        if checkpoint
+        else "start again from the same weights"
+    )
+    return (
+        f"training diverged: {exc.what} at step {exc.step} (learning rate "
+        f"{exc.lr:.4g} at that step, base {exc.base_lr:.4g}, batch {exc.batch_size}). The same "
+        f"state and settings diverge again: lower the learning rate (--lr, e.g. "
+        f"{exc.base_lr / 10:.4g}) or use a smaller batch (--batch-size), and {start}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,6 +403,15 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {exc}")
         emit("error", message=str(exc))
         return EXIT_USAGE
+    except DivergedError as exc:
+        message = divergence_message(exc, ckpt.latest_checkpoint(args.out_dir))
+        log(f"error: {message}")
+        emit(
+            "error", message=message, kind="diverged", step=exc.step, loss=str(exc.loss),
+            lr=exc.lr, baseLr=exc.base_lr, batchSize=exc.batch_size,
+            checkpoint=ckpt.latest_checkpoint(args.out_dir),
+        )  # fmt: skip
+        return EXIT_DIVERGED
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         emit("error", message=f"{type(exc).__name__}: {exc}")

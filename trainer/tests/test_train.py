@@ -213,3 +213,68 @@ def test_only_the_images_the_batches_draw_are_decoded(
     used, listed = (int(n) for n in re.findall(r"decoding (\d+) of (\d+)", decoded[0])[0])
     assert listed == len(image_set["target"]) + len(pool)
     assert used <= 2 * int(SMALL[SMALL.index("--batch-size") + 1])
+
+
+def corrupt(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":  # as a full disk leaves a file
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(b"\x00" * len(data))
+
+
+def test_corrupt_newest_checkpoint_resumes_from_the_previous(
+    tmp_path: Path, manifest: Path, run_train: RunTrain
+) -> None:
+    out = tmp_path / "out"
+    base = ["--manifest", str(manifest), "--out-dir", str(out), *SMALL, "--checkpoint-every", "2"]
+    first = run_train(*base, "--steps", "4")
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["ckpt-000002.pt", "ckpt-000004.pt"]
+    corrupt(out / "ckpt-000004.pt", "truncated")
+
+    again = run_train(*base, "--steps", "6", "--resume", "auto")
+    assert again.returncode == 0, again.stderr
+    events = parse_events(again.stdout)
+    (skipped,) = [e for e in events if e["event"] == "checkpointSkipped"]
+    assert skipped["path"] == str(out / "ckpt-000004.pt") and skipped["reason"]
+    resumed = [e for e in events if e["event"] == "resumed"]
+    assert resumed == [{"event": "resumed", "step": 2, "checkpoint": str(out / "ckpt-000002.pt")}]
+    assert "ckpt-000004.pt cannot be loaded" in again.stderr
+    assert events[-1]["event"] == "done" and events[-1]["step"] == 6
+    assert ckpt.load(str(out / "ckpt-000004.pt"))["step"] == 4  # written again, whole
+
+
+def test_no_loadable_checkpoint_is_an_error_that_says_what_to_do(
+    tmp_path: Path, manifest: Path, run_train: RunTrain
+) -> None:
+    out = tmp_path / "out"
+    base = ["--manifest", str(manifest), "--out-dir", str(out), *SMALL, "--checkpoint-every", "2"]
+    assert run_train(*base, "--steps", "4").returncode == 0
+    corrupt(out / "ckpt-000004.pt", "truncated")
+    corrupt(out / "ckpt-000002.pt", "zeroed")
+    proc = run_train(*base, "--steps", "6", "--resume", "auto")
+    assert proc.returncode == 2
+    assert "none of the 2 checkpoints" in proc.stderr and "ckpt-000002.pt" in proc.stderr
+    assert f"Remove them (or the folder {out})" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_diverging_loss_stops_at_once_with_what_to_change(
+    tmp_path: Path, manifest: Path, run_train: RunTrain
+) -> None:
+    out = tmp_path / "out"
+    proc = run_train(
+        "--manifest", str(manifest), "--out-dir", str(out), *SMALL,
+        "--steps", "40", "--checkpoint-every", "1", "--lr", "1e30",
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    (error,) = [e for e in parse_events(proc.stdout) if e["event"] == "error"]
+    assert error["kind"] == "diverged" and error["loss"] in ("nan", "inf", "-inf")
+    assert error["step"] >= 1 and error["baseLr"] == 1e30 and error["batchSize"] == 16
+    assert "training diverged" in error["message"] and "lower the learning rate" in error["message"]
+    assert "Traceback" not in proc.stderr
+    # Every checkpoint left predates the divergence and is offered to resume from.
+    saved = ckpt.list_checkpoints(str(out))
+    assert all(step < error["step"] for step, _ in saved)
+    assert error["checkpoint"] == (saved[-1][1] if saved else None)
