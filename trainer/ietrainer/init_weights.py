@@ -8,13 +8,23 @@ Three layouts are recognised:
   wrapped in ``{"state_dict": …}`` and/or prefixed ``module.`` by DistributedDataParallel;
 * this trainer's own checkpoints (``{"model": …, "config": …}``).
 
+Such a file may come from anywhere, so it is unpickled without running code: only tensors and plain
+values load (see ``_read``); a file naming anything else is refused. The trainer's checkpoints of a
+run (``--resume``, ``--init``: files it wrote itself under the run's folder) are loaded in full by
+checkpoint.load, as they carry RNG states besides the weights.
+
 The backbone must load completely; heads load where their shapes match. A momentum branch the file
 lacks starts as a copy of the online one, as MoCo itself initialises it.
 """
 
 from __future__ import annotations
 
-import inspect
+import _compat_pickle
+import argparse
+import codecs
+import collections
+import functools
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,15 +56,124 @@ class InitReport:
         }
 
 
-def _read(path: str) -> Any:
-    kwargs: dict[str, Any] = {"map_location": "cpu"}
-    # Official MoCo v3 checkpoints pickle their argparse namespace; torch >= 2.6 would refuse it.
-    if "weights_only" in inspect.signature(torch.load).parameters:
-        kwargs["weights_only"] = False
+class _Refused(pickle.UnpicklingError):
+    """The file names a global outside the allowlist: loading it would run that code."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _numpy_globals() -> dict[str, Any]:
+    """NumPy arrays, dtypes and scalars (RNG states and metadata saved beside weights)."""
     try:
-        return torch.load(path, **kwargs)
+        import numpy as np
+    except ImportError:
+        return {}
+    multiarray = getattr(getattr(np, "_core", None), "multiarray", None) or np.core.multiarray
+    found: dict[str, Any] = {"numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        found[f"{module}._reconstruct"] = multiarray._reconstruct
+        found[f"{module}.scalar"] = multiarray.scalar
+    # dtype classes as NumPy >= 1.25 pickles them (numpy.dtypes.Float64DType, ...)
+    for name in dir(getattr(np, "dtypes", None) or object()):
+        if name.endswith("DType"):
+            found[f"numpy.dtypes.{name}"] = getattr(np.dtypes, name)
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _allowed_globals() -> dict[str, Any]:
+    """What a plain state dict may name: torch's own weights-only allowlist (tensors, storages,
+    dtypes, OrderedDict), plus what training scripts save beside the weights: an argparse
+    namespace of their flags, NumPy values, sets. None of these runs code when unpickled."""
+    try:
+        from torch import _weights_only_unpickler
+
+        allowed: dict[str, Any] = dict(_weights_only_unpickler._get_allowed_globals())
+    except (ImportError, AttributeError, TypeError):  # a torch whose private API moved
+        allowed = {
+            "collections.OrderedDict": collections.OrderedDict,
+            "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+            "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter,
+            "torch.nn.parameter.Parameter": torch.nn.Parameter,
+            "torch.Size": torch.Size,
+        }
+    allowed.update(_numpy_globals())
+    allowed.update(
+        {
+            "argparse.Namespace": argparse.Namespace,
+            "builtins.set": set,
+            "builtins.frozenset": frozenset,
+            "_codecs.encode": codecs.encode,  # how protocol 2 pickles bytes
+        }
+    )
+    return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        # Protocol 2 names Python 2 modules (__builtin__.set); pickle maps them the same way.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        allowed = _allowed_globals().get(f"{module}.{name}")
+        if allowed is None:
+            raise _Refused(f"{module}.{name}")
+        return allowed
+
+
+class _RestrictedPickle:
+    """A pickle module for torch's loaders that unpickles only the allowlisted globals."""
+
+    Unpickler = _RestrictedUnpickler
+
+    @staticmethod
+    def load(file: Any, **kwargs: Any) -> Any:
+        return _RestrictedUnpickler(file, **kwargs).load()
+
+
+def _restricted_load(path: str) -> Any:
+    """torch.load through _RestrictedPickle. Not torch.load(pickle_module=...): some 1.13 builds
+    ignore that argument and unpickle with the full pickle module, so torch's own zip (and legacy)
+    readers are called with it, as torch's weights-only loader calls them with its unpickler."""
+    ser: Any = torch.serialization
+    kwargs = {"encoding": "utf-8"}
+    with open(path, "rb") as fh:
+        if ser._is_zipfile(fh):
+            with ser._open_zipfile_reader(fh) as archive:
+                return ser._load(archive, "cpu", _RestrictedPickle, **kwargs)
+        return ser._legacy_load(fh, "cpu", _RestrictedPickle, **kwargs)
+
+
+def _not_plain(path: str, name: str) -> UsageError:
+    return UsageError(
+        f"init checkpoint {path} is not a plain state dict: it names {name}, code that loading "
+        "it would run, so it is refused. If you trust where it came from, convert it once where "
+        "running its code is safe: python3 -c \"import torch; c = torch.load('IN', "
+        "map_location='cpu', weights_only=False); torch.save(c.get('state_dict', c) if "
+        "isinstance(c, dict) else c.state_dict(), 'OUT')\", then give OUT"
+    )
+
+
+def _read(path: str) -> Any:
+    """Load a checkpoint made elsewhere without running code from it: torch's weights-only
+    loader first, then a restricted unpickler that also allows the flags and NumPy values that
+    training scripts save beside their weights. Anything else a file names is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"init checkpoint not found: {path}") from None
+    except pickle.UnpicklingError:
+        pass  # something besides tensors (or unreadable): try the wider allowlist
+    except Exception as exc:
+        raise UsageError(
+            f"init checkpoint {path} could not be read by torch.load ({exc})"
+        ) from None
+    try:
+        return _restricted_load(path)
+    except _Refused as refused:
+        raise _not_plain(path, refused.name) from None
     except Exception as exc:
         raise UsageError(
             f"init checkpoint {path} could not be read by torch.load ({exc})"

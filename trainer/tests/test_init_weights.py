@@ -259,3 +259,48 @@ def test_stored_config_without_head_fields_keeps_its_head_shapes() -> None:
     fresh = MoCoV3(preset("cpu-small"))
     assert len([m for m in fresh.projector if isinstance(m, nn.Linear)]) == 2
     assert fresh.predictor[-1].bias is None
+
+
+class _Payload:
+    """What a malicious checkpoint carries: unpickling it would run a shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_a_pickle_payload_is_refused_without_running_it(tmp_path: Path, zipped: bool) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pth"
+    state = torchvision.models.resnet18().state_dict()
+    payload = {"state_dict": state, "extra": _Payload(marker)}
+    torch.save(payload, path, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(UsageError) as caught:
+        load_init_checkpoint(MoCoV3(r18_config()), str(path), "resnet18")
+    message = str(caught.value)
+    assert "not a plain state dict" in message and str(path) in message
+    assert "system" in message and "torch.save(" in message  # what it names and how to convert
+    assert not marker.exists()
+
+
+def test_own_checkpoints_with_rng_state_and_flags_load_without_full_unpickling(
+    tmp_path: Path,
+) -> None:
+    import argparse
+
+    cfg = preset("cpu-small")
+    source = MoCoV3(cfg)
+    path = tmp_path / "base.pt"
+    # What `ie pretrain` writes (RNG states hold NumPy arrays) and an official script's flags.
+    state = {
+        "model": source.state_dict(), "config": cfg.to_dict(), "rng": ckpt.capture_rng(),
+        "args": argparse.Namespace(arch="small", lr=0.1), "seen": {1, 2},
+    }  # fmt: skip
+    ckpt.save_atomic(state, str(path))
+    report = load_init_checkpoint(MoCoV3(cfg), str(path), cfg.arch)
+    assert report.layout == "ietrainer" and report.skipped == []
