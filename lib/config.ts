@@ -183,6 +183,8 @@ const runConfigObject = z.strictObject({
        */
       steps: z.number().int().min(1).default(50),
       batchSize: z.number().int().min(4).optional(),
+      /** Base learning rate of the cosine schedule; default: the preset's (cpu-small 1e-3, gpu-r50 3e-4). */
+      lr: z.number().positive().optional(),
       checkpointEvery: z.number().int().min(1).default(20),
       /**
        * Disk retention (activities/train/retention.ts): the newest `keepIterations` iterations keep their

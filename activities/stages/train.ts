@@ -7,7 +7,7 @@ import { baseEncoderFile, iterationFiles } from '../iteration-files';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { applyRetention, forgetRemoved } from '../train/retention';
-import { runTrainer, type TrainerEvent } from '../train/trainer-process';
+import { runTrainer, type TrainerEvent, type TrainingDivergence } from '../train/trainer-process';
 import type { StageRef } from '../../lib/contract';
 
 export interface TrainResult {
@@ -59,6 +59,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       train.device,
     ];
     if (train.batchSize) args.push('--batch-size', String(train.batchSize));
+    if (train.lr !== undefined) args.push('--lr', String(train.lr));
     if (previous?.checkpoint) args.push('--init', previous.checkpoint);
     if (ref.iteration === 0) {
       const initCheckpoint = resolveInitCheckpoint(train.initCheckpoint, train.preset);
@@ -85,6 +86,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       args,
       signal: ctx.signal,
       onLog: (line) => ctx.log.debug({ trainer: line }),
+      describeDivergence: (d) => divergenceMessage(ref, d, train.lr),
       onEvent: async (event: TrainerEvent) => {
         if (event.event === 'step') last = { ...last, step: event.step, loss: event.loss };
         if (event.event === 'initialised') {
@@ -101,6 +103,12 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
           );
         }
         if (event.event === 'base') ctx.log.info({ onnx: event.onnx }, 'starting encoder exported');
+        if (event.event === 'checkpointSkipped') {
+          ctx.log.warn(
+            { checkpoint: event.path, reason: event.reason },
+            'checkpoint cannot be loaded; resuming from the previous one',
+          );
+        }
         if (event.event === 'resumed') {
           last = { ...last, step: event.step, checkpoint: event.checkpoint };
           ctx.log.info({ step: event.step, checkpoint: event.checkpoint }, 'training resumed from checkpoint');
@@ -134,6 +142,24 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       imagesPerSec: done.imagesPerSec ?? null,
     };
   });
+}
+
+/**
+ * A diverged training in the run config's terms. The run keeps its config, and a retry from the same state
+ * diverges again: the way on is a new run with a lower learning rate or batch, from the weights before it.
+ */
+export function divergenceMessage(ref: StageRef, d: TrainingDivergence, lr: number | undefined): string {
+  const short = (x: number) => String(Number(x.toPrecision(3)));
+  const base = lr === undefined ? `the preset's ${short(d.baseLr)}` : short(d.baseLr);
+  const from = d.checkpoint
+    ? `, with train.initCheckpoint ${d.checkpoint} (the newest checkpoint, saved before it) to keep the training so far`
+    : '';
+  return (
+    `training diverged in iteration ${ref.iteration}: ${d.what} at step ${d.step} (learning rate ` +
+    `${short(d.lr)} at that step; train.lr ${base}, batch ${d.batchSize}). A retry from the same state diverges ` +
+    `again, so the iteration stops: stop the run (ie control stop ${ref.runId}) and start it again with a lower ` +
+    `train.lr (e.g. ${short(d.baseLr / 10)}) or a smaller train.batchSize${from}`
+  );
 }
 
 /** What the trainer trains on: content-store paths, each part in sha256 order, without duplicates. */

@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         message = divergence_message(exc, ckpt.latest_checkpoint(args.out_dir))
         log(f"error: {message}")
         emit(
-            "error", message=message, kind="diverged", step=exc.step, loss=str(exc.loss),
-            lr=exc.lr, baseLr=exc.base_lr, batchSize=exc.batch_size,
+            "error", message=message, kind="diverged", what=exc.what, step=exc.step,
+            loss=str(exc.loss), lr=exc.lr, baseLr=exc.base_lr, batchSize=exc.batch_size,
             checkpoint=ckpt.latest_checkpoint(args.out_dir),
         )  # fmt: skip
         return EXIT_DIVERGED
