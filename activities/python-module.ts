@@ -34,6 +34,58 @@ export interface PythonModuleExit {
   errorMessage?: string;
 }
 
+/** Variables a Python child gets by name: where things are, the locale and time zone, temp folders. */
+const CHILD_VARIABLES = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'LD_LIBRARY_PATH',
+  'VIRTUAL_ENV',
+  'CONDA_PREFIX',
+  'PYTHONHASHSEED',
+  'PYTHONWARNINGS',
+  'PYTHONDONTWRITEBYTECODE',
+  'CUBLAS_WORKSPACE_CONFIG',
+]);
+
+/** ...and by prefix: locale categories, thread pools (OpenMP, MKL, OpenBLAS), torch and CUDA settings. */
+const CHILD_PREFIXES = [
+  'LC_',
+  'OMP_',
+  'MKL_',
+  'OPENBLAS_',
+  'KMP_',
+  'GOMP_',
+  'TORCH_',
+  'PYTORCH_',
+  'CUDA_',
+  'CUDNN_',
+  'NVIDIA_',
+];
+
+/** Whatever the prefix, nothing that looks like a credential. */
+const CREDENTIAL = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
+
+/**
+ * The environment of a Python child: only what the trainer, the GP and the probe use. They read no IE_*
+ * variable, and never get the worker's database URL or a search provider's key.
+ */
+export function pythonEnvironment(source: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(source)) {
+    if (value === undefined || CREDENTIAL.test(name)) continue;
+    if (CHILD_VARIABLES.has(name) || CHILD_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
+  }
+  return env;
+}
+
 /** The interpreter could not be started (missing, not executable). */
 export class PythonStartError extends Error {
   override readonly name = 'PythonStartError';
@@ -62,7 +114,7 @@ export function runPythonModule<E extends object = PythonEvent>(run: PythonModul
   return new Promise((resolve, reject) => {
     const child = spawn(run.python, ['-u', '-m', run.module, ...run.args], {
       cwd: trainerDir,
-      env: { ...process.env, PYTHONPATH: trainerDir },
+      env: { ...pythonEnvironment(), PYTHONPATH: trainerDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let errorMessage: string | undefined;

@@ -136,3 +136,48 @@ sys.stdout.flush()`);
   expect(events).toBeGreaterThan(1000);
   expect(ticks).toBeGreaterThanOrEqual(10);
 });
+
+test('a child gets only the environment it needs: no database URL, no API keys', async () => {
+  const planted = {
+    DATABASE_URL: 'postgresql://ie:hunter2@db.internal:5432/ie',
+    IE_FLICKR_API_KEY: 'flickr-key-0123',
+    IE_BRAVE_TOKEN: 'brave-token-0123',
+    IE_OPENVERSE_CLIENT_SECRET: 'openverse-secret-0123',
+    IE_LLM_API_KEY: 'llm-key-0123',
+    OMP_NUM_THREADS: '1',
+    CUDA_VISIBLE_DEVICES: '0',
+  };
+  const saved = Object.fromEntries(Object.keys(planted).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, planted);
+  try {
+    const python = fakePython('print(json.dumps({"event": "env", "env": dict(os.environ)}), flush=True)');
+    let env: Record<string, string> = {};
+    await runPythonModule({
+      python,
+      module: 'ietrainer.x',
+      args: [],
+      onEvent: (event) => {
+        env = event.env as Record<string, string>;
+      },
+    });
+    for (const name of [
+      'DATABASE_URL',
+      'IE_FLICKR_API_KEY',
+      'IE_BRAVE_TOKEN',
+      'IE_OPENVERSE_CLIENT_SECRET',
+      'IE_LLM_API_KEY',
+    ])
+      expect(env[name]).toBeUndefined();
+    const printed = JSON.stringify(env);
+    for (const secret of ['hunter2', 'flickr-key', 'brave-token', 'openverse-secret', 'llm-key'])
+      expect(printed).not.toContain(secret);
+    expect(Object.keys(env).filter((name) => name.startsWith('IE_'))).toEqual([]);
+    expect(env).toMatchObject({ PATH: process.env.PATH, OMP_NUM_THREADS: '1', CUDA_VISIBLE_DEVICES: '0' });
+    expect(env.PYTHONPATH).toMatch(/trainer$/);
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
