@@ -12,7 +12,8 @@ const METADATA_ADDRESSES = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100
  * Why an address may not be connected to, or undefined when it is public unicast. Only ipaddr.js's
  * 'unicast' range passes: private, loopback, link-local, multicast, unspecified, broadcast, carrier-grade
  * NAT (100.64/10, which holds 100.100.100.200), unique-local, reserved, documentation, 6to4/Teredo/NAT64
- * (which embed IPv4 addresses) are all refused. IPv4-mapped IPv6 is judged as the IPv4 address it maps.
+ * (which embed IPv4 addresses) and IPv4-compatible ::/96 are all refused. IPv4-mapped IPv6 is judged as the IPv4
+ * address it maps.
  */
 export function blockedRange(address: string): string | undefined {
   if (!ipaddr.isValid(address)) return 'invalid';
@@ -20,6 +21,10 @@ export function blockedRange(address: string): string | undefined {
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
   if (METADATA_ADDRESSES.has(ip.toString())) return 'metadata';
   const range = ip.range();
+  // ::/96 (IPv4-compatible, deprecated: `[::127.0.0.1]` is `[::7f00:1]` in a URL), which ipaddr.js calls
+  // unicast; :: and ::1 keep their own names.
+  if (range === 'unicast' && ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0))
+    return 'ipv4Compatible';
   return range === 'unicast' ? undefined : range;
 }
 

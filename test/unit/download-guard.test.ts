@@ -27,6 +27,10 @@ describe('blockedRange', () => {
     ['::ffff:10.0.0.1', 'private'],
     ['::ffff:169.254.169.254', 'metadata'],
     ['::ffff:7f00:1', 'loopback'],
+    ['::7f00:1', 'ipv4Compatible'], // [::127.0.0.1] as URL parsing writes it
+    ['::127.0.0.1', 'loopback'],
+    ['::a00:1', 'ipv4Compatible'],
+    ['::808:808', 'ipv4Compatible'],
     ['64:ff9b::a00:1', 'rfc6052'],
     ['2002:a00:1::', '6to4'],
   ])('%s is refused (%s)', (address, range) => {
