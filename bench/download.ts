@@ -60,7 +60,7 @@ async function worker(urlsFile: string, storeDir: string): Promise<void> {
   process.env.IE_STORE_DIR = storeDir;
   const { fetchBytes } = await import('../activities/download/fetch');
   const { hostPortOf } = await import('../activities/download/guard');
-  const { fetchOptions } = await import('../activities/download/policy');
+  const { fetchPolicy } = await import('../activities/download/policy');
   const { normaliseImage, inspectImage, ImageRejected } = await import('../activities/store/normalise');
   const { putImage, sha256, storedImage } = await import('../activities/store/content-store');
   const { parseRunConfig } = await import('../lib/config');
@@ -74,7 +74,7 @@ async function worker(urlsFile: string, storeDir: string): Promise<void> {
     download: { timeoutMs: TIMEOUT_MS, userAgent: 'InternetExplorerBench/0.1' },
   });
   const d = config.download;
-  const opts = fetchOptions(config);
+  const opts = fetchPolicy(config).local;
   const norm = { maxSide: MAX_SIDE, maxPixels: d.maxPixels };
   const filters = { minSide: d.minSide, maxAspectRatio: d.maxAspectRatio };
   let ok = 0;

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   process.env.IE_STORE_DIR = store;
   const { fetchBytes } = await import('../activities/download/fetch');
   const { hostPortOf } = await import('../activities/download/guard');
-  const { fetchOptions } = await import('../activities/download/policy');
+  const { fetchPolicy } = await import('../activities/download/policy');
   const { putImage, sha256 } = await import('../activities/store/content-store');
   const { differenceHash, normaliseImage, readJpegHeader } = await import('../activities/store/normalise');
   const { parseRunConfig } = await import('../lib/config');
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       search: { baseUrl: `http://${hostPortOf(urls[0])}` },
       download: { userAgent: 'InternetExplorerProfile/0.1' },
     });
-    const opts = fetchOptions(config);
+    const opts = fetchPolicy(config).local;
     const norm = { maxSide: MAX_SIDE, maxPixels: config.download.maxPixels };
     const limit = pLimit(CONCURRENCY);
     const fetchAll = async () =>

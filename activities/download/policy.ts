@@ -12,6 +12,9 @@ export function downloadUserAgent(config: RunConfig): string {
   return config.download.userAgent ?? process.env.IE_USER_AGENT ?? DEFAULT_USER_AGENT;
 }
 
+/** The provider name of the local search engine (activities/search/local.ts), as SearchResult rows record it. */
+export const LOCAL_PROVIDER = 'local';
+
 /**
  * host:port of the run's own search engine when it is the local one: its image URLs point at it, it is
  * usually on a private address, and it is ours (exempt from the address guard and per-host limits).
@@ -25,23 +28,35 @@ export function localEngineHost(config: RunConfig): string | undefined {
     local?: { baseUrl?: string };
   };
   const kinds = search.providers ?? [search.provider];
-  if (!kinds.includes('local')) return undefined;
+  if (!kinds.includes(LOCAL_PROVIDER)) return undefined;
   // The top-level baseUrl is the local engine's when it is the only provider or the one `provider` names.
-  const topLevel = kinds.length === 1 || search.provider === 'local' ? search.baseUrl : undefined;
+  const topLevel = kinds.length === 1 || search.provider === LOCAL_PROVIDER ? search.baseUrl : undefined;
   return hostPortOf(search.local?.baseUrl ?? topLevel ?? process.env.IE_ENGINE_URL ?? DEFAULT_ENGINE_URL);
 }
 
-/** Every destination a run may download from despite the private-address guard. */
+/**
+ * Every destination a run may download from despite the private-address guard, for URLs its local search
+ * engine returned: `download.allowHosts` and the engine. URLs of every other provider (and the redirects they
+ * lead to) get `download.allowHosts` only: another provider's result cannot reach the local engine.
+ */
 export function downloadAllowHosts(config: RunConfig): string[] {
   const engine = localEngineHost(config);
   return [...config.download.allowHosts, ...(engine ? [engine] : [])];
 }
 
+/** The request options of a run's download stage, by where a URL came from. Both share the per-host limits. */
+export interface FetchPolicy {
+  /** For URLs the local provider returned: its engine is allowed (and exempt from per-host limits). */
+  local: FetchOptions;
+  /** For URLs any other provider returned: only `download.allowHosts` pass the address guard. */
+  web: FetchOptions;
+}
+
 /** What every request of a run's download stage shares: limits, the address guard, per-host politeness. */
-export function fetchOptions(config: RunConfig, signal?: AbortSignal): FetchOptions {
+export function fetchPolicy(config: RunConfig, signal?: AbortSignal): FetchPolicy {
   const d = config.download;
   const engine = localEngineHost(config);
-  return {
+  const common = {
     timeoutMs: d.timeoutMs,
     connectTimeoutMs: d.connectTimeoutMs,
     maxBytes: d.maxBytes,
@@ -51,8 +66,11 @@ export function fetchOptions(config: RunConfig, signal?: AbortSignal): FetchOpti
     maxRetryAfterMs: d.maxRetryAfterMs,
     respectRobotsTag: d.respectRobotsTag,
     userAgent: downloadUserAgent(config),
-    guard: new AddressGuard(new HostAllowlist(downloadAllowHosts(config))),
     hosts: new HostLimiter({ concurrency: d.perHostConcurrency, rps: d.perHostRps }, new Set(engine ? [engine] : [])),
     signal,
+  };
+  return {
+    local: { ...common, guard: new AddressGuard(new HostAllowlist(downloadAllowHosts(config))) },
+    web: { ...common, guard: new AddressGuard(new HostAllowlist(d.allowHosts)) },
   };
 }

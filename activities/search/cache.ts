@@ -40,6 +40,7 @@ export const dbSearchStore: SearchStore = {
         rank: h.rank,
         ...(h.pageUrl === null ? {} : { pageUrl: h.pageUrl }),
         ...(h.title === null ? {} : { title: h.title }),
+        ...(h.source === null ? {} : { source: h.source }),
       })),
     }));
   },
@@ -69,6 +70,7 @@ export const dbSearchStore: SearchStore = {
             url: h.url,
             pageUrl: h.pageUrl,
             title: h.title,
+            source: h.source,
           })),
         ),
         skipDuplicates: true,

@@ -37,7 +37,7 @@ export class CombinedProvider implements SearchProvider {
     for (let k = 0; k < this.providers.length; k++) {
       const provider = this.providers[(first + k) % this.providers.length];
       try {
-        return await provider.search(query, limit, signal);
+        return tagged(await provider.search(query, limit, signal), provider);
       } catch (err) {
         if (!(err instanceof QuotaExhaustedError)) throw err;
         exhausted ??= err;
@@ -50,7 +50,9 @@ export class CombinedProvider implements SearchProvider {
     const n = this.providers.length;
     const shares = this.providers.map((_, k) => Math.floor(limit / n) + (k < limit % n ? 1 : 0));
     const settled = await Promise.allSettled(
-      this.providers.map((p, k) => (shares[k] > 0 ? p.search(query, shares[k], signal) : Promise.resolve([]))),
+      this.providers.map((p, k) =>
+        shares[k] > 0 ? p.search(query, shares[k], signal).then((hits) => tagged(hits, p)) : Promise.resolve([]),
+      ),
     );
     const lists: SearchHit[][] = [];
     let exhausted: QuotaExhaustedError | undefined;
@@ -62,6 +64,11 @@ export class CombinedProvider implements SearchProvider {
     if (lists.length === 0 && exhausted) throw exhausted;
     return interleave(lists, limit);
   }
+}
+
+/** Hits marked with the provider that returned them (a nested combination keeps the innermost). */
+function tagged(hits: SearchHit[], provider: SearchProvider): SearchHit[] {
+  return hits.map((hit) => ({ ...hit, source: hit.source ?? provider.name }));
 }
 
 /** 1st of each list, then 2nd of each, ...; first occurrence of a URL wins; ranks 0-based in the new order. */

@@ -11,6 +11,8 @@ export interface SearchHit {
   height?: number;
   license?: string;
   creator?: string;
+  /** Which provider returned the hit, when several answer one query (CombinedProvider). */
+  source?: string;
 }
 
 /** A text-to-image search engine: the local engine today, web APIs (Openverse, Flickr, ...) later. */

@@ -9,7 +9,7 @@ import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { fetchBytes, type FetchOptions } from '../download/fetch';
 import { NEAR_DUPLICATE_OF_TARGET } from '../download/outcomes';
-import { fetchOptions } from '../download/policy';
+import { fetchPolicy, LOCAL_PROVIDER } from '../download/policy';
 import { recordFetch } from '../download/record';
 import { writeShards } from '../download/shards';
 import {
@@ -29,6 +29,7 @@ interface ResultRow {
   conceptId: number;
   url: string;
   rank: number;
+  provider: string;
 }
 
 export interface DownloadSummary {
@@ -62,7 +63,7 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
   return runStage('download', ref, async (ctx) => {
     const { download, resultsPerQuery } = run.config;
     const rows = await db().$queryRaw<ResultRow[]>`
-      SELECT q."conceptId", r.url, r.rank
+      SELECT q."conceptId", r.url, r.rank, COALESCE(r.source, r.provider) AS provider
       FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
       WHERE q."runId" = ${ref.runId} AND q.iteration = ${ref.iteration} AND r.rank < ${resultsPerQuery}`;
     const urls = [...new Set(rows.map((r) => r.url))];
@@ -84,7 +85,9 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
       'download planned',
     );
 
-    const fetchOpts = fetchOptions(run.config, ctx.signal);
+    const policy = fetchPolicy(run.config, ctx.signal);
+    // Only the local provider's own results may go to the local engine (never another provider's URL).
+    const fromLocal = new Set(rows.filter((r) => r.provider === LOCAL_PROVIDER).map((r) => r.url));
     const limit = pLimit(download.concurrency);
     // Every in-flight request listens for cancellation on the same signal.
     setMaxListeners(download.concurrency * 2 + 10, ctx.signal);
@@ -99,7 +102,7 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
       todo.map((url) =>
         limit(async () => {
           if (ctx.signal.aborted) return;
-          await fetchOne(url, ref, run.config, fetchOpts, ctx.signal);
+          await fetchOne(url, ref, run.config, fromLocal.has(url) ? policy.local : policy.web, ctx.signal);
           done++;
           if (Date.now() - lastBeat > 1000) beat();
         }),

@@ -151,6 +151,9 @@ test("combined search reuses each provider's cached pages; its merged list is ca
   expect(again.requests).toBe(0);
   expect(again.hits.map((h) => h.url)).toEqual(first.hits.map((h) => h.url));
   expect([openverse.requests.length, flickr.requests.length]).toEqual([ov, fl]);
+  // Which provider returned each hit survives the cache (the download stage allows the local engine by it).
+  expect(new Set(first.hits.map((h) => h.source))).toEqual(new Set(['openverse', 'flickr']));
+  expect(again.hits.map((h) => h.source)).toEqual(first.hits.map((h) => h.source));
 
   // Deeper: the merged list is rebuilt from the providers' cached pages (of 20 and 500 results, both the
   // last ones), so no provider is asked again; the first six stay first.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { fetchBytes } from '../../activities/download/fetch';
-import { fetchOptions } from '../../activities/download/policy';
+import { fetchPolicy } from '../../activities/download/policy';
 import { ImageRejected, normaliseImage } from '../../activities/store/normalise';
 import { parseRunConfig, type RunConfig } from '../../lib/config';
 import { buildSampleCorpus } from '../../engine/sample-corpus';
@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 async function outcome(url: string): Promise<{ reason: string; jpeg?: Buffer }> {
-  const fetched = await fetchBytes(url, fetchOptions(config));
+  const fetched = await fetchBytes(url, fetchPolicy(config).local);
   if (!fetched.ok) return { reason: fetched.reason };
   try {
     const { jpeg } = await normaliseImage(fetched.bytes, config.download, config.download);

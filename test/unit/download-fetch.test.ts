@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { fetchBytes, type FetchOptions } from '../../activities/download/fetch';
 import { AddressGuard, HostAllowlist, type Resolver } from '../../activities/download/guard';
 import { HostLimiter } from '../../activities/download/hosts';
+import { fetchPolicy } from '../../activities/download/policy';
+import { parseRunConfig } from '../../lib/config';
 
 // A real HTTP server on 127.0.0.1; it is allowlisted explicitly (loopback is otherwise refused).
 let server: Server;
@@ -17,6 +19,9 @@ let maxActive = 0;
 let bigBytesWritten = 0;
 let bigClosed = false;
 let lastUserAgent = '';
+/** Decompression bombs: a PNG's first bytes, then 64 MiB of zeros, compressed to a few KB. */
+const bombs: Record<string, Buffer> = {};
+const BOMB_INFLATED = 64 * 1024 * 1024;
 
 function handle(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', base);
@@ -82,6 +87,13 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       return void setTimeout(() => res.destroy(), 20);
     case '/gzip':
       return void res.writeHead(200, { 'Content-Encoding': 'gzip' }).end(gzipSync(png));
+    case '/bomb': {
+      const encoding = url.searchParams.get('encoding') as string;
+      const body = bombs[encoding];
+      return void res
+        .writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': encoding, 'Content-Length': body.length })
+        .end(body);
+    }
     case '/slow': {
       active++;
       maxActive = Math.max(maxActive, active);
@@ -100,6 +112,10 @@ beforeAll(async () => {
   png = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#4477aa' } })
     .png()
     .toBuffer();
+  const inflated = Buffer.concat([png.subarray(0, 64), Buffer.alloc(BOMB_INFLATED - 64)]);
+  bombs.gzip = gzipSync(inflated, { level: 9 });
+  bombs.deflate = deflateSync(inflated, { level: 9 });
+  bombs.br = brotliCompressSync(inflated, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } });
   server = createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
@@ -201,6 +217,7 @@ test.each([
   'http://100.100.100.200/latest/meta-data/',
   'http://127.0.0.1:1/img.png', // loopback, but not the allowlisted port
   'http://[::ffff:127.0.0.1]/img.png', // IPv4-mapped loopback
+  'http://[::127.0.0.1]/img.png', // IPv4-compatible loopback (::/96), `[::7f00:1]` once parsed
   'http://0x7f.1/img.png', // loopback spelt in hex
 ])('a redirect from an allowed host to %s is refused before connecting', async (target) => {
   const resolved: string[] = [];
@@ -300,4 +317,43 @@ test('cancellation stops a request without waiting for it', async () => {
   const r = await fetchBytes(`${base}/stall`, options({ signal: controller.signal, timeoutMs: 5000 }));
   expect(r).toMatchObject({ ok: false, reason: 'cancelled' });
   expect(Date.now() - started).toBeLessThan(1000);
+});
+
+test.each(['gzip', 'br', 'deflate'])('a %s bomb is cut at the byte cap of the decompressed body', async (encoding) => {
+  expect(bombs[encoding].length).toBeLessThan(256 * 1024); // small on the wire, 64 MiB inflated
+  const maxBytes = 1024 * 1024;
+  const before = process.memoryUsage().arrayBuffers;
+  const r = await fetchBytes(`${base}/bomb?encoding=${encoding}`, options({ maxBytes }));
+  expect(r).toMatchObject({ ok: false, reason: 'too_large', retryable: false, detail: `body over ${maxBytes} bytes` });
+  // Read no further than the cap (and the decoder's chunks): nothing near the 64 MiB it inflates to.
+  expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+});
+
+test("the local engine is reached only by the local provider's URLs, never through another provider's redirect", async () => {
+  // This test server plays the run's local engine; a second one plays another provider's (allowlisted) host.
+  const web = createServer((req, res) => {
+    const to = new URL(req.url ?? '/', 'http://web').searchParams.get('to') ?? '/';
+    res.writeHead(302, { Location: to }).end();
+  });
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  const webHost = `127.0.0.1:${(web.address() as AddressInfo).port}`;
+  try {
+    const config = parseRunConfig({
+      target: '/unused',
+      search: { providers: ['local', 'openverse'], local: { baseUrl: base } },
+      download: { allowHosts: [webHost], retries: 0 },
+    });
+    const policy = fetchPolicy(config);
+    const engineImage = `${base}/img.png`;
+    expect(await fetchBytes(engineImage, policy.local)).toMatchObject({ ok: true });
+    // Another provider's result naming the engine, or redirecting to it, is refused before connecting.
+    hits.clear();
+    expect(await fetchBytes(engineImage, policy.web)).toMatchObject({ ok: false, reason: 'blocked_address' });
+    const redirect = `http://${webHost}/?to=${encodeURIComponent(engineImage)}`;
+    expect(await fetchBytes(redirect, policy.web)).toMatchObject({ ok: false, reason: 'blocked_address' });
+    expect(hits.get('/img.png')).toBeUndefined();
+  } finally {
+    web.closeAllConnections();
+    await new Promise((resolve) => web.close(resolve));
+  }
 });

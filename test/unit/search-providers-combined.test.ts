@@ -39,6 +39,14 @@ describe('CombinedProvider round-robin', () => {
     expect(flickr.requests.map((r) => r.query.get('text'))).toEqual(['b', 'd']);
     expect(results[0][0].url).toContain('52000000001');
     expect(results[1][1].pageUrl).toContain('flickr.com/photos/');
+    // Each hit names the provider that returned it (only the local one's may reach the local engine).
+    expect(results.map((hits) => [...new Set(hits.map((h) => h.source))])).toEqual([
+      ['openverse'],
+      ['flickr'],
+      ['openverse'],
+      ['flickr'],
+      ['openverse'],
+    ]);
   });
 
   it('passes a query on when a provider has no quota left, and fails only when all are spent', async () => {
@@ -80,6 +88,7 @@ describe('CombinedProvider split', () => {
       ov[3],
     ]);
     expect(hits.map((h) => h.rank)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(hits.map((h) => h.source)).toEqual(['openverse', 'openverse', 'flickr', 'openverse', 'flickr', 'openverse']);
   });
 
   it('keeps the other providers’ results when one has no quota, fails on other errors', async () => {
