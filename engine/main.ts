@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     throw err;
   });
   const engine = await startEngine({ ...serve, faults });
-  log.info({ url: engine.url, images: engine.images }, 'engine listening');
+  log.info({ url: engine.url, publicUrl: engine.publicUrl, images: engine.images }, 'engine listening');
   process.stdout.write(`${engine.url}\n`);
 
   let stopping = false;

@@ -7,6 +7,8 @@ import { ensureWebdatasetManifest } from './webdataset-corpus';
 export interface EngineServeFlags {
   port: string;
   host: string;
+  /** The base URL its links name (EngineOptions.publicUrl). */
+  publicUrl?: string;
   /** The corpus manifest (named by the command's own manifest flag). */
   manifest?: string;
   webdataset?: string;
@@ -26,6 +28,7 @@ export function addEngineServeOptions(command: Command, portFlag: string, manife
   return command
     .option(portFlag, 'port to listen on (0 = any free port)', '8600')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('--public-url <url>', 'base URL its result and page links name (default: http://HOST:PORT)')
     .option(manifestFlag, 'JSONL corpus manifest (default: the built-in corpus, built on first use)')
     .option('--webdataset <dir>', 'serve an img2dataset webdataset folder (tar shards), indexed on first use')
     .option('--image-latency <ms>', 'delay before each image response, like a slow web server');
@@ -45,7 +48,7 @@ function nonNegative(flag: string, value: string, max = Number.MAX_SAFE_INTEGER)
 export async function engineServeOptions(
   flags: EngineServeFlags,
   manifestFlag: string,
-): Promise<Pick<EngineOptions, 'manifestPath' | 'port' | 'host' | 'imageLatencyMs'>> {
+): Promise<Pick<EngineOptions, 'manifestPath' | 'port' | 'host' | 'publicUrl' | 'imageLatencyMs'>> {
   const port = nonNegative('--port', flags.port, 65535);
   if (flags.manifest && flags.webdataset) throw new EngineFlagError(`give ${manifestFlag} or --webdataset, not both`);
   for (const [flag, p] of [
@@ -53,10 +56,23 @@ export async function engineServeOptions(
     ['--webdataset', flags.webdataset],
   ] as const)
     if (p && !fs.existsSync(p)) throw new EngineFlagError(`${flag} ${p} does not exist`);
+  if (flags.publicUrl !== undefined && !/^https?:$/.test(urlProtocol(flags.publicUrl)))
+    throw new EngineFlagError(
+      `--public-url must be an http(s) URL such as http://engine.lab:8600, got '${flags.publicUrl}'`,
+    );
   return {
+    publicUrl: flags.publicUrl,
     manifestPath: flags.webdataset ? await ensureWebdatasetManifest(flags.webdataset) : flags.manifest,
     port,
     host: flags.host,
     imageLatencyMs: flags.imageLatency === undefined ? undefined : nonNegative('--image-latency', flags.imageLatency),
   };
+}
+
+function urlProtocol(value: string): string {
+  try {
+    return new URL(value).protocol;
+  } catch {
+    return '';
+  }
 }

@@ -38,6 +38,11 @@ export interface EngineOptions {
   /** 0 picks a free port. */
   port?: number;
   host?: string;
+  /**
+   * The base URL of the absolute links in results and pages (how clients reach it, e.g. behind a name or a
+   * proxy); default `http://<host>:<port>` (127.0.0.1 when bound to every interface). Never the request's Host.
+   */
+  publicUrl?: string;
   /** Delay before each image response, as a slow web server would have (0 = none); overrides `faults.imageLatencyMs`. */
   imageLatencyMs?: number;
   /** Result noise, latency and per-URL faults (see `engine/faults.ts`); none by default. */
@@ -55,7 +60,10 @@ export interface EngineStats {
 }
 
 export interface RunningEngine {
+  /** Where it listens. */
   url: string;
+  /** What its links name (EngineOptions.publicUrl). */
+  publicUrl: string;
   port: number;
   images: number;
   close(): Promise<void>;
@@ -186,9 +194,10 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
     searchRequests,
   });
 
+  // Absolute links name the configured base, never the request's Host header (which a client chooses:
+  // reflected into pages, it would be markup an attacker writes; into results, links to wherever it says).
+  let base = '';
   const server = createServer((req, res) => {
-    // Absolute URLs follow the Host the client used, like a real site behind any name.
-    const base = req.headers.host ? `http://${req.headers.host}` : engineUrl;
     handle(req, res, base).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       const message = err instanceof Error ? err.message : String(err);
@@ -208,9 +217,11 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
   });
   const port = (server.address() as AddressInfo).port;
   const engineUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  base = publicBaseUrl(options.publicUrl, host, port);
 
   return {
     url: engineUrl,
+    publicUrl: base,
     port,
     images: records.length,
     stats,
@@ -222,6 +233,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
       await store.close();
     },
   };
+}
+
+/** The origin links use: the configured public URL (its origin), else where it listens (loopback for a wildcard). */
+export function publicBaseUrl(configured: string | undefined, host: string, port: number): string {
+  if (configured) return new URL(configured).origin;
+  const reachable = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
 function search(

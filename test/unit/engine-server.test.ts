@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadManifest, type ManifestRecord } from '../../engine/corpus';
 import { buildSampleCorpus } from '../../engine/sample-corpus';
-import { startEngine, type RunningEngine, type SearchResponse } from '../../engine/server';
+import { publicBaseUrl, startEngine, type RunningEngine, type SearchResponse } from '../../engine/server';
 
 const GOLDEN = 'n02099601';
 
@@ -109,7 +110,56 @@ describe('engine HTTP API over a sample corpus', () => {
     expect(engine.stats().imageRequests['tiny/nope']).toBeUndefined();
     expect((await getJson(`${engine.url}/health`)).body).toEqual({ ok: true, images: byKey.size });
   });
+
+  it('never reflects the Host header: links name its own base URL', async () => {
+    const evil = 'evil.example"><script>alert(1)</script>';
+    const search = await getWithHost(`${engine.url}/search?q=golden&per_page=3`, evil);
+    const { results } = JSON.parse(search) as SearchResponse;
+    expect(results).toHaveLength(3);
+    for (const r of results) {
+      expect(r.url.startsWith(`${engine.publicUrl}/images/`)).toBe(true);
+      expect(r.page_url.startsWith(`${engine.publicUrl}/pages/`)).toBe(true);
+    }
+    const page = await getWithHost(results[0].page_url, evil);
+    expect(page).toContain(`<img src="${engine.publicUrl}/images/`);
+    expect(search + page).not.toMatch(/evil|<script/);
+    expect(engine.publicUrl).toBe(engine.url);
+  });
 });
+
+describe('engine with a public URL', () => {
+  it('names the configured base in its links, whatever the Host; bound to every interface, loopback', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ie-engine-public-'));
+    const manifestPath = await buildSampleCorpus(dir, { tinyClasses: [GOLDEN], perClass: 2 });
+    const engine = await startEngine({ manifestPath, publicUrl: 'http://engine.lab:8600/ignored/path' });
+    try {
+      expect(engine.publicUrl).toBe('http://engine.lab:8600');
+      const body = JSON.parse(await getWithHost(`${engine.url}/search?q=golden`, 'other.example')) as SearchResponse;
+      expect(body.results.map((r) => new URL(r.url).origin)).toEqual([
+        'http://engine.lab:8600',
+        'http://engine.lab:8600',
+      ]);
+    } finally {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(publicBaseUrl(undefined, '0.0.0.0', 8600)).toBe('http://127.0.0.1:8600');
+    expect(publicBaseUrl(undefined, '::1', 8600)).toBe('http://[::1]:8600');
+  });
+});
+
+/** GET with a Host header of our choosing (fetch does not let a caller set it). */
+function getWithHost(url: string, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { headers: { Host: host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+  });
+}
 
 describe('engine over the full default corpus', () => {
   it('finds golden retrievers for "golden retriever" among 101k images', async () => {
