@@ -1,6 +1,12 @@
 // Every file an iteration's stages hand to each other lives where this module says, and nowhere else:
 // stages ask it for paths instead of asking each other. Everything is per iteration (its size depends on
 // the iteration, never on the run so far) under `<state>/runs/<run>/iter-NNN/`.
+//
+// Each is written whole (a temp file, then rename: a crash or a duplicate execution never leaves a torn
+// file, and of two writers at once one whole file wins) and checked by its reader, which refuses, naming
+// the file, what does not check out: float32 arrays carry a header with their shape and sha256
+// (lib/files.ts writeFloat32File, trainer/ietrainer/handover.py), the manifest its counts, an encoder's
+// `.json` sidecar the size and sha256 of its model.
 import path from 'node:path';
 import { stateDir } from '../lib/paths';
 import type { StageRef } from '../lib/contract';
@@ -20,9 +26,9 @@ export interface IterationFiles {
   encoder: string;
   /** The target's embeddings under that encoder (row = TargetImage.idx), written by score, read by evaluate. */
   targetEmbeddings: string;
-  /** The GP's working folder (its inputs and outputs), used by update. */
+  /** The GP's working folder, used by update: `observed.json` in, `predicted.f32` (one row per concept) out. */
   gpDir: string;
-  /** Features of the labelled target handed to the linear probe, per encoder name. */
+  /** Features of the labelled target handed to the linear probe (with `probe-spec.json`), per encoder name. */
   probeFeatures(encoder: string): string;
 }
 

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -21,4 +22,119 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
 /** A unique sibling path, so concurrent writers never write into each other's temp file. */
 export function tempPathFor(target: string): string {
   return `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+}
+
+// Float32 arrays handed between stages carry a header, the same one trainer/ietrainer/handover.py reads and
+// writes: the magic `IEF32v1\n`, a little-endian uint32 header length, a JSON header {format, rows, dim, bytes,
+// sha256} padded with spaces so the data starts at a multiple of 16, then rows × dim little-endian float32.
+const F32_MAGIC = Buffer.from('IEF32v1\n', 'latin1');
+const F32_ALIGN = 16;
+
+export interface Float32Shape {
+  rows: number;
+  dim: number;
+}
+
+/** A handed-over file that is missing, torn, altered or not what its reader expects; the message names it. */
+export class HandoverFileError extends Error {
+  override readonly name = 'HandoverFileError';
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `values` (rows × dim, row-major) with its checked header. */
+export function encodeFloat32File(values: Float32Array, shape: Float32Shape): Buffer {
+  if (values.length !== shape.rows * shape.dim)
+    throw new RangeError(`${values.length} floats are not ${shape.rows} × ${shape.dim}`);
+  const data = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const header = {
+    format: 'float32-le',
+    rows: shape.rows,
+    dim: shape.dim,
+    bytes: data.length,
+    sha256: createHash('sha256').update(data).digest('hex'),
+  };
+  let text = JSON.stringify(header);
+  text += ' '.repeat((F32_ALIGN - ((F32_MAGIC.length + 4 + text.length) % F32_ALIGN)) % F32_ALIGN);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(text.length);
+  return Buffer.concat([F32_MAGIC, length, Buffer.from(text, 'latin1'), data]);
+}
+
+/** Writes a float32 array handed to another stage: whole or not at all, with the header its reader checks. */
+export async function writeFloat32File(target: string, values: Float32Array, shape: Float32Shape): Promise<void> {
+  await writeFileAtomic(target, encodeFloat32File(values, shape));
+}
+
+/**
+ * The array in bytes read from `file`, checked against its header (length, then sha256) and against the shape
+ * the reader expects; a HandoverFileError naming the file otherwise.
+ */
+export function decodeFloat32File(
+  file: string,
+  bytes: Buffer,
+  expect: Partial<Float32Shape> = {},
+): Float32Shape & { values: Float32Array } {
+  if (bytes.length < F32_MAGIC.length + 4 || !bytes.subarray(0, F32_MAGIC.length).equals(F32_MAGIC))
+    throw new HandoverFileError(
+      file,
+      `${file} is not a checked float32 file (no header): written by an older version or by something else; ` +
+        'the stage that writes it must run again',
+    );
+  const start = F32_MAGIC.length + 4 + bytes.readUInt32LE(F32_MAGIC.length);
+  let header: { rows: number; dim: number; bytes: number; sha256: string };
+  try {
+    header = JSON.parse(bytes.subarray(F32_MAGIC.length + 4, start).toString('latin1')) as typeof header;
+  } catch (error) {
+    throw new HandoverFileError(file, `${file} has a torn or unreadable header (${(error as Error).message})`);
+  }
+  const { rows, dim, sha256 } = header;
+  const data = bytes.subarray(start);
+  if (data.length !== header.bytes || header.bytes !== rows * dim * 4)
+    throw new HandoverFileError(
+      file,
+      `${file} is torn: its header announces ${rows} × ${dim} floats (${header.bytes} bytes), ` +
+        `the file holds ${data.length} bytes after it`,
+    );
+  if (createHash('sha256').update(data).digest('hex') !== sha256)
+    throw new HandoverFileError(file, `${file} does not match its checksum: it was changed after it was written`);
+  if ((expect.rows !== undefined && rows !== expect.rows) || (expect.dim !== undefined && dim !== expect.dim))
+    throw new HandoverFileError(
+      file,
+      `${file} holds ${rows} × ${dim} floats, expected ${expect.rows ?? 'any'} × ${expect.dim ?? 'any'}`,
+    );
+  // Copy: the data need not be 4-byte aligned in the buffer Node read it into.
+  const values = new Float32Array(rows * dim);
+  new Uint8Array(values.buffer).set(data);
+  return { values, rows, dim };
+}
+
+/** Reads and checks a float32 file another stage wrote (decodeFloat32File); a missing one is a HandoverFileError. */
+export async function readFloat32File(
+  file: string,
+  expect: Partial<Float32Shape> = {},
+): Promise<Float32Shape & { values: Float32Array }> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new HandoverFileError(file, `${file} is missing`);
+    throw error;
+  }
+  return decodeFloat32File(file, bytes, expect);
+}
+
+/** Size and sha256 of a file, streamed (model files may be large). */
+export async function fileChecksum(file: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { readFloat32File, writeFileAtomic } from '../../lib/files';
 import { pythonExecutable } from '../../lib/paths';
 import { PythonStartError, runPythonModule } from '../python-module';
 
@@ -64,7 +65,7 @@ export async function fitConceptGp(opts: {
   await fs.mkdir(opts.workDir, { recursive: true });
   const observedPath = path.join(opts.workDir, 'observed.json');
   const outPath = path.join(opts.workDir, 'predicted.f32');
-  await fs.writeFile(observedPath, JSON.stringify({ ids: opts.ids, rewards: opts.rewards }));
+  await writeFileAtomic(observedPath, JSON.stringify({ ids: opts.ids, rewards: opts.rewards }));
   const python = opts.python ?? pythonExecutable();
   const args = ['--embeddings', opts.embeddingsPath, '--dim', String(opts.dim), '--observed', observedPath];
   args.push('--out', outPath);
@@ -96,8 +97,8 @@ export async function fitConceptGp(opts: {
       `GP fit failed: python -m ietrainer.gp exited with ${status}: ${exit.errorMessage ?? ''}\n${exit.stderrTail.slice(-15).join('\n')}`,
     );
   }
-  const bytes = await fs.readFile(outPath);
-  const predicted = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  // One prediction per concept, checked against the header the GP wrote (a torn file is refused, by name).
+  const { values: predicted } = await readFloat32File(outPath, { rows: done.concepts, dim: 1 });
   return {
     predicted,
     lengthScale: done.lengthScale,

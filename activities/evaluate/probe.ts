@@ -1,6 +1,6 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../../lib/files';
 import { PythonStartError, runPythonModule } from '../python-module';
 
 const ProbeResult = z.object({
@@ -20,7 +20,7 @@ export interface ProbeInput {
   workDir: string;
   labels: number[];
   test: boolean[];
-  /** Float32 feature files, row-major [labels.length, dim], keyed by a name for the result. */
+  /** Checked float32 files (lib/files.ts writeFloat32File), [labels.length, dim], keyed by a name for the result. */
   features: Record<string, string>;
   signal?: AbortSignal;
 }
@@ -37,7 +37,7 @@ export async function linearProbe(input: ProbeInput): Promise<Record<string, Pro
     test: input.test,
     features: Object.entries(input.features).map(([name, file]) => ({ name, path: file })),
   };
-  await fs.writeFile(specPath, JSON.stringify(spec));
+  await writeFileAtomic(specPath, JSON.stringify(spec));
   let output: unknown;
   let exit;
   try {

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import pLimit from 'p-limit';
 import { z } from 'zod';
+import { fileChecksum, HandoverFileError } from '../../lib/files';
 import { preprocessImage, type ImageTransform } from './preprocess';
 
 /** `<model>.json` written next to the trainer's ONNX export. */
@@ -16,6 +17,8 @@ const EncoderSidecar = z.object({
   /** Graph input/output names; default to `input` / `embedding`. */
   input: z.string().optional(),
   output: z.string().optional(),
+  /** The model file the sidecar describes (the trainer's exports record it; older ones do not). */
+  onnx: z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 export type EncoderSidecar = z.infer<typeof EncoderSidecar>;
 
@@ -56,6 +59,16 @@ export class OnnxImageEmbedder {
       sidecar = EncoderSidecar.parse(JSON.parse(await readFile(sidecarPath, 'utf8')));
     } catch (error) {
       throw new Error(`invalid encoder sidecar ${sidecarPath}: ${(error as Error).message}`, { cause: error });
+    }
+    if (sidecar.onnx) {
+      const found = await fileChecksum(modelPath);
+      if (found.bytes !== sidecar.onnx.bytes || found.sha256 !== sidecar.onnx.sha256)
+        throw new HandoverFileError(
+          modelPath,
+          `${modelPath} is not the model its sidecar ${sidecarPath} describes (${found.bytes} bytes, sha256 ` +
+            `${found.sha256.slice(0, 12)}…; the sidecar says ${sidecar.onnx.bytes} bytes, ${sidecar.onnx.sha256.slice(0, 12)}…): ` +
+            'torn, or the model and the sidecar of two different exports; the training that writes them must run again',
+        );
     }
     const cores = availableParallelism();
     const session = await ort.InferenceSession.create(modelPath, {

@@ -1,14 +1,13 @@
-import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { db } from '../../lib/db';
 import { pythonExecutable } from '../../lib/paths';
 import { loadRun } from '../run-config';
 import { runStage, type StageContext } from '../stage';
-import { float32FromBytes, float32ToBytes } from '../../lib/bytes';
 import { knnAccuracyLeaveOneOut, knnAccuracySplit } from '../evaluate/knn';
 import { linearProbe } from '../evaluate/probe';
 import { stratifiedSplit } from '../evaluate/split';
 import { OnnxImageEmbedder } from '../score/embedder';
-import { writeFileAtomic } from '../../lib/files';
+import { HandoverFileError, readFloat32File, writeFloat32File } from '../../lib/files';
 import { baseEncoderFile, baseTargetEmbeddingsFile, iterationFiles } from '../iteration-files';
 import type { EncoderEvaluation, IterationEvaluation, StageRef } from '../../lib/contract';
 
@@ -61,7 +60,7 @@ export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluatio
     const probeFiles: Record<string, string> = {};
     for (const [name, { embeddings, dim }] of Object.entries(features)) {
       probeFiles[name] = files.probeFeatures(name);
-      await writeFileAtomic(probeFiles[name], float32ToBytes(selectRows(embeddings, rows, dim)));
+      await writeFloat32File(probeFiles[name], selectRows(embeddings, rows, dim), { rows: rows.length, dim });
     }
     const probes = await linearProbe({
       python: run.config.train.python ?? pythonExecutable(),
@@ -116,24 +115,23 @@ function whyNotEvaluable({ labels, test }: Labelled): string | null {
   return null;
 }
 
+/** The target's embeddings (one row per target image), checked: a missing, torn or misshapen file is refused. */
 async function readEmbeddings(
   file: string,
   count: number,
   ref: StageRef,
 ): Promise<{ embeddings: Float32Array; dim: number }> {
-  let embeddings: Float32Array;
   try {
-    embeddings = float32FromBytes(await fs.readFile(file));
+    const { values, dim } = await readFloat32File(file, { rows: count });
+    return { embeddings: values, dim };
   } catch (error) {
-    throw new Error(
-      `target embeddings of ${ref.runId} iteration ${ref.iteration} are missing (${(error as Error).message}); ` +
-        'the score stage writes them',
+    if (!(error instanceof HandoverFileError)) throw error;
+    throw new HandoverFileError(
+      file,
+      `target embeddings of ${ref.runId} iteration ${ref.iteration}: ${error.message}; the score stage writes ` +
+        'them (ie retry-iteration runs it again)',
     );
   }
-  const dim = embeddings.length / count;
-  if (!Number.isInteger(dim) || dim === 0)
-    throw new Error(`${file} holds ${embeddings.length} floats, not a whole row for each of ${count} target images`);
-  return { embeddings, dim };
 }
 
 function selectRows(embeddings: Float32Array, rows: number[], dim: number): Float32Array {
@@ -160,8 +158,15 @@ async function baseEmbeddings(
   ctx: StageContext,
 ): Promise<{ embeddings: Float32Array; dim: number }> {
   const file = baseTargetEmbeddingsFile(ref.runId);
-  const cached = await readEmbeddings(file, paths.length, ref).catch(() => null);
-  if (cached) return cached;
+  if (existsSync(file)) {
+    try {
+      return await readEmbeddings(file, paths.length, ref);
+    } catch (error) {
+      // A cache: one that does not check out (torn, another target) is said and rebuilt.
+      if (!(error instanceof HandoverFileError)) throw error;
+      ctx.log.warn({ file, reason: error.message }, 'cached starting-encoder embeddings refused; rebuilding them');
+    }
+  }
   const onnx = baseEncoderFile(ref.runId);
   let embedder: OnnxImageEmbedder;
   try {
@@ -174,9 +179,7 @@ async function baseEmbeddings(
   }
   try {
     const embeddings = await embedder.embedFiles(paths, { batchSize });
-    const tmp = `${file}.tmp.${process.pid}`;
-    await fs.writeFile(tmp, float32ToBytes(embeddings));
-    await fs.rename(tmp, file);
+    await writeFloat32File(file, embeddings, { rows: paths.length, dim: embedder.dim });
     ctx.heartbeat({ embedded: 'base' });
     return { embeddings, dim: embedder.dim };
   } finally {

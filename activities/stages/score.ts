@@ -1,13 +1,12 @@
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
-import { float32ToBytes } from '../../lib/bytes';
 import { OnnxImageEmbedder } from '../score/embedder';
 import { conceptRewards, knnRewards, replayAdmission, standardise, webRelativeRewards } from '../score/rewards';
 import { runConceptRewards } from '../score/run-rewards';
 import { evidenceToScore, recordEvidenceRewards, sampleKey } from '../score/evidence';
 import { admitToReplay } from '../score/replay';
-import { writeFileAtomic } from '../../lib/files';
+import { writeFloat32File } from '../../lib/files';
 import { iterationFiles } from '../iteration-files';
 import type { StageRef } from '../../lib/contract';
 
@@ -60,7 +59,7 @@ export async function scoreCandidates(
         targets.map((t) => pathOf(t.sha256)),
         { batchSize: score.batchSize },
       );
-      await writeFileAtomic(iterationFiles(ref).targetEmbeddings, float32ToBytes(targetEmb));
+      await writeFloat32File(iterationFiles(ref).targetEmbeddings, targetEmb, { rows: targets.length, dim });
       ctx.heartbeat({ embedded: 'target' });
       embeddings = await embedder.embedFiles(shas.map(pathOf), {
         batchSize: score.batchSize,

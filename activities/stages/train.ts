@@ -1,7 +1,9 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
 import { resolveInitCheckpoint } from '../../lib/base-encoder';
 import { db } from '../../lib/db';
-import { writeFileAtomic } from '../../lib/files';
+import { HandoverFileError, writeFileAtomic } from '../../lib/files';
 import { pythonExecutable } from '../../lib/paths';
 import { baseEncoderFile, iterationFiles } from '../iteration-files';
 import { loadRun } from '../run-config';
@@ -191,18 +193,54 @@ export async function buildManifest(ref: StageRef): Promise<TrainManifest> {
   return { target: paths(target), candidates: paths(candidates), replay: paths(replay) };
 }
 
+const SPLITS = ['target', 'candidates', 'replay'] as const;
+
+/** The manifest file: the three lists and how many each holds (the trainer checks them too). */
+const ManifestFile = z.object({
+  target: z.array(z.string()),
+  candidates: z.array(z.string()),
+  replay: z.array(z.string()),
+  counts: z.object({ target: z.number(), candidates: z.number(), replay: z.number() }).optional(),
+});
+
 /**
  * The iteration's manifest: written once, then read back by every later attempt, so a retried or resumed
  * iteration trains on exactly the data it started with (the replay buffer moves on once the iteration has
- * been scored).
+ * been scored). Written whole (a temp file, then rename) with its counts; one that does not parse or whose
+ * lists do not match its counts is refused, naming it, rather than trained on.
  */
 async function iterationManifest(ref: StageRef, file: string): Promise<TrainManifest> {
+  let text: string | undefined;
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as TrainManifest;
+    text = await fs.readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  if (text !== undefined) return checkedManifest(file, text);
   const manifest = await buildManifest(ref);
-  await writeFileAtomic(file, JSON.stringify(manifest));
+  const counts = Object.fromEntries(SPLITS.map((s) => [s, manifest[s].length]));
+  await writeFileAtomic(file, JSON.stringify({ ...manifest, counts }));
   return manifest;
+}
+
+export function checkedManifest(file: string, text: string): TrainManifest {
+  let why: string | undefined;
+  let parsed: z.infer<typeof ManifestFile> | undefined;
+  try {
+    const result = ManifestFile.safeParse(JSON.parse(text));
+    if (result.success) parsed = result.data;
+    else why = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  } catch (error) {
+    why = (error as Error).message;
+  }
+  const { counts } = parsed ?? {};
+  if (parsed && counts && SPLITS.some((s) => parsed[s].length !== counts[s]))
+    why = `it lists ${SPLITS.map((s) => `${parsed[s].length} ${s}`).join(', ')} but was written with ${JSON.stringify(counts)}`;
+  if (why || !parsed)
+    throw new HandoverFileError(
+      file,
+      `the training manifest ${file} is torn or altered (${why}); remove the folder ${path.dirname(file)} to train ` +
+        'the iteration again from its start',
+    );
+  return { target: parsed.target, candidates: parsed.candidates, replay: parsed.replay };
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -120,5 +121,22 @@ describe('OnnxImageEmbedder', () => {
     const bare = path.join(dir, 'bare.onnx');
     writeFileSync(bare, readFileSync(path.join(dir, 'encoder.onnx')));
     await expect(OnnxImageEmbedder.load(bare)).rejects.toThrow(/sidecar/);
+  });
+
+  it('checks the model against the size and sha256 its sidecar records', async () => {
+    const model = readFileSync(path.join(dir, 'encoder.onnx'));
+    const sidecar = JSON.parse(readFileSync(path.join(dir, 'encoder.onnx.json'), 'utf8')) as Record<string, unknown>;
+    const checked = path.join(dir, 'checked.onnx');
+    writeFileSync(checked, model);
+    const onnx = { bytes: model.length, sha256: createHash('sha256').update(model).digest('hex') };
+    writeFileSync(`${checked}.json`, JSON.stringify({ ...sidecar, onnx }));
+    await (await OnnxImageEmbedder.load(checked)).close();
+    // Torn (cut short), or the model of another export than the sidecar's: refused, naming both.
+    for (const bytes of [model.subarray(0, model.length - 100), Buffer.concat([model, Buffer.from('x')])]) {
+      writeFileSync(checked, bytes);
+      await expect(OnnxImageEmbedder.load(checked)).rejects.toThrow(
+        `${checked} is not the model its sidecar ${checked}.json describes`,
+      );
+    }
   });
 });

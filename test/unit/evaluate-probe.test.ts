@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { linearProbe } from '../../activities/evaluate/probe';
+import { encodeFloat32File } from '../../lib/files';
 import { pythonExecutable } from '../../lib/paths';
 
 let dir: string;
@@ -17,7 +18,7 @@ function input(signal?: AbortSignal) {
     j % 4 === 0 ? labels[j >> 2] * 2 - 1 : ((j * 37) % 11) / 11,
   );
   const file = path.join(dir, 'features.f32');
-  fs.writeFileSync(file, Buffer.from(features.buffer));
+  fs.writeFileSync(file, encodeFloat32File(features, { rows: 40, dim: 4 }));
   const test = labels.map((_, i) => i % 4 < 1);
   return { python: pythonExecutable(), workDir: dir, labels, test, features: { current: file }, signal };
 }
@@ -37,4 +38,11 @@ test('the linear probe says why it failed, and that it was cancelled', async () 
   await expect(linearProbe({ ...input(), python: path.join(dir, 'none') })).rejects.toThrow(
     /could not start .* for the linear probe/,
   );
+});
+
+test('a torn feature file is refused by name, not probed', async () => {
+  const torn = input();
+  const bytes = fs.readFileSync(torn.features.current);
+  fs.writeFileSync(torn.features.current, bytes.subarray(0, bytes.length - 64));
+  await expect(linearProbe(torn)).rejects.toThrow(`${torn.features.current} is torn`);
 });

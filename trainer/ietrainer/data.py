@@ -65,6 +65,12 @@ def read_manifest(path: str) -> Manifest:
         if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
             raise UsageError(f"manifest {path}: '{split}' must be a list of image paths")
         lists[split] = [p if os.path.isabs(p) else os.path.join(base, p) for p in value]
+    counts = raw.get("counts")
+    if counts is not None and counts != {split: len(lists[split]) for split in SPLITS}:
+        raise UsageError(
+            f"manifest {path} lists {', '.join(f'{len(lists[s])} {s}' for s in SPLITS)}, but its "
+            f"writer wrote {counts}: it was changed after it was written"
+        )
     if not lists["target"]:
         raise UsageError(
             f"manifest {path}: 'target' is empty; training needs at least one target image"

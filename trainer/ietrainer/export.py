@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
 import warnings
 from typing import Any
@@ -15,16 +14,9 @@ from torch import nn
 
 from .config import TrainConfig
 from .events import log
+from .handover import file_checksum, write_json_atomic
 
 OPSET = 13
-
-
-def _write_json_atomic(data: dict[str, Any], path: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
 
 
 def sidecar(cfg: TrainConfig, dim: int) -> dict[str, Any]:
@@ -113,10 +105,15 @@ def export_onnx(backbone: nn.Module, cfg: TrainConfig, dim: int, path: str) -> s
         exported = onnx.load(tmp)
         onnx.checker.check_model(exported)
         opset = max(o.version for o in exported.opset_import if o.domain in ("", "ai.onnx"))
+        size, digest = file_checksum(tmp)
+        checked = {"bytes": size, "sha256": digest}
         os.replace(tmp, path)
     finally:
         for leftover in (tmp, f"{tmp}.data"):
             if os.path.exists(leftover):
                 os.remove(leftover)
-    _write_json_atomic({**sidecar(cfg, dim), "exporter": exporter, "opset": opset}, f"{path}.json")
+    # The scorer checks the model against the size and checksum its sidecar gives, so a model and a
+    # sidecar of two different exports (two trainers at once) are refused rather than mixed.
+    info = {**sidecar(cfg, dim), "exporter": exporter, "opset": opset, "onnx": checked}
+    write_json_atomic(f"{path}.json", info)
     return exporter

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -76,6 +75,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
+from . import handover
 from .errors import EXIT_USAGE, UsageError
 from .events import emit, log
 from .lifetime import die_with_parent
@@ -465,17 +465,6 @@ def read_observed(path: str, n_concepts: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, rewards
 
 
-def write_f32_atomic(values: np.ndarray, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        values.astype("<f4").tofile(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 @dataclass
 class GPResult:
     mean: np.ndarray
@@ -550,7 +539,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--embeddings", required=True, help="raw little-endian float32 [V, D]")
     p.add_argument("--dim", type=int, required=True, help="D, the embedding width")
     p.add_argument("--observed", required=True, help='JSON {"ids": [...], "rewards": [...]}')
-    p.add_argument("--out", required=True, help="raw float32 [V] posterior mean")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="posterior mean, [V] float32 with a checked header (handover.py)",
+    )
     p.add_argument(
         "--max-fit-points", type=_positive, default=DEFAULT_MAX_FIT_POINTS,
         help="observations the hyperparameters are fitted on (a seeded subset)",
@@ -578,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
             emb, ids, rewards, args.max_fit_points, args.seed,
             args.exact_limit, args.inducing_points, progress=Progress,
         )  # fmt: skip
-        write_f32_atomic(result.mean, args.out)
+        handover.write_f32(args.out, result.mean)
     except UsageError as exc:
         log(f"error: {exc}")
         emit("error", message=str(exc))

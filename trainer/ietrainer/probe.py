@@ -25,6 +25,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from . import handover
 from .errors import EXIT_USAGE, UsageError
 
 C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 7))
@@ -89,13 +90,10 @@ def probe(
 
 
 def _load_features(path: str, rows: int) -> np.ndarray:
-    try:
-        flat = np.fromfile(path, dtype="<f4")
-    except FileNotFoundError:
-        raise UsageError(f"feature file not found: {path}") from None
-    if rows == 0 or flat.size % rows != 0:
-        raise UsageError(f"{path} holds {flat.size} floats, not a multiple of {rows} labels")
-    features = flat.reshape(rows, flat.size // rows).astype(np.float64)
+    """One row per label, checked against its header (a torn or foreign file is refused)."""
+    if rows == 0:
+        raise UsageError("no labels to probe")
+    features = handover.read_f32(path, rows=rows).astype(np.float64)
     if not np.isfinite(features).all():
         raise UsageError(f"{path} contains NaN or infinite values")
     return features

@@ -56,6 +56,13 @@ def test_manifest_resolves_relative_paths_and_rejects_bad_shapes(tmp_path: Path)
     path.write_text("{not json")
     with pytest.raises(UsageError, match="not readable JSON"):
         read_manifest(str(path))
+    # The counts its writer records must match the lists (the train stage writes them).
+    counts = {"target": 1, "candidates": 0, "replay": 0}
+    path.write_text(json.dumps({"target": ["a.jpg"], "counts": counts}))
+    assert read_manifest(str(path)).counts() == counts
+    path.write_text(json.dumps({"target": ["a.jpg"], "counts": {**counts, "replay": 3}}))
+    with pytest.raises(UsageError, match="changed after it was written"):
+        read_manifest(str(path))
 
 
 def test_lazy_loading_with_workers_matches_in_process(image_set: dict) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def test_onnx_output_matches_pytorch(tmp_path: Path, name: str) -> None:
     assert sidecar["exporter"] == used and sidecar["opset"] >= 13
     assert sidecar["output"] == "embedding" and sidecar["dim"] == model.feature_dim
     assert sidecar["imageSize"] == cfg.image_size
+    # What the scorer checks the model against (activities/score/embedder.ts).
+    data = Path(path).read_bytes()
+    assert sidecar["onnx"] == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     graph = onnx.load(path).graph
     assert [i.name for i in graph.input] == ["input"]
     assert [o.name for o in graph.output] == ["embedding"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import subprocess_env
+from ietrainer import handover
 from ietrainer.gp import (
     DEFAULT_EXACT_LIMIT,
     Progress,
@@ -55,7 +56,7 @@ def run_cli(
     proc = cli(tmp, emb, ids, rewards, flags)
     out_path = tmp / "mean.f32"
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.strip()]
-    out = np.fromfile(out_path, dtype="<f4") if out_path.exists() else None
+    out = handover.read_f32(str(out_path))[:, 0] if out_path.exists() else None
     return proc.returncode, (lines[-1] if lines else {}), out, proc.stderr
 
 
@@ -193,9 +194,9 @@ def test_sparse_cli_is_deterministic_and_reports_progress(tmp_path: Path) -> Non
     ids, y = noisy_observations(truth, 1500, seed=14)
     flags = ["--exact-limit", "500", "--inducing-points", "200", "--max-fit-points", "300"]
     first = cli(tmp_path, emb, ids.tolist(), y.tolist(), flags)
-    out1 = np.fromfile(tmp_path / "mean.f32", dtype="<f4")
+    out1 = handover.read_f32(str(tmp_path / "mean.f32"), rows=4000, dim=1)[:, 0]
     second = cli(tmp_path, emb, ids.tolist(), y.tolist(), flags)
-    out2 = np.fromfile(tmp_path / "mean.f32", dtype="<f4")
+    out2 = handover.read_f32(str(tmp_path / "mean.f32"), rows=4000, dim=1)[:, 0]
     assert first.returncode == second.returncode == 0, first.stderr
     assert out1.shape == (4000,) and out1.tobytes() == out2.tobytes()
 
@@ -254,4 +255,4 @@ def test_sigterm_stops_the_gp_at_once_and_leaves_no_output(tmp_path: Path) -> No
     assert proc.wait(timeout=10) == -signal.SIGTERM
     assert time.monotonic() - t0 < 2.0
     proc.stdout.close()
-    assert not out_path.exists() and not list(tmp_path.glob("m.f32.tmp*"))
+    assert not out_path.exists() and not list(tmp_path.glob("m.f32*tmp*"))

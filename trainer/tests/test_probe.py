@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import subprocess_env
+from ietrainer import handover
 from ietrainer.errors import UsageError
 from ietrainer.probe import C_GRID, probe
 
@@ -62,8 +63,8 @@ def run_cli(spec: dict, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_reads_float32_files(tmp_path: Path) -> None:
     features, labels = clusters(20, 8, 0.5, 5)
     good, noise = tmp_path / "good.f32", tmp_path / "noise.f32"
-    features.astype("<f4").tofile(good)
-    np.random.default_rng(6).normal(size=features.shape).astype("<f4").tofile(noise)
+    handover.write_f32(str(good), features)
+    handover.write_f32(str(noise), np.random.default_rng(6).normal(size=features.shape))
     spec = {
         "labels": labels.tolist(),
         "test": every_third(len(labels)).tolist(),
@@ -78,6 +79,4 @@ def test_cli_reads_float32_files(tmp_path: Path) -> None:
     spec["labels"] = spec["labels"][:-1]
     spec["test"] = spec["test"][:-1]
     proc = run_cli(spec, tmp_path)
-    assert (
-        proc.returncode == 2 and str(good) in proc.stderr and "not a multiple of 59" in proc.stderr
-    )
+    assert proc.returncode == 2 and str(good) in proc.stderr and "expected 59 x any" in proc.stderr
