@@ -115,7 +115,7 @@ test('the Web UI finds a run by its search attribute and shows its current detai
     expect(first).toContain("Filter runs like it: IeTarget = 'pets-3x10'");
     // That execution ended by continuing as new: its current details say so rather than 'Running'.
     expect(await currentDetails(client.workflow.getHandle(runId, firstExecutionRunId))).toContain(
-      'Continued as new after iteration 0 (1 of 2)',
+      '**Continued as new** after iteration 0 (1 of 2)',
     );
 
     expect(await sendControl(client, runId, 'stop')).toMatchObject({ accepted: true });
