@@ -83,7 +83,10 @@ export async function loadConceptEmbeddings(file: string): Promise<Float32Array>
   assertLittleEndianHost();
   const bytes = await readFile(file);
   if (bytes.byteLength % 4 !== 0) throw new Error(`${file}: size ${bytes.byteLength} is not a multiple of 4`);
-  // Copy so the array owns an aligned buffer (Node may hand back a slice of a shared pool).
+  // A file this size comes back in a buffer of its own: view it in place (no second copy of ~170 MB to
+  // collect later); a small file may be a slice of Node's shared pool at an odd offset, and is copied.
+  if (bytes.byteOffset % 4 === 0 && bytes.byteLength === bytes.buffer.byteLength)
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   const out = new Float32Array(bytes.byteLength / 4);
   new Uint8Array(out.buffer).set(bytes);
   return out;

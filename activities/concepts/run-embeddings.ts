@@ -49,7 +49,7 @@ export async function ensureRunConceptEmbeddings(
   });
   const weight = config.concepts.taxonomyWeight;
   if (!(weight > 0)) return text;
-  const taxonomy = await ensureExtendedEmbeddings({ ...common, encoder: new TaxonomyEncoder(), chunkSize: 32768 });
+  const taxonomy = await ensureExtendedEmbeddings({ ...common, encoder: new TaxonomyEncoder(), chunkSize: 8192 });
   return ensureCombinedEmbeddings({
     parts: [
       { info: text, weight: 1 - weight },

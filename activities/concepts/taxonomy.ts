@@ -25,6 +25,7 @@
  */
 import { loadNouns, type WordNetNouns } from '../../lib/wordnet';
 import { wordnetDir } from '../../lib/paths';
+import { yieldToEventLoop } from '../../lib/yield';
 import type { TextEncoder } from './encoder';
 import { seededRandom, seededUnitVector } from './prng';
 
@@ -58,13 +59,37 @@ const taxonomies = new Map<string, Taxonomy>();
 function taxonomyOf(dir: string): Taxonomy {
   let t = taxonomies.get(dir);
   if (!t) {
-    t = buildTaxonomy(loadNouns(dir));
+    const build = buildTaxonomy(loadNouns(dir));
+    for (let step = build.next(); ; step = build.next()) {
+      if (step.done) {
+        t = step.value;
+        break;
+      }
+    }
     taxonomies.set(dir, t);
   }
   return t;
 }
 
-function buildTaxonomy(nouns: WordNetNouns): Taxonomy {
+/**
+ * Builds a WordNet folder's taxonomy (about a second) giving the event loop a turn every few thousand
+ * synsets, so an activity's heartbeats keep going; a worker calls it before it polls (activities/warm-up.ts).
+ */
+export async function warmUpTaxonomy(dir: string = wordnetDir()): Promise<void> {
+  if (taxonomies.has(dir)) return;
+  const build = buildTaxonomy(loadNouns(dir));
+  for (let step = build.next(); ; step = build.next()) {
+    if (step.done) {
+      taxonomies.set(dir, step.value);
+      return;
+    }
+    await yieldToEventLoop();
+  }
+}
+
+/** The taxonomy, built in slices: the generator yields every few thousand synsets. */
+function* buildTaxonomy(nouns: WordNetNouns): Generator<void, Taxonomy> {
+  const SLICE = 8192;
   const wnids = [...nouns.synsets.keys()];
   const index = new Map(wnids.map((id, i) => [id, i]));
   const n = wnids.length;
@@ -85,7 +110,10 @@ function buildTaxonomy(nouns: WordNetNouns): Taxonomy {
     return out;
   };
   const subtree = new Float64Array(n).fill(1);
-  for (let i = 0; i < n; i++) for (const a of ancestorsOf(i)) subtree[a]++;
+  for (let i = 0; i < n; i++) {
+    for (const a of ancestorsOf(i)) subtree[a]++;
+    if (i % SLICE === SLICE - 1) yield;
+  }
   const ic = subtree.map((size) => Math.log(n / size));
   const members: Int32Array[] = [];
   const weights: Float64Array[] = [];
@@ -96,6 +124,7 @@ function buildTaxonomy(nouns: WordNetNouns): Taxonomy {
     // while the text part still tells them apart; at full weight cousins (two birds of different orders)
     // fell to ≈ 0.2.
     weights.push(Float64Array.from(m, (j) => (j === i ? SELF_WEIGHT : 1) * ic[j]));
+    if (i % SLICE === SLICE - 1) yield;
   }
   return { nouns, index, wnids, members, weights };
 }
@@ -142,11 +171,18 @@ export class TaxonomyEncoder implements TextEncoder {
     this.name = `wordnet-ic${TAXONOMY_VERSION}`;
   }
 
+  /** Row-major [texts.length, dim], L2-normalised rows; gives the event loop a turn every 1,024 texts. */
   async embed(texts: string[]): Promise<Float32Array> {
-    return Promise.resolve(this.embedSync(texts));
+    await warmUpTaxonomy(this.dir);
+    const out = new Float32Array(texts.length * this.dim);
+    for (let start = 0; start < texts.length; start += 1024) {
+      out.set(this.embedSync(texts.slice(start, start + 1024)), start * this.dim);
+      await yieldToEventLoop();
+    }
+    return out;
   }
 
-  /** Row-major [texts.length, dim], L2-normalised rows. */
+  /** `embed` without yielding. */
   embedSync(texts: string[]): Float32Array {
     const t = taxonomyOf(this.dir);
     const out = new Float32Array(texts.length * this.dim);
