@@ -15,14 +15,16 @@
 //   train      manifest, then the trainer (cpu-small, 2 steps: start-up, data loading, ONNX export)
 //   score      with the 128-d encoder train exported (cpu-small, 32 px)
 //   score-2048 with a ResNet-50 (gpu-r50's architecture, 2048-d) exported at --r50-size px
-//              (bench/export_encoder.py; 224 px would take hours per size on a CPU)
+//              (bench/export_encoder.py; at 224 px the convolutions cost ~49× more)
 //   update     the GP over every observed concept
 //   evaluate   kNN and the linear probe on the target
 //   report     `ie report` (report/ writeReport)
 //   list       `ie list --no-temporal` (the CLI process, start-up included)
-// Each line: wall seconds of the stage and the peak RSS of its processes (Node and the Python process it
-// started: trainer, GP, probe; bench/python_rss.py records theirs). --repeat keeps each stage's fastest run.
-// `ie status` asks the workflow, whose state is bounded by construction: bench/soak.ts times it.
+// Each line: wall seconds of the stage, CPU seconds of its processes (Node and the Python process it
+// started: trainer, GP, probe; bench/python_rss.py records theirs), the seconds it waited on PostgreSQL
+// (whose CPU is the server's) and each process's peak RSS. On a shared machine CPU seconds are the figures
+// to compare across sizes. --repeat keeps each stage's fastest run. `ie status` asks the workflow, whose
+// state is bounded by construction: bench/soak.ts times it.
 import './scale/env';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -43,6 +45,8 @@ interface Measure {
   seconds: number;
   /** CPU seconds of the stage's processes (Node's during the stage, and its Python processes'). */
   cpuSeconds: number;
+  /** Seconds with a database call in flight (the server's CPU is not in cpuSeconds); null: not a stage. */
+  dbSeconds: number | null;
   peakRssMb: number;
   nodePeakRssMb: number;
   /** Largest Python process the stage started (0: none). */
@@ -127,6 +131,7 @@ async function runStage(stage: Stage, seeded: Seeded, work: string, r50: string)
   const ref = { runId: seeded.runId, iteration: seeded.iteration };
   let seconds: number;
   let nodeCpuSeconds: number;
+  let dbSeconds: number | null = null;
   let nodePeakRssMb: number;
   let stderr: string;
   if (stage === 'list') {
@@ -163,8 +168,14 @@ async function runStage(stage: Stage, seeded: Seeded, work: string, r50: string)
     const child = await runChild(process.execPath, args, env);
     const line = child.stdout.split('\n').find((l) => l.startsWith('BENCH '));
     if (child.code !== 0 || !line) throw new Error(`stage ${stage} failed:\n${child.stderr.slice(-4000)}`);
-    const result = JSON.parse(line.slice(6)) as { seconds: number; cpuSeconds: number; nodePeakRssMb: number };
+    const result = JSON.parse(line.slice(6)) as {
+      seconds: number;
+      cpuSeconds: number;
+      dbSeconds: number | null;
+      nodePeakRssMb: number;
+    };
     seconds = result.seconds;
+    dbSeconds = result.dbSeconds;
     nodeCpuSeconds = result.cpuSeconds;
     nodePeakRssMb = result.nodePeakRssMb;
     stderr = child.stderr;
@@ -179,6 +190,7 @@ async function runStage(stage: Stage, seeded: Seeded, work: string, r50: string)
   return {
     seconds,
     cpuSeconds: nodeCpuSeconds + python.reduce((sum, p) => sum + p.cpuSeconds, 0),
+    dbSeconds,
     nodePeakRssMb,
     pythonPeakRssMb,
     peakRssMb: Math.max(nodePeakRssMb, pythonPeakRssMb),
@@ -231,7 +243,7 @@ function markdown(head: string[], rows: string[][]): string {
   return [line(head), rule, ...rows.map(line)].join('\n');
 }
 
-function table(measured: Record<Stage, Measure[]>): string {
+function timeTable(measured: Record<Stage, Measure[]>): string {
   const ratio = `${sizeName(sizes[sizes.length - 1])}/${sizeName(sizes[0])}`;
   const head = [
     'stage',
@@ -239,7 +251,7 @@ function table(measured: Record<Stage, Measure[]>): string {
     ratio,
     ...sizes.map((n) => `CPU s ${sizeName(n)}`),
     ratio,
-    ...sizes.map((n) => `peak RSS ${sizeName(n)}`),
+    ...sizes.map((n) => `DB s ${sizeName(n)}`),
   ];
   const rows = STAGES.map((stage) => {
     const m = measured[stage];
@@ -250,7 +262,21 @@ function table(measured: Record<Stage, Measure[]>): string {
       `${(last.seconds / m[0].seconds).toFixed(2)}×`,
       ...m.map((x) => x.cpuSeconds.toFixed(1)),
       `${(last.cpuSeconds / m[0].cpuSeconds).toFixed(2)}×`,
-      ...m.map((x) => fmtMb(x.peakRssMb)),
+      ...m.map((x) => (x.dbSeconds === null ? '—' : x.dbSeconds.toFixed(1))),
+    ];
+  });
+  return markdown(head, rows);
+}
+
+function memoryTable(measured: Record<Stage, Measure[]>): string {
+  const head = ['stage', ...sizes.map((n) => `Node ${sizeName(n)}`), ...sizes.map((n) => `Python ${sizeName(n)}`)];
+  const rows = STAGES.map((stage) => {
+    const m = measured[stage];
+    const python = m.map((x) => x.python.map((p) => p.module.replace(/^ietrainer\./, '')).join(', '));
+    return [
+      stage,
+      ...m.map((x) => fmtMb(x.nodePeakRssMb)),
+      ...m.map((x, i) => (x.python.length ? `${fmtMb(x.pythonPeakRssMb)} (${python[i]})` : '—')),
     ];
   });
   return markdown(head, rows);
@@ -325,7 +351,8 @@ async function main(): Promise<void> {
           ? `; python ${m.python.map((p) => `${p.module} ${fmtMb(p.peakRssMb)}`).join(', ')}`
           : '';
         log(
-          `  ${stage.padEnd(10)} ${m.seconds.toFixed(2).padStart(8)} s, CPU ${m.cpuSeconds.toFixed(2).padStart(8)} s  node ${fmtMb(m.nodePeakRssMb)}${py}  ${JSON.stringify(m.detail)}`,
+          `  ${stage.padEnd(10)} ${m.seconds.toFixed(2).padStart(8)} s, CPU ${m.cpuSeconds.toFixed(2).padStart(8)} s, ` +
+            `DB ${m.dbSeconds?.toFixed(2) ?? '—'} s  node ${fmtMb(m.nodePeakRssMb)}${py}  ${JSON.stringify(m.detail)}`,
         );
       }
       if (!keep) await dropDatabase(name);
@@ -333,9 +360,12 @@ async function main(): Promise<void> {
 
     console.log(
       `\nStages of the last iteration of a run whose earlier iterations hold N images (${queries} queries × ` +
-        `${results} new images; wall seconds, peak RSS of the stage's processes; ratio: largest size / smallest)\n`,
+        `${results} new images): wall seconds of the stage, CPU seconds of its processes (Node's and the Python ` +
+        `process it starts), seconds with a PostgreSQL call in flight (the server's CPU is not in the CPU column)\n`,
     );
-    console.log(table(measured));
+    console.log(timeTable(measured));
+    console.log("\nPeak RSS of the stage's Node process and of the Python process it starts\n");
+    console.log(memoryTable(measured));
     const largest = measured.update.length - 1;
     const slow = STAGES.filter((s) => measured[s][largest].seconds > 1.5 * measured[s][0].seconds);
     const slowCpu = STAGES.filter((s) => measured[s][largest].cpuSeconds > 1.5 * measured[s][0].cpuSeconds);
@@ -353,6 +383,7 @@ async function main(): Promise<void> {
           {
             seconds: measured[s].map((m) => round(m.seconds)),
             cpuSeconds: measured[s].map((m) => round(m.cpuSeconds)),
+            dbSeconds: measured[s].map((m) => (m.dbSeconds === null ? null : round(m.dbSeconds))),
             peakRssMb: measured[s].map((m) => round(m.peakRssMb)),
             nodePeakRssMb: measured[s].map((m) => round(m.nodePeakRssMb)),
             pythonPeakRssMb: measured[s].map((m) => round(m.pythonPeakRssMb)),

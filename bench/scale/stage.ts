@@ -4,9 +4,10 @@
 //
 // STAGE: download (the post-processing: every URL of the iteration is already fetched), train, score
 // (with --encoder: that ONNX file stands in for the iteration's trained encoder), update, evaluate, report.
-// Prints one line `BENCH {"stage", "seconds", "cpuSeconds", "nodePeakRssMb", ...}` on stdout: the stage's
-// wall and CPU time in this process (the stage function alone, not the process start-up) and this process's
-// peak RSS. Python processes the stage starts report their own through IE_PYTHON (bench/python_rss.py).
+// Prints one line `BENCH {"stage", "seconds", "cpuSeconds", "dbSeconds", "nodePeakRssMb", ...}` on stdout: the
+// stage's wall and CPU time in this process (the stage function alone, not the process start-up), the part of
+// it spent waiting on PostgreSQL (whose CPU is the server's, not this process's) and this process's peak RSS.
+// Python processes the stage starts report their own through IE_PYTHON (bench/python_rss.py).
 import fs from 'node:fs/promises';
 import { db, closeDb } from '../../lib/db';
 import { downloadCandidates } from '../../activities/stages/download';
@@ -69,6 +70,11 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   const cpuSeconds = (used.user + used.system) / 1e6;
+  // The part of the stage with a database call in flight, as the stage recorded it (report has no row).
+  const timing = await db().stageTiming.findUnique({
+    where: { runId_iteration_stage: { runId, iteration: ref.iteration, stage } },
+  });
+  const dbSeconds = stage === 'report' ? null : (timing?.dbMs ?? 0) / 1000;
   const summary =
     stage === 'update'
       ? { observed: (result as { observed: number }).observed }
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
         ? { pngs: (result as { pngs: string[] }).pngs.length }
         : result;
   process.stdout.write(
-    `BENCH ${JSON.stringify({ stage, seconds, cpuSeconds, nodePeakRssMb: process.resourceUsage().maxRSS / 1024, result: summary })}\n`,
+    `BENCH ${JSON.stringify({ stage, seconds, cpuSeconds, dbSeconds, nodePeakRssMb: process.resourceUsage().maxRSS / 1024, result: summary })}\n`,
   );
 }
 
