@@ -14,7 +14,10 @@ export const RUN_SEARCH_ATTRIBUTES = {
   iteration: defineSearchAttributeKey('IeIteration', 'INT'),
   /** Images downloaded so far. */
   images: defineSearchAttributeKey('IeImages', 'INT'),
-  /** Best leave-one-out kNN accuracy on the target so far (labelled targets only). */
+  /**
+   * Best kNN accuracy on the target so far: its held-out test images against its training images, on the
+   * fixed stratified split of activities/evaluate/split.ts (labelled targets only).
+   */
   bestKnn: defineSearchAttributeKey('IeBestKnn', 'DOUBLE'),
 } as const;
 
