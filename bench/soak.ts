@@ -153,6 +153,10 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 async function main(): Promise<void> {
   const shared = stateDir();
   const manifestPath = await ensureDefaultCorpus({ stateDir: shared });
+  // The local PostgreSQL and its password belong to the shared state folder: resolved before switching.
+  await ensureLocalPostgres();
+  const adminUrl = localDatabaseUrl('postgres');
+  const databaseUrl = localDatabaseUrl(DATABASE);
   const work = mkdtempSync(path.join(tmpdir(), 'ie-bench-soak-'));
   process.env.IE_STATE_DIR = path.join(work, 'state');
   mkdirSync(process.env.IE_STATE_DIR, { recursive: true });
@@ -163,16 +167,15 @@ async function main(): Promise<void> {
   let workersStarted = false;
   let engine: Awaited<ReturnType<typeof startEngine>> | undefined;
   let connection: Connection | undefined;
-  const pg = new PgClient({ connectionString: localDatabaseUrl(DATABASE) });
+  const pg = new PgClient({ connectionString: databaseUrl });
   let pgConnected = false;
   try {
-    await ensureLocalPostgres();
-    const admin = new PgClient({ connectionString: localDatabaseUrl('postgres') });
+    const admin = new PgClient({ connectionString: adminUrl });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS "${DATABASE}" WITH (FORCE)`);
     await admin.query(`CREATE DATABASE "${DATABASE}"`);
     await admin.end();
-    process.env.DATABASE_URL = localDatabaseUrl(DATABASE);
+    process.env.DATABASE_URL = databaseUrl;
     migrateDeploy(process.env.DATABASE_URL);
     await pg.connect();
     pgConnected = true;
@@ -383,7 +386,7 @@ async function main(): Promise<void> {
     await engine?.close();
     if (temporalStarted) await stopTemporalDevServer(TEMPORAL_NAME);
     if (!keep) {
-      const admin = new PgClient({ connectionString: localDatabaseUrl('postgres') });
+      const admin = new PgClient({ connectionString: adminUrl });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS "${DATABASE}" WITH (FORCE)`);
       await admin.end();
