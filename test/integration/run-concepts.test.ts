@@ -110,7 +110,6 @@ describe("the run's text encoder", () => {
       const config = parseRunConfig({
         target: '/nowhere',
         textEncoder: { kind: 'onnx', path: model },
-        concepts: { taxonomyWeight: 0 },
       });
       const dir = path.join(root, 'cache');
       const info = await ensureRunConceptEmbeddings(runId, config, { dir });
@@ -130,8 +129,12 @@ describe("the run's text encoder", () => {
       expect(path.basename(info.path)).toMatch(
         new RegExp(`^${encoder.name}-${vocabulary.names.length}x32-[0-9a-f]{12}\\.f32$`),
       );
-      // By default the ONNX embeddings are combined with the WordNet taxonomy features, half and half.
-      const both = await ensureRunConceptEmbeddings(runId, parseRunConfig({ ...config, concepts: {} }), { dir });
+      // With a taxonomy weight the ONNX embeddings are combined with the WordNet taxonomy features.
+      const both = await ensureRunConceptEmbeddings(
+        runId,
+        parseRunConfig({ ...config, concepts: { taxonomyWeight: 0.5 } }),
+        { dir },
+      );
       expect(both).toMatchObject({ count: vocabulary.names.length, dim: 32 + 256 });
       expect(both.encoder).toBe(`${encoder.name}@0.5+wordnet-ic2@0.5`);
       const combined = await loadConceptEmbeddings(both.path);
