@@ -3,8 +3,8 @@
  * flat however many iterations it has: once an iteration has trained, its own folder keeps only its newest
  * checkpoint, and iterations older than the newest `keepIterations` lose their checkpoints, encoders and
  * manifest (what a resume or a retry needs is the current iteration's newest checkpoint and the previous
- * iteration's final one). `keepEvery` > 0 keeps every N-th iteration's final checkpoint and encoder as
- * milestones. Temp files a killed writer left behind are swept too. Per call: one listing of the run's folder
+ * iteration's final one), and the files its stages handed each other. `keepEvery` > 0 keeps every N-th
+ * iteration's folder whole as a milestone. Temp files a killed writer left behind are swept too. Per call: one listing of the run's folder
  * (one entry per iteration) and of the folders it prunes.
  */
 import fs from 'node:fs/promises';
@@ -16,6 +16,8 @@ const CHECKPOINT = /^ckpt-(\d+)\.pt$/;
 /** Temp files of lib/files.ts (`X.<pid>.<hex>.tmp`) and of the trainer (`ckpt-N.pt.tmp.<pid>`). */
 const TEMP = /(\.\d+\.[0-9a-f]+\.tmp|\.tmp\.\d+)$/;
 const ITERATION_DIR = /^iter-(\d+)$/;
+/** Files of an iteration's folder that only its own stages read: the encoder, embeddings, the probe's input. */
+const HANDOVER = /^(encoder|target-embeddings|eval-features-|probe-spec)/;
 
 export interface RetentionPolicy {
   /** Finished iterations (the newest ones, this one included) whose final checkpoint and encoder stay. */
@@ -88,8 +90,11 @@ export async function applyRetention(runId: string, iteration: number, policy: R
     const files = iterationFiles({ runId, iteration: index });
     const before = removed.length;
     await remove(files.trainDir, removed);
+    // The files its stages handed each other (target embeddings, the GP's input and output, the probe's
+    // features) were read within that iteration; a few MB each at gpu-r50's width, so they go too.
+    await remove(files.gpDir, removed);
     for (const name of await entries(files.dir))
-      if (name.startsWith('encoder')) await remove(path.join(files.dir, name), removed);
+      if (HANDOVER.test(name)) await remove(path.join(files.dir, name), removed);
     if (removed.length > before) pruned.push(index);
   }
   return { removed, pruned, keptStep: checkpoints[checkpoints.length - 1]?.step ?? null };

@@ -25,6 +25,16 @@ function trainedIteration(runId: string, iteration: number): void {
   fs.writeFileSync(files.encoder, 'onnx');
   fs.writeFileSync(`${files.encoder}.json`, '{}');
   fs.writeFileSync(files.targetEmbeddings, 'emb');
+  fs.writeFileSync(files.probeFeatures('current'), 'features');
+  fs.mkdirSync(files.gpDir, { recursive: true });
+  fs.writeFileSync(path.join(files.gpDir, 'predicted.f32'), 'p'.repeat(500));
+}
+
+function allBytes(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+  return total;
 }
 
 /** Bytes of checkpoints and encoders under `dir`: what grows by ~0.5 GB an iteration for gpu-r50. */
@@ -38,11 +48,13 @@ function checkpointBytes(dir: string): number {
 
 test('checkpoint disk stays flat: the newest iterations keep their final checkpoint, older ones keep nothing large', async () => {
   const sizes: number[] = [];
+  const totals: number[] = [];
   for (let i = 0; i < 8; i++) {
     trainedIteration('r', i);
     const retained = await applyRetention('r', i, { keepIterations: 2, keepEvery: 0 });
     expect(retained.keptStep).toBe(50);
     sizes.push(checkpointBytes(path.join(state, 'runs', 'r')));
+    totals.push(allBytes(path.join(state, 'runs', 'r')));
   }
   // From the third iteration on, the run's folder holds the same bytes after every iteration.
   expect(new Set(sizes.slice(2)).size).toBe(1);
@@ -51,8 +63,14 @@ test('checkpoint disk stays flat: the newest iterations keep their final checkpo
   expect(kept(6)).toEqual(['ckpt-000050.pt', 'manifest.json']);
   expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 5 }).trainDir)).toBe(false);
   expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 5 }).encoder)).toBe(false);
-  // Small per-iteration records stay.
-  expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 0 }).targetEmbeddings)).toBe(true);
+  // What the stages of an iteration handed each other goes with it; the window keeps its own.
+  expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 0 }).targetEmbeddings)).toBe(false);
+  expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 0 }).gpDir)).toBe(false);
+  expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 0 }).probeFeatures('current'))).toBe(false);
+  expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 6 }).targetEmbeddings)).toBe(true);
+  expect(fs.existsSync(iterationFiles({ runId: 'r', iteration: 6 }).gpDir)).toBe(true);
+  // The run's folder holds the same bytes of everything after every iteration from the third on.
+  expect(new Set(totals.slice(2)).size).toBe(1);
 });
 
 test('milestones are kept, and temp files a killed writer left are swept once old', async () => {
