@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient, type $Enums } from '@prisma/client';
 import type { RunStatus } from './contract';
+import { neverReachedDatabase } from './errors';
 import { localDatabaseUrl } from './services/postgres';
 
 /**
@@ -29,15 +30,86 @@ function leaveDb(clock: DbClock | undefined): void {
   if (clock && --clock.inFlight === 0) clock.ms += performance.now() - clock.since;
 }
 
+/**
+ * How a database call made inside `withDatabaseWait` rides out PostgreSQL being away: a call that could not
+ * reach the server (refused, or the server starting up or shutting down) is tried again, with backoff up to
+ * 5 s, until the server answers, `deadline` passes or `signal` aborts. Only calls that never reached the
+ * server are repeated, so no statement runs twice, and never one of a transaction (a transaction that cannot
+ * start fails; the activity's attempt fails and waits for the server before it is retried: activities/database-wait.ts).
+ */
+export interface DatabaseWait {
+  /** Epoch ms after which the call fails with the connection error as before. */
+  deadline: number;
+  signal?: AbortSignal;
+  /** Called once per call that starts waiting, with the error that made it wait. */
+  onWait?(error: unknown): void;
+  /** Called when a call that waited has reached the server, with how long it waited. */
+  onBack?(waitedMs: number): void;
+  /** Called when a call that waited gives up (deadline, abort): it fails with `error`. */
+  onGiveUp?(error: unknown): void;
+}
+const databaseWait = new AsyncLocalStorage<DatabaseWait>();
+
+/** Runs `fn` with its database calls waiting out an outage (activities run in this; the CLI does not). */
+export function withDatabaseWait<T>(wait: DatabaseWait, fn: () => PromiseLike<T>): Promise<T> {
+  // Awaited inside: a Prisma call is lazy and runs (in the caller's context) only once awaited.
+  return databaseWait.run(wait, async () => await fn());
+}
+
+const MAX_BACKOFF_MS = 5000;
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+/** Runs `call` (a fresh execution each time) until it reaches the server, as `wait` allows. */
+async function untilReached<T>(wait: DatabaseWait, call: () => Promise<T>): Promise<T> {
+  let waitingSince: number | undefined;
+  for (let delay = 250; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
+    try {
+      const value = await call();
+      if (waitingSince !== undefined) wait.onBack?.(Date.now() - waitingSince);
+      return value;
+    } catch (error) {
+      if (!neverReachedDatabase(error) || wait.signal?.aborted || Date.now() + delay > wait.deadline) {
+        if (waitingSince !== undefined) wait.onGiveUp?.(error);
+        throw error;
+      }
+      if (waitingSince === undefined) {
+        waitingSince = Date.now();
+        wait.onWait?.(error);
+      }
+      await pause(delay, wait.signal);
+    }
+  }
+}
+
+/** Prisma hands query extensions its request; `transaction` is set for a call inside one (batch or interactive). */
+interface InternalParams {
+  transaction?: unknown;
+}
+
 function createClient(databaseUrl: string) {
   const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 8 }) });
   return base.$extends({
     query: {
-      async $allOperations({ args, query }) {
+      async $allOperations({ args, query, ...request }) {
         const clock = dbClock.getStore();
         enterDb(clock);
         try {
-          return await query(args);
+          const wait = databaseWait.getStore();
+          // Not knowing whether the call is part of a transaction (a Prisma without this field), it is not repeated.
+          const internal = (request as { __internalParams?: InternalParams }).__internalParams;
+          if (!wait || !internal || internal.transaction !== undefined) return await query(args);
+          return await untilReached(wait, () => query(args));
         } finally {
           leaveDb(clock);
         }

@@ -8,6 +8,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import * as activities from '../activities';
+import { databaseWait } from '../activities/database-wait';
 import { heartbeatPump } from '../activities/heartbeat';
 import { warmUpActivities } from '../activities/warm-up';
 import { closeDb } from '../lib/db';
@@ -123,8 +124,9 @@ export function createWorkers(connection: NativeConnection, roles: WorkerRole[] 
       Worker.create({
         connection,
         namespace: temporalNamespace(),
-        // Every activity heartbeats through one pump (activities/heartbeat.ts).
-        interceptors: { activity: [heartbeatPump] },
+        // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database
+        // that is away instead of failing (activities/database-wait.ts).
+        interceptors: { activity: [heartbeatPump, databaseWait] },
         ...optionsFor(role),
       }),
     ),
