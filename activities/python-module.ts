@@ -106,7 +106,7 @@ export class PythonStartError extends Error {
  *
  * Resolves when the process has exited and every event handler has finished, whatever the exit status:
  * callers decide what a failure means. Rejects only when the process cannot start or an event handler
- * throws.
+ * throws (the process is then stopped as on cancellation, and the promise rejects once it has exited).
  */
 export function runPythonModule<E extends object = PythonEvent>(run: PythonModuleRun<E>): Promise<PythonModuleExit> {
   const trainerDir = path.join(PROJECT_ROOT, 'trainer');
@@ -123,12 +123,16 @@ export function runPythonModule<E extends object = PythonEvent>(run: PythonModul
     const stderrTail: string[] = [];
     let pending: Promise<void> = Promise.resolve();
 
-    const onAbort = () => {
-      aborted = true;
+    let handlerFailed = false;
+    const stop = () => {
       child.kill('SIGTERM');
       setTimeout(() => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }, run.killAfterMs ?? 10_000).unref();
+    };
+    const onAbort = () => {
+      aborted = true;
+      stop();
     };
     if (run.signal?.aborted) onAbort();
     else run.signal?.addEventListener('abort', onAbort, { once: true });
@@ -149,8 +153,12 @@ export function runPythonModule<E extends object = PythonEvent>(run: PythonModul
       if (run.onEvent) {
         const onEvent = run.onEvent.bind(run);
         pending = pending.then(() => onEvent(event as E));
-        // Seen when the process closes; until then, not an unhandled rejection.
-        pending.catch(() => undefined);
+        // Seen when the process closes; until then, not an unhandled rejection. The process is stopped at once:
+        // what it does next would not be recorded (later events are not handled), and the caller fails anyway.
+        pending.catch(() => {
+          if (!handlerFailed) stop();
+          handlerFailed = true;
+        });
       }
     });
     readline.createInterface({ input: child.stderr }).on('line', (line) => {

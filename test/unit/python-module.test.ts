@@ -118,6 +118,40 @@ test('an interpreter that cannot start and a failing event handler reject', asyn
   ).rejects.toThrow('handler broke');
 });
 
+test('a failing event handler stops the process at once, and no rejection goes unhandled', async () => {
+  const marker = `pymod-handler-${process.pid}-${Date.now()}`;
+  const python = fakePython(`
+for i in range(600):
+    print(json.dumps({"event": "step", "step": i}), flush=True)
+    time.sleep(0.1)`);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const handled: number[] = [];
+  const started = Date.now();
+  try {
+    await expect(
+      runPythonModule<{ step: number }>({
+        python,
+        module: 'ietrainer.x',
+        args: [marker],
+        onEvent: async (event) => {
+          handled.push(event.step);
+          // As a database call that fails: after a wait, while more events arrive.
+          if (event.step === 1) await new Promise((_, reject) => setTimeout(() => reject(new Error('db away')), 300));
+        },
+      }),
+    ).rejects.toThrow('db away');
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  expect(Date.now() - started).toBeLessThan(10_000);
+  expect(handled).toEqual([0, 1]);
+  expect(unhandled).toEqual([]);
+  expect(liveProcessesMatching(marker)).toEqual([]);
+});
+
 test('a torrent of output does not block the event loop', async () => {
   const python = fakePython(`
 line = json.dumps({"event": "progress", "pad": "x" * 200})
