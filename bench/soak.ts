@@ -10,7 +10,8 @@
 // (the concept embeddings cache is shared). The run: a 3-class, 30-image pets target, `--queries` queries ×
 // `--results` results, 2 training steps from random weights. Its per-iteration caps are scaled to its
 // iteration as the defaults are to the paper's 256 × 50 (best and stale concepts 4 × the queries, 5
-// images per concept, replay buffer 256, web sample 32), so they fill within the first 10 iterations;
+// images per concept, replay buffer 256, web sample 32, the GP exact up to 16 × the queries observed concepts
+// and sparse above with half as many inducing points), so they fill within the first 10–16 iterations;
 // `--default-caps` keeps the defaults, which a run this small never fills.
 //
 // Per iteration: wall time (the iteration's execution, and from one iteration's end to the next), each
@@ -214,6 +215,8 @@ async function main(): Promise<void> {
                 staleConcepts: 4 * queries,
               },
             },
+            // The default exact limit (4,000) is 16 iterations of 256 new concepts: here 16 of `queries`.
+            gp: { exactLimit: 16 * queries, inducingPoints: 8 * queries },
           }),
     };
     connection = await Connection.connect({ address: temporal.address });

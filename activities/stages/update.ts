@@ -80,6 +80,8 @@ export async function updateDistribution(
         rewards: observed.map((o) => o.standardised),
         workDir: iterationFiles(ref).gpDir,
         python: run.config.train.python,
+        exactLimit: run.config.gp.exactLimit,
+        inducingPoints: run.config.gp.inducingPoints,
         signal: ctx.signal,
         onProgress: (progress) => ctx.heartbeat({ gp: progress }),
       });

@@ -25,4 +25,15 @@ describe('run config', () => {
     expect(() => parseRunConfig({ target: '/x', iterations: 0 })).toThrow(/iterations:/);
     expect(() => parseRunConfig({})).toThrow(/target:/);
   });
+
+  test("the GP's caps default to the paper-scale ones, and a sparse GP never has more inducing points than the exact limit", () => {
+    expect(parseRunConfig({ target: '/x' }).gp).toEqual({ exactLimit: 4000, inducingPoints: 2000 });
+    expect(parseRunConfig({ target: '/x', gp: { exactLimit: 200, inducingPoints: 100 } }).gp).toEqual({
+      exactLimit: 200,
+      inducingPoints: 100,
+    });
+    expect(() => parseRunConfig({ target: '/x', gp: { exactLimit: 100 } })).toThrow(
+      /gp\.inducingPoints.*must not exceed gp\.exactLimit/,
+    );
+  });
 });
