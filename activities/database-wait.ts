@@ -40,6 +40,7 @@ export function databaseWait(ctx: Context): ActivityInterceptors {
         // when the last has its connection.
         let waiting = 0;
         let since = 0;
+        let gaveUp = false;
         const done = () => --waiting === 0;
         const wait: DatabaseWait = {
           deadline,
@@ -56,6 +57,7 @@ export function databaseWait(ctx: Context): ActivityInterceptors {
             if (done()) log.warn({ waitedS: Math.round((Date.now() - since) / 1000) }, 'PostgreSQL answers again');
           },
           onGiveUp: (error) => {
+            gaveUp = true;
             if (done()) log.warn({ reason: unreachableReason(error) }, 'gave up waiting for PostgreSQL');
           },
         };
@@ -63,13 +65,15 @@ export function databaseWait(ctx: Context): ActivityInterceptors {
           return await withDatabaseWait(wait, () => next(input));
         } catch (error) {
           // Cut off mid-statement, or a transaction that could not begin: the attempt fails, but only once the
-          // server answers again, so its retry finds it rather than failing the same way at once.
-          if (isDatabaseUnavailable(error) && !ctx.cancellationSignal.aborted) {
+          // server answers again, so its retry finds it rather than failing the same way at once. (A call that
+          // waited until the deadline has waited enough.)
+          if (isDatabaseUnavailable(error) && !gaveUp && !ctx.cancellationSignal.aborted) {
             log.warn(
               { reason: unreachableReason(error) },
               'the attempt lost PostgreSQL; it fails once PostgreSQL answers',
             );
-            await withDatabaseWait(wait, () => db().$queryRaw`SELECT 1`).catch(() => undefined);
+            const probe = { deadline, signal: ctx.cancellationSignal };
+            await withDatabaseWait(probe, () => db().$queryRaw`SELECT 1`).catch(() => undefined);
           }
           throw error;
         }

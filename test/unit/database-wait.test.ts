@@ -1,5 +1,5 @@
 import type { Context } from '@temporalio/activity';
-import { databaseWaitMs, waitDeadline } from '../../activities/database-wait';
+import { databaseWait, databaseWaitMs, waitDeadline } from '../../activities/database-wait';
 import { closeDb, db, withDatabaseWait } from '../../lib/db';
 import { isDatabaseUnavailable } from '../../lib/errors';
 import { freePort } from '../support/isolated-postgres';
@@ -107,4 +107,26 @@ test('an attempt waits at most IE_DB_WAIT_S, and gives up before its start-to-cl
   expect(waitDeadline(info(60_000), 1_000_000)).toBe(1_055_000);
   process.env.IE_DB_WAIT_S = '30';
   expect(waitDeadline(info(2 * 3600_000), 1_000_000)).toBe(1_030_000);
+});
+
+test('an attempt cut off from the server fails only once it answers (here: once its wait is over); others at once', async () => {
+  process.env.IE_DB_WAIT_S = '1';
+  const ctx = {
+    info: {
+      activityType: 'someActivity',
+      currentAttemptScheduledTimestampMs: Date.now(),
+      startToCloseTimeoutMs: 3600_000,
+    },
+    cancellationSignal: new AbortController().signal,
+  } as unknown as Context;
+  const execute = (error: Error) =>
+    databaseWait(ctx).inbound!.execute!({ args: [], headers: {} }, () => Promise.reject(error));
+  const cutOff = pgError('57P01', 'terminating connection due to administrator command');
+  let started = performance.now();
+  await expect(execute(cutOff)).rejects.toBe(cutOff);
+  expect(performance.now() - started).toBeGreaterThanOrEqual(700);
+  const wrong = pgError('42P01', 'relation "Run" does not exist');
+  started = performance.now();
+  await expect(execute(wrong)).rejects.toBe(wrong);
+  expect(performance.now() - started).toBeLessThan(200);
 });
