@@ -1,57 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { db } from '../../lib/db';
-import { PROJECT_ROOT } from '../../lib/paths';
 import type { Progress } from '../../lib/contract';
-import { sleep } from '../../lib/services/process';
 import { encodeKey } from '../../engine/server';
 import { temporalClient, uniqueId, useTestEnvironment } from './harness';
-import { TEST_TEMPORAL_ADDRESS } from './services';
 import { liveProcessesMatching } from '../processes';
 import { startRun } from '../../lib/client';
+import { expectOneRowPerNaturalKey } from './run-rows';
+import { killHard, startWorker as startWorkerProcess, until } from './worker-process';
 
 jest.setTimeout(20 * 60_000);
 
 const CONCURRENCY = 4;
 const CHECKPOINT_EVERY = 5;
-const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-crash-'));
 
 // A slow web: each image takes 150 ms, so the download stage lasts long enough to be killed in.
 const env = useTestEnvironment('crash', { engine: { imageLatencyMs: 150 } });
-
-function startWorker(name: string): { proc: ChildProcess; log: string } {
-  const log = path.join(logDir, `${name}.log`);
-  const fd = fs.openSync(log, 'w');
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
-    stdio: ['ignore', fd, fd],
-    env: {
-      ...process.env,
-      DATABASE_URL: env.databaseUrl,
-      TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS,
-      IE_LOG_LEVEL: 'info',
-    },
-  });
-  fs.closeSync(fd);
-  return { proc, log };
-}
-
-async function killHard(proc: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const startWorker = (name: string) => startWorkerProcess(name, env.databaseUrl);
 
 test('SIGKILL of the worker during download and again during training: the run completes, nothing is duplicated or fetched twice, training resumes', async () => {
   const { client, connection } = await temporalClient();
@@ -124,17 +88,7 @@ test('SIGKILL of the worker during download and again during training: the run c
   expect(repeated.every((s) => !fetchedBeforeKill.has(s.url) && s.n === 2)).toBe(true);
 
   // No duplicate rows: one outcome per URL, one row per natural key, counts match what was searched.
-  const urls = await db().$queryRaw<{ url: string }[]>`
-    SELECT DISTINCT r.url FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
-    WHERE q."runId" = ${runId} AND r.rank < 10`;
-  expect(await db().fetch.count({ where: { runId } })).toBe(urls.length);
-  expect(await db().query.count({ where: { runId } })).toBe(48);
-  expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
-  expect(await db().stageTiming.count({ where: { runId } })).toBe(14);
-  const distinctCandidates = await db().candidate.findMany({ where: { runId }, distinct: ['iteration', 'sha256'] });
-  expect(await db().imageReward.count({ where: { runId } })).toBe(distinctCandidates.length);
-  const images = await db().image.findMany({ select: { path: true } });
-  expect(new Set(images.map((i) => i.path)).size).toBe(images.length);
+  await expectOneRowPerNaturalKey(runId);
 
   await connection.close();
 });

@@ -1,0 +1,56 @@
+// What a run leaves in the database, for fault tests that assert it equals an uninterrupted run's.
+import { db } from '../../lib/db';
+
+/**
+ * Asserts that a finished run of `smallRunConfig` (2 iterations of 24 queries) holds one row per natural key:
+ * one fetch outcome per URL its queries found, one query and one concept reward per sampled concept, one
+ * timing per stage, one reward per distinct candidate, one Image row per stored file.
+ */
+export async function expectOneRowPerNaturalKey(runId: string): Promise<void> {
+  const urls = await db().$queryRaw<{ url: string }[]>`
+    SELECT DISTINCT r.url FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
+    WHERE q."runId" = ${runId} AND r.rank < 10`;
+  expect(await db().fetch.count({ where: { runId } })).toBe(urls.length);
+  expect(await db().query.count({ where: { runId } })).toBe(48);
+  expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
+  expect(await db().stageTiming.count({ where: { runId } })).toBe(14);
+  const distinctCandidates = await db().candidate.findMany({ where: { runId }, distinct: ['iteration', 'sha256'] });
+  expect(await db().imageReward.count({ where: { runId } })).toBe(distinctCandidates.length);
+  const images = await db().image.findMany({ select: { path: true } });
+  expect(new Set(images.map((i) => i.path)).size).toBe(images.length);
+}
+
+/**
+ * The run's rows by natural key (without the run id, so two runs compare), table by table, sorted: what two
+ * runs of the same config and seed must share whatever happened on the way. Values that depend on timing
+ * (durations, attempts, timestamps) and on floating point (rewards, losses) are left out.
+ */
+export async function naturalKeys(runId: string): Promise<Record<string, string[]>> {
+  const keys = <T>(rows: T[], key: (row: T) => unknown[]) => rows.map((r) => key(r).join(' ')).sort();
+  const where = { where: { runId } };
+  const fetches = await db().fetch.findMany(where);
+  const candidates = await db().candidate.findMany(where);
+  const images = await db().image.findMany({
+    where: { sha256: { in: [...new Set(candidates.map((c) => c.sha256))] } },
+  });
+  return {
+    run: keys(await db().run.findMany({ where: { id: runId } }), (r) => [r.status, r.mode, r.targetCount]),
+    targetImage: keys(await db().targetImage.findMany(where), (r) => [r.idx, r.sha256, r.label]),
+    iteration: keys(await db().iteration.findMany(where), (r) => [r.index, r.status, r.stage, r.trainSteps]),
+    stageTiming: keys(await db().stageTiming.findMany(where), (r) => [r.iteration, r.stage]),
+    runConcept: keys(await db().runConcept.findMany(where), (r) => [r.conceptId, r.source]),
+    query: keys(await db().query.findMany(where), (r) => [r.iteration, r.conceptId, r.searchKey, r.results]),
+    fetch: keys(fetches, (r) => [r.url, r.status, r.reason, r.sha256]),
+    image: keys(images, (r) => [r.sha256, r.width, r.height, r.phash]),
+    exclusion: keys(await db().exclusion.findMany(where), (r) => [r.iteration, r.url, r.sha256]),
+    candidate: keys(candidates, (r) => [r.iteration, r.conceptId, r.sha256, r.rank]),
+    imageReward: keys(await db().imageReward.findMany(where), (r) => [r.iteration, r.sha256]),
+    conceptReward: keys(await db().conceptReward.findMany(where), (r) => [r.iteration, r.conceptId, r.images]),
+    replayMember: keys(await db().replayMember.findMany(where), (r) => [r.sha256, r.iteration]),
+    conceptEvidence: keys(await db().conceptEvidence.findMany(where), (r) => [r.conceptId, r.scoredIteration]),
+    distribution: keys(await db().distribution.findMany(where), (r) => [r.iteration, r.observed]),
+    checkpoint: keys(await db().checkpoint.findMany(where), (r) => [r.iteration, r.step]),
+    evaluation: keys(await db().evaluation.findMany(where), (r) => [r.iteration, r.metric]),
+    iterationFailure: keys(await db().iterationFailure.findMany(where), (r) => [r.iteration, r.failure]),
+  };
+}
