@@ -27,6 +27,11 @@ export async function sampleQueries(ref: StageRef): Promise<{ queries: number; c
   return runStage('sample', ref, async (ctx) => {
     const existing = await db().query.findMany({ where: { runId: ref.runId, iteration: ref.iteration } });
     if (existing.length > 0) {
+      // The attempt that stored them may have died before counting them on the iteration.
+      await db().iteration.update({
+        where: { runId_index: { runId: ref.runId, index: ref.iteration } },
+        data: { queries: existing.length },
+      });
       ctx.log.info({ queries: existing.length }, 'queries already sampled');
       return { queries: existing.length, concepts: existing.slice(0, 10).map((q) => q.text) };
     }
