@@ -11,8 +11,11 @@ import type { Progress } from '../../lib/contract';
 import { TEST_TEMPORAL_ADDRESS, TEST_TEMPORAL_PORT } from './services';
 import { startRun } from '../../lib/client';
 
-/** A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. */
-export async function createTestDatabase(name: string): Promise<string> {
+/**
+ * A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. With
+ * `template` (a name given to createTestDatabase before, no longer connected to), a copy of that database.
+ */
+export async function createTestDatabase(name: string, options: { template?: string } = {}): Promise<string> {
   // Suffixed by the suite's Temporal port so suites running at once never share a database.
   const database = `ie_test_${name}_${TEST_TEMPORAL_PORT}`;
   const base = process.env.IE_TEST_DATABASE_URL ?? localDatabaseUrl('postgres');
@@ -20,13 +23,14 @@ export async function createTestDatabase(name: string): Promise<string> {
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${database}"`);
+    const template = options.template && `ie_test_${options.template}_${TEST_TEMPORAL_PORT}`;
+    await admin.query(`CREATE DATABASE "${database}"${template ? ` TEMPLATE "${template}"` : ''}`);
   } finally {
     await admin.end();
   }
   const url = new URL(base);
   url.pathname = `/${database}`;
-  migrateDeploy(url.toString());
+  if (!options.template) migrateDeploy(url.toString());
   await closeDb();
   process.env.DATABASE_URL = url.toString();
   process.env.TEMPORAL_ADDRESS = TEST_TEMPORAL_ADDRESS;

@@ -34,7 +34,7 @@ export interface FakeChatCompletions {
  */
 export async function startFakeChatCompletions(
   reply: (request: ReceivedRequest, index: number) => Reply,
-  options: { apiKey?: string } = {},
+  options: { apiKey?: string; /** Each answer waits this long, as a busy endpoint does. */ delayMs?: number } = {},
 ): Promise<FakeChatCompletions> {
   const requests: ReceivedRequest[] = [];
   const server = http.createServer((req, res) => {
@@ -42,8 +42,10 @@ export async function startFakeChatCompletions(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-        res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
-        res.end(JSON.stringify(body));
+        setTimeout(() => {
+          res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+          res.end(JSON.stringify(body));
+        }, options.delayMs ?? 0);
       };
       const error = (status: number, message: string, type: string, code: string | null): void =>
         send(status, { error: { message, type, param: null, code } });
