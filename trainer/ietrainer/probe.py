@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import handover
 from .errors import EXIT_USAGE, UsageError
+from .lifetime import die_with_parent
 
 C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 7))
 VALIDATION_FRACTION = 0.25
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ietrainer.probe", description=__doc__)
     parser.add_argument("--input", required=True, help="JSON spec (see above)")
     args = parser.parse_args(argv)
+    die_with_parent()
     try:
         with open(args.input, encoding="utf-8") as fh:
             spec = json.load(fh)
