@@ -6,8 +6,8 @@
 //
 // A killed activity is noticed when its heartbeat lapses (30 s; score and evaluate 1 min, as
 // workflows/iteration.ts sets them), so each worker case waits that long; the trainer case does not (the
-// activity fails as its trainer dies and is retried at once). On a busy 2-core machine the file takes 13–15
-// minutes: the uninterrupted run (with the shared database template) ~1.5 min, each case 1–2 min.
+// activity fails as its trainer dies and is retried at once). On a 2-core machine the file takes 10.5 minutes
+// (15 when other suites load it): the uninterrupted run with the database template ~1.5 min, each case 1–1.5 min.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
@@ -19,6 +19,7 @@ import { progressQuery } from '../../../lib/contract';
 import { startRun } from '../../../lib/client';
 import { startEngine, type RunningEngine } from '../../../engine/server';
 import type { RunConfigInput } from '../../../lib/config';
+import { sleep } from '../../../lib/services/process';
 import { createTestDatabase, smallPetsTarget, smallRunConfig, temporalClient, uniqueId } from '../harness';
 import { killHard, stopWorker, until } from '../worker-process';
 import { naturalKeys } from '../run-rows';
@@ -147,6 +148,27 @@ const afterFirstCheckpoint = async (worker: WatchedWorker) => {
   );
 };
 
+/** Live processes of this run's folder: the trainer, the GP, the linear probe. */
+const pythonChildren = (module?: string) =>
+  liveProcessesMatching(path.join('runs', RUN_ID)).filter(
+    (pid) => !module || fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(module),
+  );
+
+/** Once the stage has started `module` (its Python child), so the kill lands while that runs. */
+const whilePythonRuns = (stage: string, module: string) => async (worker: WatchedWorker) => {
+  await started(stage)(worker);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      if (pythonChildren(module).length > 0) return;
+    } catch {
+      // it exited while we looked
+    }
+    await sleep(10);
+  }
+  throw new Error(`${module} never ran in the ${stage} stage`);
+};
+
 const CASES: [string, KillCase][] = [
   // Each concept's descriptors take the endpoint 0.6 s: the kill lands with requests in flight.
   ['sample', { stage: 'sample', activity: 'sampleQueries', victim: 'worker', moment: started('sample') }],
@@ -168,8 +190,25 @@ const CASES: [string, KillCase][] = [
   ],
   ['train', { stage: 'train', activity: 'trainEncoder', victim: 'worker', moment: afterFirstCheckpoint }],
   ['score', { stage: 'score', activity: 'scoreCandidates', victim: 'worker', moment: started('score') }],
-  ['update', { stage: 'update', activity: 'updateDistribution', victim: 'worker', moment: started('update') }],
-  ['evaluate', { stage: 'evaluate', activity: 'evaluateEncoder', victim: 'worker', moment: started('evaluate') }],
+  // The GP and the linear probe take seconds: the kill lands while they run.
+  [
+    'update',
+    {
+      stage: 'update',
+      activity: 'updateDistribution',
+      victim: 'worker',
+      moment: whilePythonRuns('update', 'ietrainer.gp'),
+    },
+  ],
+  [
+    'evaluate',
+    {
+      stage: 'evaluate',
+      activity: 'evaluateEncoder',
+      victim: 'worker',
+      moment: whilePythonRuns('evaluate', 'ietrainer.probe'),
+    },
+  ],
   ['trainer', { stage: 'train', activity: 'trainEncoder', victim: 'trainer', moment: afterFirstCheckpoint }],
 ];
 
@@ -186,19 +225,17 @@ test.each(CASES)(
       await kill.moment(first);
 
       if (kill.victim === 'trainer') {
-        const trainers = liveProcessesMatching(path.join('runs', RUN_ID));
+        const trainers = pythonChildren('ietrainer.train');
         expect(trainers.length).toBeGreaterThan(0);
         for (const pid of trainers) process.kill(pid, 'SIGKILL');
       } else {
         await killHard(first.proc);
-        if (kill.stage === 'train') {
-          // The trainer dies with its worker instead of writing on as an orphan.
-          await until(
-            'the orphaned trainer to exit',
-            async () => (liveProcessesMatching(path.join('runs', RUN_ID)).length === 0 ? true : undefined),
-            20_000,
-          );
-        }
+        // A Python child (trainer, GP, probe) dies with its worker instead of going on as an orphan.
+        await until(
+          'the orphaned Python processes to exit',
+          async () => (pythonChildren().length === 0 ? true : undefined),
+          20_000,
+        );
         workers.push(startWatchedWorker(`${name}-second`, databaseUrl));
       }
 
