@@ -23,7 +23,10 @@ export async function expectOneRowPerNaturalKey(runId: string): Promise<void> {
 /**
  * The run's rows by natural key (without the run id, so two runs compare), table by table, sorted: what two
  * runs of the same config and seed must share whatever happened on the way. Values that depend on timing
- * (durations, attempts, timestamps) and on floating point (rewards, losses) are left out.
+ * (durations, attempts, timestamps) and on floating point (rewards, losses) are left out, and so is an image's
+ * perceptual hash: made from the pixels when the image is first stored, and from its stored file when the
+ * store already holds it but this database has no row for it, the two may differ by a bit of JPEG noise
+ * (activities/store/normalise.ts); the near-duplicate exclusions it decides are compared.
  */
 export async function naturalKeys(runId: string): Promise<Record<string, string[]>> {
   const keys = <T>(rows: T[], key: (row: T) => unknown[]) => rows.map((r) => key(r).join(' ')).sort();
@@ -41,7 +44,7 @@ export async function naturalKeys(runId: string): Promise<Record<string, string[
     runConcept: keys(await db().runConcept.findMany(where), (r) => [r.conceptId, r.source]),
     query: keys(await db().query.findMany(where), (r) => [r.iteration, r.conceptId, r.searchKey, r.results]),
     fetch: keys(fetches, (r) => [r.url, r.status, r.reason, r.sha256]),
-    image: keys(images, (r) => [r.sha256, r.width, r.height, r.phash]),
+    image: keys(images, (r) => [r.sha256, r.width, r.height]),
     exclusion: keys(await db().exclusion.findMany(where), (r) => [r.iteration, r.url, r.sha256]),
     candidate: keys(candidates, (r) => [r.iteration, r.conceptId, r.sha256, r.rank]),
     imageReward: keys(await db().imageReward.findMany(where), (r) => [r.iteration, r.sha256]),
