@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { db, withDbClock } from '../lib/db';
 import { logger, type Logger } from '../lib/logger';
+import { DiskFullError, diskFullPath, isDiskFull } from '../lib/errors';
 import { reportProgress } from './heartbeat';
 import type { StageRef } from '../lib/contract';
 
@@ -57,6 +58,20 @@ export async function runStage<T>(stage: string, ref: StageRef, fn: (ctx: StageC
     return value;
   } catch (error) {
     log.error({ err: error }, 'stage failed');
+    if (isDiskFull(error)) throw diskFull(stage, ref, error);
     throw error;
   }
+}
+
+/**
+ * The error a stage that ran out of disk space fails with: what filled, and the way out (the OS's message is in
+ * it, not a cause: the run reports a failure's innermost cause).
+ */
+function diskFull(stage: string, ref: StageRef, error: unknown): DiskFullError {
+  const file = diskFullPath(error);
+  return new DiskFullError(
+    `disk full: the ${stage} stage of iteration ${ref.iteration} could not write ${file ?? 'its files'} ` +
+      `(${(error as Error).message}). Free space on that disk (or point IE_STATE_DIR, IE_STORE_DIR at a larger ` +
+      `one), then run: ie retry-iteration ${ref.runId} ${ref.iteration}`,
+  );
 }

@@ -102,3 +102,33 @@ export function unreachableReason(error: unknown): string {
     .filter(Boolean);
   return lines.find((l) => /can't reach|ECONNREFUSED|connect|timed? ?out/i.test(l)) ?? lines[lines.length - 1] ?? '';
 }
+
+/**
+ * A stage ran out of disk space (ENOSPC or a disk quota; from Node, or from the trainer, whose message
+ * carries the OS's "No space left on device"). Not retried: trying again at once fails the same way; the
+ * iteration waits for `ie retry-iteration` once space is freed.
+ */
+export class DiskFullError extends Error {
+  override readonly name = 'DiskFullError';
+}
+
+/** Whether an error (or one of its causes) says the disk or a quota is full. */
+export function isDiskFull(error: unknown): boolean {
+  return someCause(
+    error,
+    (code, message) =>
+      code === 'ENOSPC' ||
+      code === 'EDQUOT' ||
+      /ENOSPC|No space left on device|Disk quota exceeded/.test(message ?? ''),
+  );
+}
+
+/** The file a disk-full error names (Node's `path`), if any. */
+export function diskFullPath(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    const { path, cause } = e as { path?: unknown; cause?: unknown };
+    if (typeof path === 'string') return path;
+    e = cause;
+  }
+  return undefined;
+}

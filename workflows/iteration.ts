@@ -12,7 +12,10 @@ import {
   type Stage,
 } from '../lib/contract';
 
-const retry = { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError', 'TargetError', 'TrainerError'] };
+const retry = {
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: ['ConfigError', 'TargetError', 'TrainerError', 'DiskFullError'],
+};
 
 const ioOptions: ActivityOptions = {
   taskQueue: IO_QUEUE,

@@ -85,12 +85,17 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
       'download planned',
     );
 
-    const policy = fetchPolicy(run.config, ctx.signal);
+    // The first unexpected error (a full disk, a lost database) stops the other fetches, and the stage fails
+    // only once none is still running: a failed attempt leaves nothing writing behind it.
+    const stop = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    let firstError: unknown;
+    const policy = fetchPolicy(run.config, signal);
     // Only the local provider's own results may go to the local engine (never another provider's URL).
     const fromLocal = new Set(rows.filter((r) => r.provider === LOCAL_PROVIDER).map((r) => r.url));
     const limit = pLimit(download.concurrency);
     // Every in-flight request listens for cancellation on the same signal.
-    setMaxListeners(download.concurrency * 2 + 10, ctx.signal);
+    setMaxListeners(download.concurrency * 2 + 10, ctx.signal, signal);
     let done = 0;
     let lastBeat = 0;
     // Progress for the heartbeat pump, which also beats while every slot waits (Retry-After, pacing).
@@ -101,13 +106,20 @@ export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary
     await Promise.all(
       todo.map((url) =>
         limit(async () => {
-          if (ctx.signal.aborted) return;
-          await fetchOne(url, ref, run.config, fromLocal.has(url) ? policy.local : policy.web, ctx.signal);
+          if (signal.aborted) return;
+          try {
+            await fetchOne(url, ref, run.config, fromLocal.has(url) ? policy.local : policy.web, signal);
+          } catch (error) {
+            firstError ??= error;
+            stop.abort();
+            return;
+          }
           done++;
           if (Date.now() - lastBeat > 1000) beat();
         }),
       ),
     );
+    if (firstError !== undefined) throw firstError;
     if (ctx.signal.aborted) throw new Error('download cancelled');
 
     // Link each fetched image to the concepts whose queries found it (idempotent), except near duplicates

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -38,14 +38,22 @@ export async function putImage(sha: string, jpeg: Buffer): Promise<string> {
   }
   const tmp = `${target}.${randomUUID()}.tmp`;
   try {
-    writeFileSync(tmp, jpeg);
+    try {
+      writeFileSync(tmp, jpeg);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The directory went away (a store wiped under a running process): make it again.
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(tmp, jpeg);
+    }
+    renameSync(tmp, target);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    // The directory went away (a store wiped under a running process): make it again.
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(tmp, jpeg);
+    // A write cut short (a full disk) leaves no partial temp file behind, and says which file it was.
+    rmSync(tmp, { force: true });
+    const errno = error as NodeJS.ErrnoException;
+    if (errno.code && !errno.path) errno.path = target;
+    throw error;
   }
-  renameSync(tmp, target);
   return target;
 }
 
