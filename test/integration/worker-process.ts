@@ -16,13 +16,13 @@ export interface WorkerProcess {
 
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-worker-'));
 
-/** Starts `workers/main.ts all` on the suites' Temporal server and `databaseUrl`. */
-export function startWorker(name: string, databaseUrl: string): WorkerProcess {
+/** Starts `workers/main.ts all` on `databaseUrl` and the suites' Temporal server (or `temporalAddress`). */
+export function startWorker(name: string, databaseUrl: string, temporalAddress = TEST_TEMPORAL_ADDRESS): WorkerProcess {
   const log = path.join(logDir, `${name}.log`);
   const fd = fs.openSync(log, 'w');
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
     stdio: ['ignore', fd, fd],
-    env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS, IE_LOG_LEVEL: 'info' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, IE_LOG_LEVEL: 'info' },
   });
   fs.closeSync(fd);
   return { proc, log };

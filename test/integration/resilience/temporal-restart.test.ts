@@ -1,0 +1,103 @@
+// The Temporal server stopped while a run trains and started again: the worker process reconnects by itself,
+// the run completes with no human action, and its database equals an uninterrupted run's by natural key.
+// The server is the test's own dev server with SQLite persistence (as a single-host deployment runs it),
+// on a free port; the suites' shared in-memory server only runs the uninterrupted reference run.
+// Takes about 3 minutes on 2 cores.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { iterationDir } from '../../../activities/iteration-files';
+import { closeDb, db } from '../../../lib/db';
+import { sleep } from '../../../lib/services/process';
+import { ensureTemporalDevServer, stopTemporalDevServer } from '../../../lib/services/temporal';
+import { startRun } from '../../../lib/client';
+import type { Progress } from '../../../lib/contract';
+import { freePort } from '../../support/isolated-postgres';
+import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment } from '../harness';
+import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
+import { running, startWorker, stopWorker, until, type WorkerProcess } from '../worker-process';
+
+/** How long the server stays down: long enough for every poll and heartbeat of the worker to fail. */
+const OUTAGE_MS = 15_000;
+
+jest.setTimeout(15 * 60_000);
+
+const env = useTestEnvironment('temporal-restart', { engine: {}, database: false });
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-temporal-restart-'));
+let server: { port: number; name: string; dbFile: string };
+
+const startServer = () =>
+  ensureTemporalDevServer({ port: server.port, uiPort: 0, name: server.name, dbFile: server.dbFile });
+
+beforeAll(async () => {
+  const port = await freePort();
+  server = { port, name: `temporal-restart-${port}`, dbFile: path.join(dir, 'temporal.db') };
+  await startServer();
+});
+
+afterAll(async () => {
+  await stopTemporalDevServer(server.name);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tail(worker: WorkerProcess): string {
+  return fs.readFileSync(worker.log, 'utf8').split('\n').slice(-40).join('\n');
+}
+
+test('Temporal stopped mid-training and started again: the worker reconnects, the run completes, the database equals an uninterrupted run', async () => {
+  const config = env.runConfig({ train: { steps: 30, checkpointEvery: 5, batchSize: 32 } });
+  const runId = uniqueId('it-temporal-restart');
+
+  // The uninterrupted run, under the same id (the id seeds the run's draws), in a database of its own.
+  const shared = await temporalClient();
+  const referenceUrl = await createTestDatabase('temporal_restart_reference');
+  const reference = startWorker('temporal-reference', referenceUrl);
+  try {
+    expect((await (await startRun(shared.client, runId, config)).result()).status).toBe('completed');
+  } finally {
+    await stopWorker(reference);
+    await shared.connection.close();
+  }
+  const expected = await naturalKeys(runId);
+  fs.rmSync(path.dirname(iterationDir(runId, 0)), { recursive: true, force: true });
+
+  const url = await createTestDatabase('temporal_restart');
+  const address = `127.0.0.1:${server.port}`;
+  const worker = startWorker('temporal-restart', url, address);
+  const pid = worker.proc.pid;
+  try {
+    const first = await Connection.connect({ address });
+    await startRun(new Client({ connection: first }), runId, config);
+    await until('a checkpoint of iteration 0', async () =>
+      (await db().checkpoint.count({ where: { runId, iteration: 0 } })) > 0 ? true : undefined,
+    );
+    await stopTemporalDevServer(server.name);
+    await first.close();
+    await sleep(OUTAGE_MS);
+    expect(running(worker)).toBe(true);
+    await startServer();
+
+    // A client connected after the restart finds the run where the persisted server left it.
+    const connection = await Connection.connect({ address });
+    try {
+      const result = (await new Client({ connection }).workflow.getHandle(runId).result()) as Progress;
+      expect(result.status).toBe('completed');
+      expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nworker log (last lines):\n${tail(worker)}`, { cause: error });
+  } finally {
+    const alive = running(worker);
+    await stopWorker(worker);
+    // The same worker process lived through the restart: nobody started another.
+    expect({ pid: worker.proc.pid, alive }).toEqual({ pid, alive: true });
+  }
+  expect(await db().iterationFailure.count({ where: { runId } })).toBe(0);
+  await expectOneRowPerNaturalKey(runId);
+  const actual = await naturalKeys(runId);
+  for (const table of Object.keys(expected)) expect([table, actual[table]]).toEqual([table, expected[table]]);
+  await closeDb();
+});
