@@ -4,26 +4,11 @@ import { admitToReplay, replayKey } from '../../activities/score/replay';
 import { evidenceToScore, latestRewards, recordEvidenceRewards } from '../../activities/score/evidence';
 import { buildManifest } from '../../activities/stages/train';
 import { useTestEnvironment } from './harness';
+import { insertRunRow } from './run-rows';
 
 useTestEnvironment('bounds');
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-
-async function createRun(id: string): Promise<void> {
-  await db().run.create({
-    data: {
-      id,
-      workflowId: id,
-      mode: 'explore',
-      config: {},
-      targetDir: '/t',
-      targetCount: 1,
-      hasLabels: false,
-      labelNames: [],
-      status: 'running',
-    },
-  });
-}
 
 test('the replay buffer stays at its cap and keeps the same images whatever the order of admission', async () => {
   const batches = [0, 1, 2].map((b) =>
@@ -34,7 +19,7 @@ test('the replay buffer stays at its cap and keeps the same images whatever the 
     [[0, 1, 2], 'replay-a'],
     [[2, 1, 0], 'replay-b'],
   ] as const) {
-    await createRun(runId);
+    await insertRunRow(runId);
     for (const [iteration, b] of order.entries()) {
       const { size } = await admitToReplay({ runId, iteration }, batches[b], cap);
       expect(size).toBe(Math.min(cap, 100 * (iteration + 1)));
@@ -55,7 +40,7 @@ test('the replay buffer stays at its cap and keeps the same images whatever the 
 
 test('each iteration rescores a bounded part of the evidence, and the rotation reaches every concept', async () => {
   const runId = 'evidence';
-  await createRun(runId);
+  await insertRunRow(runId);
   const limits = { imagesPerConcept: 4, bestConcepts: 50, staleConcepts: 50 };
   // 3,000 concepts from earlier iterations, each having found 20 images.
   await db().conceptEvidence.createMany({
@@ -99,7 +84,7 @@ test('each iteration rescores a bounded part of the evidence, and the rotation r
 
 test('the training manifest lists each part in sha256 order at any size, the same on every build', async () => {
   const runId = 'manifest';
-  await createRun(runId);
+  await insertRunRow(runId);
   const n = 40_000; // past the 32k bind-variable limit where IN-list queries were split
   const images = Array.from({ length: n }, (_, i) => sha(`img ${i}`));
   await db().image.createMany({

@@ -7,6 +7,7 @@ import { db } from '../../lib/db';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { smallPetsTarget, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
+import { insertRunRow } from './run-rows';
 import { startRun } from '../../lib/client';
 import { RUN_SEARCH_ATTRIBUTES } from '../../lib/contract';
 
@@ -203,19 +204,7 @@ test('ie report refuses an unknown run and a run with no iterations yet (exit 2)
   expect(unknown.stderr).toMatch(/no run 'no-such-run' in the database/);
 
   const runId = uniqueId('it-empty');
-  await db().run.create({
-    data: {
-      id: runId,
-      workflowId: runId,
-      mode: 'explore',
-      config: {},
-      targetDir: '/nowhere',
-      targetCount: 0,
-      hasLabels: false,
-      labelNames: [],
-      status: 'running',
-    },
-  });
+  await insertRunRow(runId, { targetDir: '/nowhere', targetCount: 0 });
   const empty = await ie(['report', runId], env);
   expect(empty.code).toBe(2);
   expect(empty.stderr).toMatch(new RegExp(`run '${runId}' has no iterations yet`));

@@ -16,27 +16,15 @@ import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';
 import { askedConcept, startFakeChatCompletions, type FakeChatCompletions } from '../support/fake-chat-completions';
 import { runToCompletion, temporalClient, uniqueId, useTestEnvironment } from './harness';
+import { insertRunRow } from './run-rows';
 
 jest.setTimeout(15 * 60_000);
 
 const KEY = 'sk-integration-key-42';
 const WORDNET = loadVocabulary().length;
 
-async function createRun(id: string): Promise<void> {
-  await db().run.create({
-    data: {
-      id,
-      workflowId: id,
-      mode: 'explore',
-      config: { target: '/nowhere' },
-      targetDir: '/nowhere',
-      targetCount: 0,
-      hasLabels: false,
-      labelNames: [],
-      status: 'running',
-    },
-  });
-}
+const createRun = (id: string) =>
+  insertRunRow(id, { targetDir: '/nowhere', targetCount: 0, config: { target: '/nowhere' } });
 
 const env = useTestEnvironment('run_concepts', { engine: {} });
 

@@ -1,6 +1,7 @@
 import { Prisma } from '@prisma/client';
 import { db } from '../../lib/db';
 import { useTestEnvironment } from './harness';
+import { insertRunRow } from './run-rows';
 
 useTestEnvironment('run_delete');
 
@@ -8,19 +9,7 @@ useTestEnvironment('run_delete');
 async function seedRun(runId: string, sha: string): Promise<void> {
   const run = { runId };
   const it = { runId, iteration: 0 };
-  await db().run.create({
-    data: {
-      id: runId,
-      workflowId: runId,
-      mode: 'explore',
-      config: {},
-      targetDir: '/t',
-      targetCount: 1,
-      hasLabels: false,
-      labelNames: [],
-      status: 'running',
-    },
-  });
+  await insertRunRow(runId);
   await db().targetImage.create({ data: { ...run, idx: 0, sha256: sha, source: '/t/a.jpg' } });
   await db().iteration.create({ data: { ...run, index: 0, status: 'running', stage: 'sample' } });
   const now = new Date();

@@ -1,5 +1,26 @@
-// What a run leaves in the database, for fault tests that assert it equals an uninterrupted run's.
+// What a run leaves in the database, for fault tests that assert it equals an uninterrupted run's; and a bare
+// run row for tests that fill a run's tables themselves.
 import { db } from '../../lib/db';
+
+/** A run row with no workflow behind it (status running), for tests that write the run's other rows. */
+export async function insertRunRow(
+  id: string,
+  target: { targetDir: string; targetCount: number; config?: object } = { targetDir: '/t', targetCount: 1 },
+): Promise<void> {
+  await db().run.create({
+    data: {
+      id,
+      workflowId: id,
+      mode: 'explore',
+      config: target.config ?? {},
+      targetDir: target.targetDir,
+      targetCount: target.targetCount,
+      hasLabels: false,
+      labelNames: [],
+      status: 'running',
+    },
+  });
+}
 
 /**
  * Asserts that a finished run of `smallRunConfig` (2 iterations of 24 queries) holds one row per natural key:
