@@ -136,6 +136,23 @@ function workerCpuSeconds(pid: number): number | null {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Least-squares slope of ys over xs (bytes per iteration). */
+/** Bytes each size grows by per iteration after the first WINDOW iterations (least squares). */
+function growthPerIteration(measured: IterationMeasure[]) {
+  const after = measured.slice(WINDOW);
+  const xs = after.map((m) => m.index);
+  const per = (size: (m: IterationMeasure) => number) => slope(xs, after.map(size));
+  return {
+    runDir: per((m) => m.runDirBytes),
+    checkpoints: per((m) => m.checkpointBytes),
+    store: per((m) => m.storeBytes),
+    database: per((m) => m.databaseBytes),
+  };
+}
+
+function historyBytesMax(measured: IterationMeasure[]): number {
+  return Math.max(0, ...measured.map((m) => m.runHistoryBytes ?? 0));
+}
+
 function slope(xs: number[], ys: number[]): number {
   if (xs.length < 2) return 0;
   const mx = mean(xs);
@@ -337,36 +354,15 @@ async function main(): Promise<void> {
     log(`\nleft in iteration 0's folder at the end: ${left.join(', ') || 'nothing'}`);
     summarise(measured, { totalSeconds, workerPeakMb, runId });
     if (jsonFile) {
-      const after = measured.slice(WINDOW);
-      const xs = after.map((m) => m.index);
+      const growth = growthPerIteration(measured);
       const out = {
         iterations: measured,
-        historyBytesMax: Math.max(0, ...measured.map((m) => m.runHistoryBytes ?? 0)),
+        historyBytesMax: historyBytesMax(measured),
         iterationHistoryBytesMax: Math.max(0, ...measured.map((m) => m.iterationHistoryBytes ?? 0)),
-        diskBytesPerIteration: Math.round(
-          slope(
-            xs,
-            after.map((m) => m.runDirBytes),
-          ),
-        ),
-        checkpointBytesPerIteration: Math.round(
-          slope(
-            xs,
-            after.map((m) => m.checkpointBytes),
-          ),
-        ),
-        storeBytesPerIteration: Math.round(
-          slope(
-            xs,
-            after.map((m) => m.storeBytes),
-          ),
-        ),
-        databaseBytesPerIteration: Math.round(
-          slope(
-            xs,
-            after.map((m) => m.databaseBytes),
-          ),
-        ),
+        diskBytesPerIteration: Math.round(growth.runDir),
+        checkpointBytesPerIteration: Math.round(growth.checkpoints),
+        storeBytesPerIteration: Math.round(growth.store),
+        databaseBytesPerIteration: Math.round(growth.database),
         firstMeanSeconds: mean(measured.slice(0, WINDOW).map((m) => m.seconds)),
         lastMeanSeconds: mean(measured.slice(-WINDOW).map((m) => m.seconds)),
         firstMeanCpuSeconds: mean(measured.slice(0, WINDOW).map((m) => m.cpuSeconds ?? 0)),
@@ -448,15 +444,13 @@ function summarise(
       ...rows.map(line),
     ].join('\n'),
   );
-  const after = measured.slice(WINDOW);
-  const xs = after.map((m) => m.index);
-  const per = (f: (m: IterationMeasure) => number) => slope(xs, after.map(f));
+  const growth = growthPerIteration(measured);
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
   const ratio = mean(last.map((m) => m.seconds)) / mean(first.map((m) => m.seconds));
-  const historyMax = Math.max(0, ...measured.map((m) => m.runHistoryBytes ?? 0));
   console.log(
-    `\ngrowth per iteration after the first ${WINDOW} (least squares): database ${(per((m) => m.databaseBytes) / 1024).toFixed(1)} KiB, ` +
-      `run folder ${(per((m) => m.runDirBytes) / 1024).toFixed(1)} KiB (checkpoints and encoders ${(per((m) => m.checkpointBytes) / 1024).toFixed(1)} KiB), ` +
-      `content store ${(per((m) => m.storeBytes) / 1024).toFixed(1)} KiB; run history bytes max ${historyMax.toLocaleString('en')}; ` +
+    `\ngrowth per iteration after the first ${WINDOW} (least squares): database ${kib(growth.database)}, ` +
+      `run folder ${kib(growth.runDir)} (checkpoints and encoders ${kib(growth.checkpoints)}), ` +
+      `content store ${kib(growth.store)}; run history bytes max ${historyBytesMax(measured).toLocaleString('en')}; ` +
       `worker peak RSS ${workerPeakMb?.toFixed(0) ?? '—'} MB`,
   );
   const cpu = (w: IterationMeasure[]) => mean(w.map((m) => m.cpuSeconds).filter((x): x is number => x !== null));
