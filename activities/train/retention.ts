@@ -13,7 +13,7 @@ import { db } from '../../lib/db';
 import { iterationDir, iterationFiles } from '../iteration-files';
 
 const CHECKPOINT = /^ckpt-(\d+)\.pt$/;
-/** Temp files of lib/files.ts (`X.<pid>.<hex>.tmp`) and of the trainer (`ckpt-N.pt.tmp.<pid>`). */
+/** Temp files of lib/files.ts and the trainer's handover writer (`X.<pid>.<hex>.tmp`), and of its ONNX export (`X.tmp.<pid>`). */
 const TEMP = /(\.\d+\.[0-9a-f]+\.tmp|\.tmp\.\d+)$/;
 const ITERATION_DIR = /^iter-(\d+)$/;
 /** Files of an iteration's folder that only its own stages read: the encoder, embeddings, the probe's input. */

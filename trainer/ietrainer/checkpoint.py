@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointUnreadableError, UsageError
+from .handover import write_atomic_with
 
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 
@@ -40,16 +41,7 @@ def latest_checkpoint(out_dir: str) -> str | None:
 
 def save_atomic(state: dict[str, Any], path: str) -> None:
     """Write to a temp file, fsync, then rename: readers never see a partial checkpoint."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic_with(path, lambda fh: torch.save(state, fh))
 
 
 def prune(out_dir: str, keep: int) -> list[str]:

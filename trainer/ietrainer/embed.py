@@ -32,6 +32,7 @@ from .config import TrainConfig
 from .decode import pil_to_tensor
 from .errors import EXIT_USAGE, UsageError
 from .events import emit, log
+from .handover import write_atomic
 from .model import build_backbone
 from .precision import choose
 from .shm import free_shm_bytes, plan_workers
@@ -146,15 +147,7 @@ def embed(
 
 
 def write_f32(rows: torch.Tensor, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(rows.contiguous().numpy().astype("<f4").tobytes())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(path, rows.contiguous().numpy().astype("<f4").tobytes())
 
 
 def main(argv: list[str] | None = None) -> int:

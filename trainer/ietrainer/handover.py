@@ -14,7 +14,8 @@ import json
 import os
 import secrets
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -24,20 +25,26 @@ MAGIC = b"IEF32v1\n"
 _ALIGN = 16
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Write ``path`` whole or not at all; concurrent writers each rename a complete file of
-    their own (temp names ``<path>.<pid>.<hex>.tmp``, which the train stage's sweep knows)."""
+def write_atomic_with(path: str, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` whole or not at all with ``write`` (given the open file); concurrent writers
+    each rename a complete, fsynced file of their own (temp names ``<path>.<pid>.<hex>.tmp``, which
+    the train stage's sweep knows), and a failed write leaves no temp file."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """``data`` to ``path``, whole or not at all (:func:`write_atomic_with`)."""
+    write_atomic_with(path, lambda fh: fh.write(data))
 
 
 def write_json_atomic(path: str, data: dict[str, Any]) -> None:
