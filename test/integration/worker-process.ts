@@ -59,3 +59,25 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** The last lines of the worker's log. */
+export function logTail(worker: WorkerProcess, lines = 40): string {
+  return fs.readFileSync(worker.log, 'utf8').split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Runs `fn` while `worker` serves it, then stops the worker and asserts it lived through `fn`: the same
+ * process, still running (nobody had to start another). A failure of `fn` carries the worker's last log lines.
+ */
+export async function withSurvivingWorker(worker: WorkerProcess, fn: () => Promise<void>): Promise<void> {
+  const pid = worker.proc.pid;
+  try {
+    await fn();
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nworker log (last lines):\n${logTail(worker)}`, { cause: error });
+  } finally {
+    const alive = running(worker);
+    await stopWorker(worker);
+    expect({ pid: worker.proc.pid, alive }).toEqual({ pid, alive: true });
+  }
+}

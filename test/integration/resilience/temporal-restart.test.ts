@@ -16,7 +16,7 @@ import type { Progress } from '../../../lib/contract';
 import { freePort } from '../../support/isolated-postgres';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
-import { running, startWorker, stopWorker, until, type WorkerProcess } from '../worker-process';
+import { running, startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
 
 /** How long the server stays down: long enough for every poll and heartbeat of the worker to fail. */
 const OUTAGE_MS = 15_000;
@@ -41,10 +41,6 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function tail(worker: WorkerProcess): string {
-  return fs.readFileSync(worker.log, 'utf8').split('\n').slice(-40).join('\n');
-}
-
 test('Temporal stopped mid-training and started again: the worker reconnects, the run completes, the database equals an uninterrupted run', async () => {
   const config = env.runConfig({ train: { steps: 30, checkpointEvery: 5, batchSize: 32 } });
   const runId = uniqueId('it-temporal-restart');
@@ -65,8 +61,8 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
   const url = await createTestDatabase('temporal_restart');
   const address = `127.0.0.1:${server.port}`;
   const worker = startWorker('temporal-restart', url, address);
-  const pid = worker.proc.pid;
-  try {
+  // The same worker process lives through the restart: nobody starts another.
+  await withSurvivingWorker(worker, async () => {
     const first = await Connection.connect({ address });
     await startRun(new Client({ connection: first }), runId, config);
     await until('a checkpoint of iteration 0', async () =>
@@ -87,14 +83,7 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
     } finally {
       await connection.close();
     }
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\nworker log (last lines):\n${tail(worker)}`, { cause: error });
-  } finally {
-    const alive = running(worker);
-    await stopWorker(worker);
-    // The same worker process lived through the restart: nobody started another.
-    expect({ pid: worker.proc.pid, alive }).toEqual({ pid, alive: true });
-  }
+  });
   expect(await db().iterationFailure.count({ where: { runId } })).toBe(0);
   await expectOneRowPerNaturalKey(runId);
   const actual = await naturalKeys(runId);
