@@ -17,7 +17,7 @@ import { startIsolatedPostgres, type IsolatedPostgres } from '../../support/isol
 import { temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
 import { waitForProgress } from '../run-watch';
-import { running, startWorker, stopWorker, until, type WorkerProcess } from '../worker-process';
+import { running, startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
 
 /** How long each outage lasts (the issue's two minutes; IE_TEST_PG_OUTAGE_S shortens it while developing). */
 const OUTAGE_MS = Number(process.env.IE_TEST_PG_OUTAGE_S ?? 120) * 1000;
@@ -41,10 +41,6 @@ afterAll(async () => {
 async function useDatabase(url: string): Promise<void> {
   await closeDb();
   process.env.DATABASE_URL = url;
-}
-
-function tail(worker: WorkerProcess): string {
-  return fs.readFileSync(worker.log, 'utf8').split('\n').slice(-40).join('\n');
 }
 
 test('PostgreSQL stopped for 2 minutes in download, in training and between iterations: the run completes by itself, the worker lives on, the database equals an uninterrupted run', async () => {
@@ -71,7 +67,6 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
   const url = await pg.createDatabase('outage');
   await useDatabase(url);
   const worker = startWorker('outage', url);
-  const pid = worker.proc.pid;
   /** The stages of iteration 0 that had finished. */
   const finished = async () =>
     (await db().stageTiming.findMany({ where: { runId, iteration: 0 } })).map((t) => t.stage).sort();
@@ -81,7 +76,8 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
     expect(running(worker)).toBe(true);
     await pg.start();
   };
-  try {
+  // The same worker process lives through every outage.
+  await withSurvivingWorker(worker, async () => {
     const handle = await startRun(client, runId, config);
 
     // 1. During the download of iteration 0, once a few images are stored.
@@ -116,14 +112,7 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
     expect(await resume.result()).toMatchObject({ accepted: true });
     expect(result.status).toBe('completed');
     expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\nworker log (last lines):\n${tail(worker)}`, { cause: error });
-  } finally {
-    // The same worker process lived through every outage.
-    const alive = running(worker);
-    await stopWorker(worker);
-    expect({ pid: worker.proc.pid, alive }).toEqual({ pid, alive: true });
-  }
+  });
   // Each outage was waited out where it struck: the download and the training carried on in their first
   // attempt (the trainer kept training), the run's bookkeeping waited for the server too.
   const waited = fs
