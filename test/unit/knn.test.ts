@@ -258,22 +258,18 @@ describe('nearestNeighbours and the event loop', () => {
   it('keeps timers running while a large search runs', async () => {
     // The old loop held the event loop for the whole of this search (8e9 multiply-adds: seconds). Between
     // two ticks of a 10 ms timer the process may compute at most 200 ms. That is measured as CPU time: on a
-    // shared machine the process can also lose the CPU for a moment, which no code controls, so wall-clock
-    // gaps get a looser bound. One thread, so the CPU time is the event loop's.
+    // shared machine the process can also lose the CPU for a while, which no code controls, so wall-clock
+    // gaps are not asserted. One thread, so the CPU time is the event loop's.
     const dim = 512;
     const keys = featureRows(4000, dim, 'loop-keys');
     const queries = featureRows(4000, dim, 'loop-queries');
     for (const mode of ['exact', 'approximate'] as const) {
-      let wall = performance.now();
       let cpu = process.cpuUsage();
-      let longestWall = 0;
       let longestCpu = 0;
       let ticks = 0;
       const tick = (): void => {
         const used = process.cpuUsage(cpu);
         longestCpu = Math.max(longestCpu, (used.user + used.system) / 1000);
-        longestWall = Math.max(longestWall, performance.now() - wall);
-        wall = performance.now();
         cpu = process.cpuUsage();
         ticks++;
       };
@@ -288,7 +284,6 @@ describe('nearestNeighbours and the event loop', () => {
       expect(found.mode).toBe(mode);
       expect(ticks).toBeGreaterThan(5);
       expect(longestCpu).toBeLessThan(200);
-      expect(longestWall).toBeLessThan(1000);
     }
   });
 });
