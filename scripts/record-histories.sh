@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Records the replay fixtures (test/fixtures/histories) from finished runs on a Temporal server: for each
-# NAME=WORKFLOW_ID, the run's first execution, its last one (after Continue-As-New) and its first
-# iteration's execution; index.json maps each file to its workflow id for test/unit/replay.test.ts.
+# Adds replay fixtures (test/fixtures/histories) recorded from finished runs on a Temporal server: for each
+# NAME=WORKFLOW_ID, the run's first execution (when it continued as new), its last one and its first
+# iteration's execution, as NAME-run-first.json, NAME-run-last.json and NAME-iteration.json. index.json maps
+# each file to its workflow id for test/unit/replay.test.ts. Fixtures of other names are kept: histories of
+# older workflow code must go on replaying (docs/operations.md, "Deploying new workflow code").
 # Usage: scripts/record-histories.sh ADDRESS NAME=WORKFLOW_ID [NAME=WORKFLOW_ID…]
-#   e.g. scripts/record-histories.sh 127.0.0.1:7305 controlled=it-control-abc retried=it-retry-def
+#   e.g. scripts/record-histories.sh 127.0.0.1:7233 timedout=it-timedout-abc
 set -euo pipefail
 cd "$(dirname "$0")/.."
 address=${1:?usage: record-histories.sh ADDRESS NAME=WORKFLOW_ID [NAME=WORKFLOW_ID…]}
@@ -11,8 +13,20 @@ shift
 [ $# -gt 0 ] || { echo "name at least one NAME=WORKFLOW_ID to record" >&2; exit 2; }
 temporal=${TEMPORAL_CLI:-temporal}
 out=test/fixtures/histories
-rm -f "$out"/*.json
-entries=()
+index=$out/index.json
+[ -f "$index" ] || echo '{}' >"$index"
+add() { # FILE WORKFLOW_ID
+  python3 - "$index" "$1" "$2" <<'PY'
+import json, sys
+path, file, workflow_id = sys.argv[1:]
+with open(path) as f:
+    index = json.load(f)
+index[file] = workflow_id
+with open(path, "w") as f:
+    json.dump(index, f, indent=2)
+    f.write("\n")
+PY
+}
 for pair in "$@"; do
   name=${pair%%=*}
   id=${pair#*=}
@@ -22,19 +36,11 @@ for pair in "$@"; do
     python3 -c 'import json,sys; runs=json.load(sys.stdin); print(runs[-1]["execution"]["runId"] if runs else "")')
   if [ -n "$first" ]; then
     "$temporal" workflow show --address "$address" -w "$id" -r "$first" -o json >"$out/$name-run-first.json"
-    entries+=("\"$name-run-first.json\": \"$id\"")
+    add "$name-run-first.json" "$id"
   fi
   "$temporal" workflow show --address "$address" -w "$id" -o json >"$out/$name-run-last.json"
+  add "$name-run-last.json" "$id"
   "$temporal" workflow show --address "$address" -w "$id-iter-000" -o json >"$out/$name-iteration.json"
-  entries+=("\"$name-run-last.json\": \"$id\"" "\"$name-iteration.json\": \"$id-iter-000\"")
+  add "$name-iteration.json" "$id-iter-000"
+  echo "recorded $name ($id) from $address into $out"
 done
-{
-  echo "{"
-  for i in "${!entries[@]}"; do
-    sep=","
-    [ "$i" -eq $((${#entries[@]} - 1)) ] && sep=""
-    echo "  ${entries[$i]}$sep"
-  done
-  echo "}"
-} >"$out/index.json"
-echo "recorded ${#entries[@]} histories from $address into $out"

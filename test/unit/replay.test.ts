@@ -12,9 +12,11 @@ beforeAll(() => {
 
 /**
  * Histories recorded from real runs (`temporal workflow show --output json`): a run that was paused,
- * steered and stopped by updates, and one whose failed iteration was retried. Replaying them proves the
- * workflow code is still deterministic for runs already in flight; a change that breaks this needs
- * `patched()` or worker versioning. Re-record with scripts/record-histories.sh.
+ * steered and stopped by updates, one whose failed iteration was retried, one whose training attempt timed out
+ * (its worker killed: the heartbeat lapsed) and was retried, and one whose training attempt failed (its
+ * trainer killed) and was retried. Replaying them proves the workflow code is still deterministic for runs
+ * already in flight; a change that breaks this needs `patched()` (docs/operations.md, "Deploying new workflow
+ * code"). Add fixtures with scripts/record-histories.sh; keep the old ones.
  */
 const workflowIds = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as Record<string, string>;
 
@@ -23,4 +25,29 @@ test.each(Object.entries(workflowIds))('workflow code replays the recorded histo
   await expect(
     Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId),
   ).resolves.toBeUndefined();
+});
+
+/** The attempts after the first of every activity in a fixture: why the one before each ended. */
+function retriedAttempts(file: string): { attempt: number; timeoutType?: string; message: string }[] {
+  type Started = { attempt?: number; lastFailure?: { message: string; timeoutFailureInfo?: { timeoutType: string } } };
+  const history = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
+    events: { activityTaskStartedEventAttributes?: Started }[];
+  };
+  return history.events
+    .map((e) => e.activityTaskStartedEventAttributes)
+    .filter((a): a is Started => (a?.attempt ?? 1) > 1)
+    .map((a) => ({
+      attempt: a.attempt!,
+      timeoutType: a.lastFailure?.timeoutFailureInfo?.timeoutType,
+      message: a.lastFailure?.message ?? '',
+    }));
+}
+
+test('the fixtures hold an activity that timed out and one that failed, each retried', () => {
+  expect(retriedAttempts('timedout-iteration.json')).toEqual([
+    { attempt: 2, timeoutType: 'TIMEOUT_TYPE_HEARTBEAT', message: 'activity Heartbeat timeout' },
+  ]);
+  expect(retriedAttempts('failedattempt-iteration.json')).toEqual([
+    { attempt: 2, timeoutType: undefined, message: expect.stringContaining('trainer exited with SIGKILL') as unknown },
+  ]);
 });
