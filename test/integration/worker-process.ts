@@ -16,11 +16,19 @@ export interface WorkerProcess {
 
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-worker-'));
 
-/** Starts `workers/main.ts all` on `databaseUrl` and the suites' Temporal server (or `temporalAddress`). */
-export function startWorker(name: string, databaseUrl: string, temporalAddress = TEST_TEMPORAL_ADDRESS): WorkerProcess {
+/**
+ * Starts `workers/main.ts ROLES` (every role unless `roles` says otherwise, e.g. 'io,score,train') on
+ * `databaseUrl` and the suites' Temporal server (or `temporalAddress`).
+ */
+export function startWorker(
+  name: string,
+  databaseUrl: string,
+  temporalAddress = TEST_TEMPORAL_ADDRESS,
+  roles = 'all',
+): WorkerProcess {
   const log = path.join(logDir, `${name}.log`);
   const fd = fs.openSync(log, 'w');
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), roles], {
     stdio: ['ignore', fd, fd],
     env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, IE_LOG_LEVEL: 'info' },
   });
