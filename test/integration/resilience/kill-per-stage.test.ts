@@ -34,6 +34,7 @@ import {
   startWatchedWorker,
   type WatchedWorker,
 } from './kill';
+import { recordRecovery, rowsLost, timed } from './recovery';
 
 jest.setTimeout(20 * 60_000);
 
@@ -54,7 +55,7 @@ let engine: RunningEngine;
 let llm: FakeChatCompletions;
 let client: Client;
 let connection: Connection;
-let baseline: { keys: Record<string, string[]>; iteration: unknown[]; figures: Map<string, number> };
+let baseline: { keys: Record<string, string[]>; iteration: unknown[]; figures: Map<string, number>; ms: number };
 
 function runConfig(): RunConfigInput {
   return smallRunConfig(smallPetsTarget(), engine.url, {
@@ -103,13 +104,20 @@ beforeAll(async () => {
   const databaseUrl = await createTestDatabase('kill_baseline', { template: 'kill_template' });
   removeRunFolder();
   const worker = startWatchedWorker('baseline', databaseUrl);
+  let ms: number;
   try {
-    const result = await (await startRun(client, RUN_ID, runConfig())).result();
-    expect(result.status).toBe('completed');
+    const run = await timed(async () => (await startRun(client, RUN_ID, runConfig())).result());
+    expect(run.value.status).toBe('completed');
+    ms = run.ms;
   } finally {
     await stopWorker(worker);
   }
-  baseline = { keys: await naturalKeys(RUN_ID), iteration: await iterationRows(), figures: await runFigures(RUN_ID) };
+  baseline = {
+    keys: await naturalKeys(RUN_ID),
+    iteration: await iterationRows(),
+    figures: await runFigures(RUN_ID),
+    ms,
+  };
   // Every stage ran once, and the run has something to compare.
   const timings = await db().stageTiming.findMany({ where: { runId: RUN_ID } });
   expect(timings.map((t) => [t.stage, t.attempt]).sort()).toEqual(
@@ -221,6 +229,7 @@ test.each(CASES)(
     try {
       const first = startWatchedWorker(`${name}-first`, databaseUrl);
       workers.push(first);
+      const runStarted = performance.now();
       const handle = await startRun(client, RUN_ID, runConfig());
       await kill.moment(first);
 
@@ -240,6 +249,7 @@ test.each(CASES)(
       }
 
       const result = await handle.result();
+      const faultedMs = performance.now() - runStarted;
       expect(result.status).toBe('completed');
       expect(result.history.map((h) => h.iteration)).toEqual([0]);
       expect((await handle.query(progressQuery)).failed).toBeNull();
@@ -273,7 +283,15 @@ test.each(CASES)(
       }
 
       // The same rows by natural key, the same counts, the same figures.
-      expect(await naturalKeys(RUN_ID)).toEqual(baseline.keys);
+      const keys = await naturalKeys(RUN_ID);
+      recordRecovery({
+        fault: kill.victim === 'trainer' ? 'SIGKILL of the trainer' : `SIGKILL of the worker in ${kill.stage}`,
+        survived: true,
+        rowsLost: rowsLost(baseline.keys, keys),
+        referenceMs: baseline.ms,
+        faultedMs,
+      });
+      expect(keys).toEqual(baseline.keys);
       expect(await iterationRows()).toEqual(baseline.iteration);
       const figures = await runFigures(RUN_ID);
       const apart = figuresApart(baseline.figures, figures, FIGURE_TOLERANCE);

@@ -18,6 +18,7 @@ import { temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
 import { waitForProgress } from '../run-watch';
 import { running, startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
+import { recordRecovery, rowsLost, timed } from './recovery';
 
 /** How long each outage lasts (the issue's two minutes; IE_TEST_PG_OUTAGE_S shortens it while developing). */
 const OUTAGE_MS = Number(process.env.IE_TEST_PG_OUTAGE_S ?? 120) * 1000;
@@ -56,8 +57,11 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
   const referenceUrl = await pg.createDatabase('reference');
   await useDatabase(referenceUrl);
   const reference = startWorker('reference', referenceUrl);
+  let referenceMs: number;
   try {
-    expect((await (await startRun(client, runId, config)).result()).status).toBe('completed');
+    const run = await timed(async () => (await startRun(client, runId, config)).result());
+    expect(run.value.status).toBe('completed');
+    referenceMs = run.ms;
   } finally {
     await stopWorker(reference);
   }
@@ -76,8 +80,10 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
     expect(running(worker)).toBe(true);
     await pg.start();
   };
+  let faultedMs = 0;
   // The same worker process lives through every outage.
   await withSurvivingWorker(worker, async () => {
+    const runStarted = performance.now();
     const handle = await startRun(client, runId, config);
 
     // 1. During the download of iteration 0, once a few images are stored.
@@ -109,6 +115,7 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
     await pg.start();
 
     const result = await handle.result();
+    faultedMs = performance.now() - runStarted;
     expect(await resume.result()).toMatchObject({ accepted: true });
     expect(result.status).toBe('completed');
     expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
@@ -130,6 +137,14 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
 
   await expectOneRowPerNaturalKey(runId);
   const actual = await naturalKeys(runId);
+  recordRecovery({
+    fault: 'PostgreSQL stopped 3 × 2 min (download, training, between iterations)',
+    survived: true,
+    rowsLost: rowsLost(expected, actual),
+    referenceMs,
+    faultedMs,
+    outageMs: 3 * OUTAGE_MS,
+  });
   for (const table of Object.keys(expected)) expect([table, actual[table]]).toEqual([table, expected[table]]);
   const controls = await db().runControl.findMany({ where: { runId }, orderBy: { id: 'asc' } });
   expect(controls.map((c) => [c.kind, c.accepted])).toEqual([

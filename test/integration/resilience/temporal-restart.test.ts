@@ -17,6 +17,7 @@ import { freePort } from '../../support/isolated-postgres';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
 import { running, startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
+import { recordRecovery, rowsLost, timed } from './recovery';
 
 /** How long the server stays down: long enough for every poll and heartbeat of the worker to fail. */
 const OUTAGE_MS = 15_000;
@@ -49,8 +50,11 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
   const shared = await temporalClient();
   const referenceUrl = await createTestDatabase('temporal_restart_reference');
   const reference = startWorker('temporal-reference', referenceUrl);
+  let referenceMs: number;
   try {
-    expect((await (await startRun(shared.client, runId, config)).result()).status).toBe('completed');
+    const run = await timed(async () => (await startRun(shared.client, runId, config)).result());
+    expect(run.value.status).toBe('completed');
+    referenceMs = run.ms;
   } finally {
     await stopWorker(reference);
     await shared.connection.close();
@@ -61,8 +65,10 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
   const url = await createTestDatabase('temporal_restart');
   const address = `127.0.0.1:${server.port}`;
   const worker = startWorker('temporal-restart', url, address);
+  let faultedMs = 0;
   // The same worker process lives through the restart: nobody starts another.
   await withSurvivingWorker(worker, async () => {
+    const runStarted = performance.now();
     const first = await Connection.connect({ address });
     await startRun(new Client({ connection: first }), runId, config);
     await until('a checkpoint of iteration 0', async () =>
@@ -78,6 +84,7 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
     const connection = await Connection.connect({ address });
     try {
       const result = (await new Client({ connection }).workflow.getHandle(runId).result()) as Progress;
+      faultedMs = performance.now() - runStarted;
       expect(result.status).toBe('completed');
       expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
     } finally {
@@ -87,6 +94,14 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
   expect(await db().iterationFailure.count({ where: { runId } })).toBe(0);
   await expectOneRowPerNaturalKey(runId);
   const actual = await naturalKeys(runId);
+  recordRecovery({
+    fault: 'Temporal server stopped mid-training and restarted',
+    survived: true,
+    rowsLost: rowsLost(expected, actual),
+    referenceMs,
+    faultedMs,
+    outageMs: OUTAGE_MS,
+  });
   for (const table of Object.keys(expected)) expect([table, actual[table]]).toEqual([table, expected[table]]);
   await closeDb();
 });
