@@ -12,7 +12,7 @@ import { databaseWait } from '../activities/database-wait';
 import { heartbeatPump } from '../activities/heartbeat';
 import { warmUpActivities } from '../activities/warm-up';
 import { closeDb } from '../lib/db';
-import { temporalAddress, temporalNamespace } from '../lib/client/connect';
+import { temporalAddress, temporalNamespace, temporalTarget } from '../lib/client/connect';
 import { logger } from '../lib/logger';
 import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/contract';
 
@@ -70,7 +70,7 @@ export async function runWorkers(
   installRuntimeLogging();
   // Activities of the io role read WordNet and the word vectors: parse them before polling, not mid-activity.
   if (roles.includes('io')) await warmUpActivities();
-  const connection = await NativeConnection.connect({ address: temporalAddress() });
+  const connection = await NativeConnection.connect(temporalTarget().connectionOptions);
   try {
     const workers = await createWorkers(connection, roles);
     logger.info({ roles, address: temporalAddress(), namespace: temporalNamespace() }, 'workers ready');
