@@ -14,6 +14,7 @@ import { warmUpActivities } from '../activities/warm-up';
 import { closeDb } from '../lib/db';
 import { temporalAddress, temporalNamespace, temporalTarget } from '../lib/client/connect';
 import { logger } from '../lib/logger';
+import { UsageError } from '../lib/errors';
 import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/contract';
 
 export type WorkerRole = 'workflows' | 'io' | 'score' | 'train';
@@ -73,7 +74,10 @@ export async function runWorkers(
   const connection = await NativeConnection.connect(temporalTarget().connectionOptions);
   try {
     const workers = await createWorkers(connection, roles);
-    logger.info({ roles, address: temporalAddress(), namespace: temporalNamespace() }, 'workers ready');
+    logger.info(
+      { roles, address: temporalAddress(), namespace: temporalNamespace(), metrics: metricsAddress() ?? null },
+      'workers ready',
+    );
     announce(readyLine(roles));
     // Lets a supervising process (the demo) know the workers poll, whatever the log level.
     if (process.env.IE_WORKER_READY_FILE) fs.writeFileSync(process.env.IE_WORKER_READY_FILE, `${process.pid}\n`);
@@ -87,8 +91,10 @@ export async function runWorkers(
 /** What a started worker process polls, in one plain line. */
 export function readyLine(roles: WorkerRole[]): string {
   const queues = roles.map((role) => `${role} → ${optionsFor(role).taskQueue}`).join(', ');
+  const metrics = metricsAddress();
   return (
     `workers ready on ${temporalAddress()} (namespace ${temporalNamespace()}), polling ${queues}; ` +
+    (metrics ? `metrics at http://${metrics}/metrics; ` : '') +
     'Ctrl-C stops them (an activity in flight is retried elsewhere)'
   );
 }
@@ -105,7 +111,10 @@ export function installRuntimeLogging(): void {
   const level = (process.env.IE_LOG_LEVEL ?? 'info').toUpperCase();
   const sdkLevel: LogLevel = (['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(level) ? level : 'INFO') as LogLevel;
   const sdkLog = logger.child({ component: 'temporal-sdk' });
+  const metrics = metricsAddress();
   Runtime.install({
+    // The SDK's metrics (task latencies, pollers, slots, failures) for Prometheus, at http://ADDRESS/metrics.
+    ...(metrics && { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics } } } }),
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const level =
         entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
@@ -115,6 +124,21 @@ export function installRuntimeLogging(): void {
       sdkLog[method](error === undefined ? meta : { ...meta, err: error }, entry.message);
     }),
   });
+}
+
+/**
+ * Where this process serves its SDK metrics for Prometheus (IE_METRICS_ADDRESS, `host:port`, e.g.
+ * `0.0.0.0:9464`); none when unset. Each worker process on a host needs a port of its own.
+ */
+export function metricsAddress(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env.IE_METRICS_ADDRESS?.trim();
+  if (!value) return undefined;
+  const match = /^(.+):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[2]) > 65535)
+    throw new UsageError(
+      `IE_METRICS_ADDRESS '${value}' is not host:port: set it to e.g. 0.0.0.0:9464 (or unset it for no metrics)`,
+    );
+  return value;
 }
 
 /** Creates (does not run) one worker per role on `connection`. */
