@@ -5,6 +5,8 @@ import {
   endedWell,
   followRun,
   linesView,
+  missingWorkerText,
+  missingWorkers,
   readRunState,
   statusText,
   waitingRetryText,
@@ -60,14 +62,17 @@ export function registerStatusCommand(program: Command): void {
           process.exitCode = await followOnConsole(client, runId);
           return;
         }
-        const { execution, progress, failure } = await readRunState(client, runId);
-        if (opts.json) out(JSON.stringify({ execution, progress, failure }, null, 2));
+        const state = await readRunState(client, runId);
+        const { execution, progress, failure } = state;
+        const missing = await missingWorkers(client, state);
+        if (opts.json) out(JSON.stringify({ execution, progress, failure, missingWorkers: missing }, null, 2));
         else if (progress) out(statusText(progress, execution, failure));
         else if (failure) out(`run ${runId}: failed (Temporal: ${execution})\n  failed: ${failure}`);
         else
           out(
             `run ${runId}: Temporal status ${execution}; no worker answered its progress query (is \`ie worker\` running?)`,
           );
+        if (!opts.json) for (const line of missingWorkerText(missing)) out(line);
         const failed =
           progress?.status === 'failed' ||
           progress?.status === 'waiting-retry' ||

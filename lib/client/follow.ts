@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { FailedIteration, Progress } from '../contract';
 import { sleep } from '../services/process';
+import { missingWorkers, missingWorkerText } from './missing-workers';
 import { CLOSED_EXECUTIONS, readRunState } from './run-state';
 import type { RunView } from './views';
 
@@ -18,6 +19,8 @@ export interface FollowResult {
 export interface FollowOptions {
   /** Time between progress queries; default 1 s. */
   intervalMs?: number;
+  /** Time between checks that every queue the run waits on has a worker; default 15 s. */
+  workerCheckMs?: number;
 }
 
 /**
@@ -30,15 +33,24 @@ export async function followRun(
   client: Client,
   runId: string,
   view: RunView,
-  { intervalMs = 1000 }: FollowOptions = {},
+  { intervalMs = 1000, workerCheckMs = 15_000 }: FollowOptions = {},
 ): Promise<FollowResult> {
   let last: Progress | null = null;
+  let checked = Date.now();
+  let warned = new Set<string>();
   try {
     for (;;) {
       const state = await readRunState(client, runId);
       if (state.progress) {
         last = state.progress;
         view.update(state.progress);
+      }
+      if (Date.now() - checked >= workerCheckMs) {
+        checked = Date.now();
+        // Each warning once while it holds; again if it comes back after a worker went away.
+        const lines = new Set(missingWorkerText(await missingWorkers(client, state)));
+        for (const line of lines) if (!warned.has(line)) view.warn(line);
+        warned = lines;
       }
       if (state.progress?.status === 'waiting-retry')
         return { execution: state.execution, progress: last, waiting: state.progress.failed ?? undefined };

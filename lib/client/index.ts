@@ -4,3 +4,4 @@ export * from './runs';
 export * from './run-state';
 export * from './follow';
 export * from './views';
+export * from './missing-workers';

@@ -7,6 +7,8 @@ import { STAGES, type EncoderEvaluation, type IterationSummary, type Progress } 
 
 export interface RunView {
   update(progress: Progress): void;
+  /** A line that needs the user's attention (e.g. a stage waiting for a worker nobody started). */
+  warn(line: string): void;
   stop(): void;
 }
 
@@ -134,6 +136,9 @@ export function linesView(print: (line: string) => void, options: LinesViewOptio
       if (p.status !== lastStatus && p.status !== 'running' && p.status !== 'preparing') print(`  run ${p.status}`);
       lastStatus = p.status;
     },
+    warn(line) {
+      print(line);
+    },
     stop() {},
   };
 }
@@ -193,6 +198,10 @@ export function barsView(stream: NodeJS.WriteStream = process.stdout): RunView {
       });
       totals.update(0, { info: totalsLine(p) });
       // Draw now: logged lines are only written out with a redraw, and the run may end before the next one.
+      multi.update();
+    },
+    warn(line) {
+      multi.log(`${line}\n`);
       multi.update();
     },
     stop() {

@@ -8,3 +8,15 @@ export const TRAIN_QUEUE = 'ie-train';
 
 export const STAGES = ['prepare', 'sample', 'search', 'download', 'train', 'score', 'update', 'evaluate'] as const;
 export type Stage = (typeof STAGES)[number] | 'done';
+
+/** The task queue each stage's activity waits on, and the worker role that polls it. */
+export const STAGE_QUEUES: Record<(typeof STAGES)[number], { queue: string; role: string }> = {
+  prepare: { queue: IO_QUEUE, role: 'io' },
+  sample: { queue: IO_QUEUE, role: 'io' },
+  search: { queue: IO_QUEUE, role: 'io' },
+  download: { queue: IO_QUEUE, role: 'io' },
+  train: { queue: TRAIN_QUEUE, role: 'train' },
+  score: { queue: SCORE_QUEUE, role: 'score' },
+  update: { queue: IO_QUEUE, role: 'io' },
+  evaluate: { queue: SCORE_QUEUE, role: 'score' },
+};
