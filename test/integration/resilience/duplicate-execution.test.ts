@@ -24,7 +24,7 @@ import {
   type LogLine,
   type WatchedWorker,
 } from './kill';
-import { recordRecovery, rowsLost, timed } from './recovery';
+import { recordRecovery, referenceRun, rowsLost } from './recovery';
 
 jest.setTimeout(15 * 60_000);
 
@@ -61,15 +61,7 @@ test('the training activity run twice at once by two workers: the run completes,
   try {
     // The uninterrupted run, under the same id (the id seeds the run's draws), in a database of its own.
     const referenceUrl = await createTestDatabase('duplicate_reference');
-    const reference = startWatchedWorker('duplicate-reference', referenceUrl);
-    let referenceMs: number;
-    try {
-      const { value, ms } = await timed(async () => (await startRun(client, runId, config)).result());
-      expect(value.status).toBe('completed');
-      referenceMs = ms;
-    } finally {
-      await stopWorker(reference);
-    }
+    const referenceMs = await referenceRun(client, runId, config, referenceUrl);
     const expected = { keys: await naturalKeys(runId), figures: await runFigures(runId) };
     fs.rmSync(runFolder, { recursive: true, force: true });
 

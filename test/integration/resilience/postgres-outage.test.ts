@@ -17,8 +17,8 @@ import { startIsolatedPostgres, type IsolatedPostgres } from '../../support/isol
 import { temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
 import { waitForProgress } from '../run-watch';
-import { running, startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
-import { recordRecovery, rowsLost, timed } from './recovery';
+import { running, startWorker, until, withSurvivingWorker } from '../worker-process';
+import { recordRecovery, referenceRun, rowsLost } from './recovery';
 
 /** How long each outage lasts (the issue's two minutes; IE_TEST_PG_OUTAGE_S shortens it while developing). */
 const OUTAGE_MS = Number(process.env.IE_TEST_PG_OUTAGE_S ?? 120) * 1000;
@@ -56,15 +56,7 @@ test('PostgreSQL stopped for 2 minutes in download, in training and between iter
   const runId = uniqueId('it-pg-outage');
   const referenceUrl = await pg.createDatabase('reference');
   await useDatabase(referenceUrl);
-  const reference = startWorker('reference', referenceUrl);
-  let referenceMs: number;
-  try {
-    const run = await timed(async () => (await startRun(client, runId, config)).result());
-    expect(run.value.status).toBe('completed');
-    referenceMs = run.ms;
-  } finally {
-    await stopWorker(reference);
-  }
+  const referenceMs = await referenceRun(client, runId, config, referenceUrl);
   const expected = await naturalKeys(runId);
   fs.rmSync(path.dirname(iterationDir(runId, 0)), { recursive: true, force: true });
 

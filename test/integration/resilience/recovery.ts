@@ -3,7 +3,11 @@
 // <state>/resilience/ when it has its figures; `npx tsx scripts/resilience-table.ts` prints the table.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { startRun } from '../../../lib/client';
+import type { RunConfigInput } from '../../../lib/config';
 import { stateDir } from '../../../lib/paths';
+import { startWorker, stopWorker } from '../worker-process';
 
 export interface Recovery {
   /** The fault, as the table names it. */
@@ -48,4 +52,24 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: nu
   const started = performance.now();
   const value = await fn();
   return { value, ms: performance.now() - started };
+}
+
+/**
+ * The uninterrupted run a fault test compares with: `config` under `runId` (the id seeds the run's draws), on
+ * `databaseUrl` (a database of its own), served by one worker process of every role. Returns its wall time.
+ */
+export async function referenceRun(
+  client: Client,
+  runId: string,
+  config: RunConfigInput,
+  databaseUrl: string,
+): Promise<number> {
+  const worker = startWorker(`${runId}-reference`, databaseUrl);
+  try {
+    const { value, ms } = await timed(async () => (await startRun(client, runId, config)).result());
+    expect(value.status).toBe('completed');
+    return ms;
+  } finally {
+    await stopWorker(worker);
+  }
 }

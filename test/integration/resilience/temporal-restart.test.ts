@@ -16,8 +16,8 @@ import type { Progress } from '../../../lib/contract';
 import { freePort } from '../../support/isolated-postgres';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
-import { running, startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
-import { recordRecovery, rowsLost, timed } from './recovery';
+import { running, startWorker, until, withSurvivingWorker } from '../worker-process';
+import { recordRecovery, referenceRun, rowsLost } from './recovery';
 
 /** How long the server stays down: long enough for every poll and heartbeat of the worker to fail. */
 const OUTAGE_MS = 15_000;
@@ -49,14 +49,10 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
   // The uninterrupted run, under the same id (the id seeds the run's draws), in a database of its own.
   const shared = await temporalClient();
   const referenceUrl = await createTestDatabase('temporal_restart_reference');
-  const reference = startWorker('temporal-reference', referenceUrl);
   let referenceMs: number;
   try {
-    const run = await timed(async () => (await startRun(shared.client, runId, config)).result());
-    expect(run.value.status).toBe('completed');
-    referenceMs = run.ms;
+    referenceMs = await referenceRun(shared.client, runId, config, referenceUrl);
   } finally {
-    await stopWorker(reference);
     await shared.connection.close();
   }
   const expected = await naturalKeys(runId);

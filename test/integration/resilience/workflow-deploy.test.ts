@@ -26,8 +26,8 @@ import { RELEASE_MEMO } from '../../fixtures/workflows-next/deploy';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment } from '../harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
 import { TEST_TEMPORAL_ADDRESS } from '../services';
-import { startWorker, stopWorker, until, withSurvivingWorker } from '../worker-process';
-import { recordRecovery, rowsLost, timed } from './recovery';
+import { startWorker, until, withSurvivingWorker } from '../worker-process';
+import { recordRecovery, referenceRun, rowsLost } from './recovery';
 
 jest.setTimeout(15 * 60_000);
 
@@ -153,14 +153,10 @@ test('workflow code deployed while an iteration runs and while the run waits bet
   const actual = await naturalKeys(runId);
   fs.rmSync(path.dirname(iterationDir(runId, 0)), { recursive: true, force: true });
   const referenceUrl = await createTestDatabase('workflow_deploy_reference');
-  const reference = startWorker('deploy-reference', referenceUrl);
   let referenceMs: number;
   try {
-    const { value, ms } = await timed(async () => (await startRun(client, runId, config)).result());
-    expect(value.status).toBe('completed');
-    referenceMs = ms;
+    referenceMs = await referenceRun(client, runId, config, referenceUrl);
   } finally {
-    await stopWorker(reference);
     await connection.close();
   }
   const expected = await naturalKeys(runId);
