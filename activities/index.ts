@@ -2,7 +2,7 @@
 export { prepareRun, finishRun, finishIteration } from './stages/run';
 export { sampleQueries } from './stages/sample';
 export { searchQueries } from './stages/search';
-export { downloadCandidates } from './stages/download';
+export { downloadCandidates, downloadShard } from './stages/download';
 export { trainEncoder } from './stages/train';
 export { scoreCandidates } from './stages/score';
 export { updateDistribution } from './stages/update';

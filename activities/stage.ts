@@ -23,17 +23,31 @@ function activityContext(): Context | undefined {
   }
 }
 
+export interface StageOptions {
+  /** Record the stage's timing (default). A part of a stage that others share (a download shard) does not. */
+  record?: boolean;
+  /** More fields for every log line (e.g. the shard). */
+  bind?: Record<string, unknown>;
+  /** When the stage began, if before this activity (a closing pass after its shards): its timing counts from then. */
+  startedAt?: Date;
+}
+
 /**
  * Runs one stage of an iteration: logs with run/iteration/stage bound, measures wall time and the part
  * spent in the database, and records both (an upsert, so a retried stage overwrites its own timing).
  */
-export async function runStage<T>(stage: string, ref: StageRef, fn: (ctx: StageContext) => Promise<T>): Promise<T> {
+export async function runStage<T>(
+  stage: string,
+  ref: StageRef,
+  fn: (ctx: StageContext) => Promise<T>,
+  options: StageOptions = {},
+): Promise<T> {
   const activity = activityContext();
   const attempt = activity?.info.attempt ?? 1;
-  const log = logger.child({ runId: ref.runId, iteration: ref.iteration, stage, attempt });
-  const startedAt = new Date();
-  const started = performance.now();
-  log.info('stage started');
+  const log = logger.child({ runId: ref.runId, iteration: ref.iteration, stage, attempt, ...options.bind });
+  const startedAt = options.startedAt ?? new Date();
+  const started = performance.now() - (Date.now() - startedAt.getTime());
+  log.info(options.record === false ? 'stage part started' : 'stage started');
   const ctx: StageContext = {
     log,
     attempt,
@@ -44,6 +58,10 @@ export async function runStage<T>(stage: string, ref: StageRef, fn: (ctx: StageC
   try {
     const { value, dbMs } = await withDbClock(() => fn(ctx));
     const ms = Math.round(performance.now() - started);
+    if (options.record === false) {
+      log.info({ ms, dbMs: Math.round(dbMs) }, 'stage part finished');
+      return value;
+    }
     const row = { startedAt, finishedAt: new Date(), ms, dbMs: Math.round(dbMs), attempt };
     await db().stageTiming.upsert({
       where: { runId_iteration_stage: { runId: ref.runId, iteration: ref.iteration, stage } },

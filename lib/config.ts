@@ -137,8 +137,14 @@ const runConfigObject = z.strictObject({
     .prefault({}),
   download: z
     .strictObject({
-      /** Requests in flight at once, over all hosts. */
+      /** Requests in flight at once, over all hosts, per download activity (one per io worker at a time). */
       concurrency: z.number().int().min(1).max(256).default(16),
+      /**
+       * Shard activities an iteration's downloads are split into (on queue ie-download), which any io worker
+       * takes, one at a time each: adding io hosts adds fetch slots. A host's URLs stay in one shard, so its
+       * per-host limits hold; the run's own engine (exempt from them) is spread over all. 1: one activity.
+       */
+      shards: z.number().int().min(1).max(256).default(1),
       /** Requests in flight at once to one host (host:port). */
       perHostConcurrency: z.number().int().min(1).max(256).default(4),
       /** Requests started per second to one host; 0 = unlimited. The run's own local engine is exempt. */

@@ -15,48 +15,65 @@ import { closeDb } from '../lib/db';
 import { temporalAddress, temporalNamespace, temporalTarget } from '../lib/client/connect';
 import { logger } from '../lib/logger';
 import { UsageError } from '../lib/errors';
-import { IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/contract';
+import { DOWNLOAD_QUEUE, IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/contract';
 
 export type WorkerRole = 'workflows' | 'io' | 'score' | 'train';
 export const ALL_ROLES: WorkerRole[] = ['workflows', 'io', 'score', 'train'];
 
-const { prepareRun, finishRun, finishIteration, sampleQueries, searchQueries, downloadCandidates, updateDistribution } =
-  activities;
+const {
+  prepareRun,
+  finishRun,
+  finishIteration,
+  sampleQueries,
+  searchQueries,
+  downloadCandidates,
+  downloadShard,
+  updateDistribution,
+} = activities;
 const { scoreCandidates, evaluateEncoder, trainEncoder } = activities;
 
-function optionsFor(role: WorkerRole): Omit<WorkerOptions, 'connection' | 'namespace'> {
+type RoleWorkerOptions = Omit<WorkerOptions, 'connection' | 'namespace'>;
+
+/** The workers a role runs: one per task queue it polls. */
+function optionsFor(role: WorkerRole): RoleWorkerOptions[] {
   switch (role) {
     case 'workflows':
-      return { taskQueue: WORKFLOW_QUEUE, workflowsPath: require.resolve('../workflows') };
+      return [{ taskQueue: WORKFLOW_QUEUE, workflowsPath: require.resolve('../workflows') }];
     case 'io':
-      return {
-        taskQueue: IO_QUEUE,
-        activities: {
-          prepareRun,
-          finishRun,
-          finishIteration,
-          sampleQueries,
-          searchQueries,
-          downloadCandidates,
-          updateDistribution,
-          recordControl: activities.recordControl,
-          recordIterationFailure: activities.recordIterationFailure,
-          markIterationRetried: activities.markIterationRetried,
-          setRunStatus: activities.setRunStatus,
-          addRunConcepts: activities.addRunConcepts,
+      return [
+        {
+          taskQueue: IO_QUEUE,
+          activities: {
+            prepareRun,
+            finishRun,
+            finishIteration,
+            sampleQueries,
+            searchQueries,
+            downloadCandidates,
+            updateDistribution,
+            recordControl: activities.recordControl,
+            recordIterationFailure: activities.recordIterationFailure,
+            markIterationRetried: activities.markIterationRetried,
+            setRunStatus: activities.setRunStatus,
+            addRunConcepts: activities.addRunConcepts,
+          },
+          maxConcurrentActivityTaskExecutions: 8,
         },
-        maxConcurrentActivityTaskExecutions: 8,
-      };
+        // One download shard at a time per worker (`download.concurrency` fetches): each io host adds its slots.
+        { taskQueue: DOWNLOAD_QUEUE, activities: { downloadShard }, maxConcurrentActivityTaskExecutions: 1 },
+      ];
     case 'score':
       // ORT uses every core for one batch: one scoring job at a time per worker.
-      return {
-        taskQueue: SCORE_QUEUE,
-        activities: { scoreCandidates, evaluateEncoder },
-        maxConcurrentActivityTaskExecutions: 1,
-      };
+      return [
+        {
+          taskQueue: SCORE_QUEUE,
+          activities: { scoreCandidates, evaluateEncoder },
+          maxConcurrentActivityTaskExecutions: 1,
+        },
+      ];
     case 'train':
       // One training process per worker (one GPU, or this machine's cores).
-      return { taskQueue: TRAIN_QUEUE, activities: { trainEncoder }, maxConcurrentActivityTaskExecutions: 1 };
+      return [{ taskQueue: TRAIN_QUEUE, activities: { trainEncoder }, maxConcurrentActivityTaskExecutions: 1 }];
   }
 }
 
@@ -90,7 +107,14 @@ export async function runWorkers(
 
 /** What a started worker process polls, in one plain line. */
 export function readyLine(roles: WorkerRole[]): string {
-  const queues = roles.map((role) => `${role} → ${optionsFor(role).taskQueue}`).join(', ');
+  const queues = roles
+    .map(
+      (role) =>
+        `${role} → ${optionsFor(role)
+          .map((o) => o.taskQueue)
+          .join(' + ')}`,
+    )
+    .join(', ');
   const metrics = metricsAddress();
   return (
     `workers ready on ${temporalAddress()} (namespace ${temporalNamespace()}), polling ${queues}; ` +
@@ -141,17 +165,17 @@ export function metricsAddress(env: NodeJS.ProcessEnv = process.env): string | u
   return value;
 }
 
-/** Creates (does not run) one worker per role on `connection`. */
+/** Creates (does not run) the workers of each role on `connection`: one per task queue the role polls. */
 export function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
   return Promise.all(
-    roles.map((role) =>
+    roles.flatMap(optionsFor).map((options) =>
       Worker.create({
         connection,
         namespace: temporalNamespace(),
         // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database
         // that is away instead of failing (activities/database-wait.ts).
         interceptors: { activity: [heartbeatPump, databaseWait] },
-        ...optionsFor(role),
+        ...options,
       }),
     ),
   );

@@ -1,6 +1,7 @@
 import { getExternalWorkflowHandle, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import {
+  DOWNLOAD_QUEUE,
   IO_QUEUE,
   SCORE_QUEUE,
   TRAIN_QUEUE,
@@ -23,6 +24,8 @@ const ioOptions: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry,
 };
+
+const downloadOptions: ActivityOptions = { ...ioOptions, taskQueue: DOWNLOAD_QUEUE };
 
 const scoreOptions: ActivityOptions = {
   taskQueue: SCORE_QUEUE,
@@ -66,10 +69,23 @@ export async function explorationIteration(input: IterationInput): Promise<Itera
   await stage('search');
   const searched = await summarised(ioOptions, `${it}: search ${sampled.queries} queries`).searchQueries(ref);
   await stage('download');
+  // Shards (on their own queue: any io worker takes one at a time), then a closing pass that fetches what
+  // they left retryable and links the images; without shards the closing pass fetches everything.
+  const shards = input.downloadShards ?? 1;
+  const downloadStartedAtMs = Date.now();
+  if (shards > 1)
+    await Promise.all(
+      Array.from({ length: shards }, (_, shard) =>
+        summarised(
+          downloadOptions,
+          `${it}: download shard ${shard + 1} of ${shards} (${sampled.queries} queries' results)`,
+        ).downloadShard({ ...ref, shard, shards }),
+      ),
+    );
   const downloaded = await summarised(
     ioOptions,
     `${it}: download the results of ${sampled.queries} queries`,
-  ).downloadCandidates(ref);
+  ).downloadCandidates(shards > 1 ? { ...ref, startedAtMs: downloadStartedAtMs } : ref);
   await stage('train', { downloaded: downloaded.downloaded });
   const trained = await summarised(
     trainOptions,

@@ -96,7 +96,15 @@ export async function explorationRun(input: RunInput): Promise<Progress> {
       try {
         return await executeChild(explorationIteration, {
           workflowId: iterationWorkflowId(runId, i),
-          args: [{ runId, iteration: i, parentWorkflowId: runId, hasLabels: carry.hasLabels }],
+          args: [
+            {
+              runId,
+              iteration: i,
+              parentWorkflowId: runId,
+              hasLabels: carry.hasLabels,
+              ...(carry.downloadShards && carry.downloadShards > 1 && { downloadShards: carry.downloadShards }),
+            },
+          ],
           staticSummary: iterationSummaryLine(runId, i, carry.iterations),
           staticDetails: iterationStaticDetails(i, carry.hasLabels),
         });
@@ -140,6 +148,7 @@ async function prepare(state: RunState, input: RunInput): Promise<RunCarry> {
       nextIteration: 0,
       iterations: prepared.iterations,
       hasLabels: prepared.hasLabels,
+      downloadShards: prepared.downloadShards,
       target: prepared.target,
       mode: prepared.mode,
     };

@@ -6,10 +6,11 @@ import path from 'node:path';
 import { db } from '../../lib/db';
 import { stateDir } from '../../lib/paths';
 import { loadRun } from '../run-config';
-import { runStage } from '../stage';
+import { runStage, type StageContext } from '../stage';
 import { fetchBytes, type FetchOptions } from '../download/fetch';
 import { NEAR_DUPLICATE_OF_TARGET } from '../download/outcomes';
-import { fetchPolicy, LOCAL_PROVIDER } from '../download/policy';
+import { fetchPolicy, LOCAL_PROVIDER, localEngineHost } from '../download/policy';
+import { shardOf } from '../download/shard-plan';
 import { recordFetch } from '../download/record';
 import { writeShards } from '../download/shards';
 import {
@@ -23,7 +24,7 @@ import {
 } from '../store/normalise';
 import { putImage, sha256, storePath, storedImage } from '../store/content-store';
 import { repointRows } from '../store/image-rows';
-import type { StageRef } from '../../lib/contract';
+import type { DownloadRef, DownloadShardRef, StageRef } from '../../lib/contract';
 
 interface ResultRow {
   conceptId: number;
@@ -51,142 +52,201 @@ export interface DownloadSummary {
   shards?: string[];
 }
 
+/** This iteration's search results: the URLs its queries found, with the concept and rank of each. */
+async function iterationResults(ref: StageRef, resultsPerQuery: number): Promise<ResultRow[]> {
+  return db().$queryRaw<ResultRow[]>`
+    SELECT q."conceptId", r.url, r.rank, COALESCE(r.source, r.provider) AS provider
+    FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
+    WHERE q."runId" = ${ref.runId} AND q.iteration = ${ref.iteration} AND r.rank < ${resultsPerQuery}`;
+}
+
 /**
- * Downloads every result of this iteration's queries. Each URL's outcome is recorded (ok or the reason
- * it failed, retryable or permanent); a URL with an outcome is fetched again only when its failure is
- * retryable and it has attempts left. Each distinct content is normalised and stored once (keyed by the
- * SHA-256 of its bytes). Images that are near duplicates of a target image get no Candidate row, so
- * training and scoring never see them; they are recorded in Exclusion.
+ * Fetches those of `urls` without a settled outcome (an ok whose file is in this store, a permanent failure,
+ * or a retryable one out of attempts), `download.concurrency` at once, recording each outcome. The first
+ * unexpected error (a full disk, a lost database) stops the other fetches, and it is thrown only once none is
+ * still running: a failed attempt leaves nothing writing behind it. Returns how many it fetched.
  */
-export async function downloadCandidates(ref: StageRef): Promise<DownloadSummary> {
-  const run = await loadRun(ref.runId);
-  return runStage('download', ref, async (ctx) => {
-    const { download, resultsPerQuery } = run.config;
-    const rows = await db().$queryRaw<ResultRow[]>`
-      SELECT q."conceptId", r.url, r.rank, COALESCE(r.source, r.provider) AS provider
-      FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
-      WHERE q."runId" = ${ref.runId} AND q.iteration = ${ref.iteration} AND r.rank < ${resultsPerQuery}`;
-    const urls = [...new Set(rows.map((r) => r.url))];
-    const known = await db().fetch.findMany({
-      where: { url: { in: urls } },
-      select: { url: true, status: true, retryable: true, attempts: true, sha256: true },
-    });
-    // A fetched image whose file is not in this store (a store wiped, or a database shared with another
-    // store) is fetched again rather than handed to training as a path that does not exist.
-    const settled = new Set(
-      known
-        .filter((f) => (f.status === 'ok' ? !f.sha256 || existsSync(storePath(f.sha256)) : true))
-        .filter((f) => f.status === 'ok' || !f.retryable || f.attempts >= download.maxAttempts)
-        .map((f) => f.url),
-    );
-    const todo = interleaveByHost(urls.filter((u) => !settled.has(u)));
-    ctx.log.info(
-      { urls: urls.length, settled: settled.size, retrying: known.length - settled.size, toFetch: todo.length },
-      'download planned',
-    );
-
-    // The first unexpected error (a full disk, a lost database) stops the other fetches, and the stage fails
-    // only once none is still running: a failed attempt leaves nothing writing behind it.
-    const stop = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, stop.signal]);
-    let firstError: unknown;
-    const policy = fetchPolicy(run.config, signal);
-    // Only the local provider's own results may go to the local engine (never another provider's URL).
-    const fromLocal = new Set(rows.filter((r) => r.provider === LOCAL_PROVIDER).map((r) => r.url));
-    const limit = pLimit(download.concurrency);
-    // Every in-flight request listens for cancellation on the same signal.
-    setMaxListeners(download.concurrency * 2 + 10, ctx.signal, signal);
-    let done = 0;
-    let lastBeat = 0;
-    // Progress for the heartbeat pump, which also beats while every slot waits (Retry-After, pacing).
-    const beat = () => {
-      lastBeat = Date.now();
-      ctx.heartbeat({ fetched: done, of: todo.length });
-    };
-    await Promise.all(
-      todo.map((url) =>
-        limit(async () => {
-          if (signal.aborted) return;
-          try {
-            await fetchOne(url, ref, run.config, fromLocal.has(url) ? policy.local : policy.web, signal);
-          } catch (error) {
-            firstError ??= error;
-            stop.abort();
-            return;
-          }
-          done++;
-          if (Date.now() - lastBeat > 1000) beat();
-        }),
-      ),
-    );
-    if (firstError !== undefined) throw firstError;
-    if (ctx.signal.aborted) throw new Error('download cancelled');
-
-    // Link each fetched image to the concepts whose queries found it (idempotent), except near duplicates
-    // of the run's targets, which are recorded as exclusions instead.
-    const fetches = await db().fetch.findMany({ where: { url: { in: urls } } });
-    const okFetches = fetches.filter((f) => f.status === 'ok' && f.sha256);
-    const { hashes: hashOf, repointed } = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
-    if (repointed) ctx.log.warn({ repointed }, 'image rows pointed at another store now point at this one');
-    const targets = await targetHashes(ref.runId);
-    const exclusions = okFetches.flatMap((f) => {
-      const near = nearestTarget(hashOf.get(f.sha256 as string), targets);
-      return near && near.distance <= download.nearDuplicateDistance
-        ? [
-            {
-              runId: ref.runId,
-              iteration: ref.iteration,
-              url: f.url,
-              sha256: f.sha256 as string,
-              reason: NEAR_DUPLICATE_OF_TARGET,
-              targetSha256: near.sha256,
-              distance: near.distance,
-            },
-          ]
-        : [];
-    });
-    const excludedUrls = new Set(exclusions.map((e) => e.url));
-    const excludedShas = new Set(exclusions.map((e) => e.sha256));
-    const shaOf = new Map(
-      okFetches.filter((f) => !excludedShas.has(f.sha256 as string)).map((f) => [f.url, f.sha256 as string]),
-    );
-    const candidates = rows.flatMap((r) => {
-      const sha = shaOf.get(r.url);
-      return sha
-        ? [{ runId: ref.runId, iteration: ref.iteration, conceptId: r.conceptId, sha256: sha, rank: r.rank }]
-        : [];
-    });
-    await db().exclusion.createMany({ data: exclusions, skipDuplicates: true });
-    await db().candidate.createMany({ data: candidates, skipDuplicates: true });
-    const distinct = new Set(candidates.map((c) => c.sha256)).size;
-    const failed = fetches.filter((f) => f.status !== 'ok').length;
-    const reasons: Record<string, number> = {};
-    for (const f of fetches) {
-      const reason = excludedUrls.has(f.url)
-        ? NEAR_DUPLICATE_OF_TARGET
-        : f.status === 'ok'
-          ? (f.reason ?? 'ok')
-          : (f.reason ?? 'unknown');
-      reasons[reason] = (reasons[reason] ?? 0) + 1;
-    }
-    await db().iteration.update({
-      where: { runId_index: { runId: ref.runId, index: ref.iteration } },
-      data: { downloaded: distinct, failed },
-    });
-    const shards = download.writeShards ? await writeIterationShards(ref, run.config, candidates, rows, fetches) : [];
-    const summary: DownloadSummary = {
-      urls: urls.length,
-      fetched: todo.length,
-      reused: urls.length - todo.length,
-      downloaded: distinct,
-      failed,
-      excluded: excludedUrls.size,
-      reasons,
-      ...(download.writeShards ? { shards } : {}),
-    };
-    ctx.log.info(summary, 'download finished');
-    return summary;
+async function fetchUnsettled(
+  ctx: StageContext,
+  run: Awaited<ReturnType<typeof loadRun>>,
+  ref: StageRef,
+  rows: ResultRow[],
+  urls: string[],
+): Promise<{ fetched: number }> {
+  const { download } = run.config;
+  const known = await db().fetch.findMany({
+    where: { url: { in: urls } },
+    select: { url: true, status: true, retryable: true, attempts: true, sha256: true },
   });
+  // A fetched image whose file is not in this store (a store wiped, or a database shared with another
+  // store) is fetched again rather than handed to training as a path that does not exist.
+  const settled = new Set(
+    known
+      .filter((f) => (f.status === 'ok' ? !f.sha256 || existsSync(storePath(f.sha256)) : true))
+      .filter((f) => f.status === 'ok' || !f.retryable || f.attempts >= download.maxAttempts)
+      .map((f) => f.url),
+  );
+  const todo = interleaveByHost(urls.filter((u) => !settled.has(u)));
+  ctx.log.info(
+    { urls: urls.length, settled: settled.size, retrying: known.length - settled.size, toFetch: todo.length },
+    'download planned',
+  );
+
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  let firstError: unknown;
+  const policy = fetchPolicy(run.config, signal);
+  // Only the local provider's own results may go to the local engine (never another provider's URL).
+  const fromLocal = new Set(rows.filter((r) => r.provider === LOCAL_PROVIDER).map((r) => r.url));
+  const limit = pLimit(download.concurrency);
+  // Every in-flight request listens for cancellation on the same signal.
+  setMaxListeners(download.concurrency * 2 + 10, ctx.signal, signal);
+  let done = 0;
+  let lastBeat = 0;
+  // Progress for the heartbeat pump, which also beats while every slot waits (Retry-After, pacing).
+  const beat = () => {
+    lastBeat = Date.now();
+    ctx.heartbeat({ fetched: done, of: todo.length });
+  };
+  await Promise.all(
+    todo.map((url) =>
+      limit(async () => {
+        if (signal.aborted) return;
+        try {
+          await fetchOne(url, ref, run.config, fromLocal.has(url) ? policy.local : policy.web, signal);
+        } catch (error) {
+          firstError ??= error;
+          stop.abort();
+          return;
+        }
+        done++;
+        if (Date.now() - lastBeat > 1000) beat();
+      }),
+    ),
+  );
+  if (firstError !== undefined) throw firstError;
+  if (ctx.signal.aborted) throw new Error('download cancelled');
+  return { fetched: todo.length };
+}
+
+/**
+ * One shard of an iteration's downloads (`download.shards` > 1): the URLs `shardOf` gives it, fetched and
+ * recorded as the closing pass would. Cost: its share of the iteration's URLs; nothing else of the run.
+ */
+export async function downloadShard(ref: DownloadShardRef): Promise<{ urls: number; fetched: number }> {
+  const run = await loadRun(ref.runId);
+  return runStage(
+    'download',
+    ref,
+    async (ctx) => {
+      const rows = await iterationResults(ref, run.config.resultsPerQuery);
+      const spread = new Set([localEngineHost(run.config)].filter((h): h is string => h !== undefined));
+      const urls = [...new Set(rows.map((r) => r.url))].filter((url) => shardOf(url, ref.shards, spread) === ref.shard);
+      const { fetched } = await fetchUnsettled(ctx, run, ref, rows, urls);
+      return { urls: urls.length, fetched };
+    },
+    { record: false, bind: { shard: ref.shard, shards: ref.shards } },
+  );
+}
+
+/**
+ * The download stage, or its closing pass after the shards: fetches every result of this iteration's queries
+ * that has no settled outcome yet (after shards: what they left retryable). Each URL's outcome is recorded (ok
+ * or the reason it failed, retryable or permanent); a URL with an outcome is fetched again only when its
+ * failure is retryable and it has attempts left. Each distinct content is normalised and stored once (keyed by
+ * the SHA-256 of its bytes). Images that are near duplicates of a target image get no Candidate row, so
+ * training and scoring never see them; they are recorded in Exclusion. Cost: the iteration's URLs.
+ */
+export async function downloadCandidates(ref: DownloadRef): Promise<DownloadSummary> {
+  const run = await loadRun(ref.runId);
+  const stageRef = { runId: ref.runId, iteration: ref.iteration };
+  const startedAt = ref.startedAtMs === undefined ? undefined : new Date(ref.startedAtMs);
+  return runStage(
+    'download',
+    stageRef,
+    async (ctx) => {
+      const { download, resultsPerQuery } = run.config;
+      const rows = await iterationResults(stageRef, resultsPerQuery);
+      const urls = [...new Set(rows.map((r) => r.url))];
+      const { fetched } = await fetchUnsettled(ctx, run, stageRef, rows, urls);
+
+      // Link each fetched image to the concepts whose queries found it (idempotent), except near duplicates
+      // of the run's targets, which are recorded as exclusions instead.
+      const fetches = await db().fetch.findMany({ where: { url: { in: urls } } });
+      const okFetches = fetches.filter((f) => f.status === 'ok' && f.sha256);
+      const { hashes: hashOf, repointed } = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
+      if (repointed) ctx.log.warn({ repointed }, 'image rows pointed at another store now point at this one');
+      const targets = await targetHashes(stageRef.runId);
+      const exclusions = okFetches.flatMap((f) => {
+        const near = nearestTarget(hashOf.get(f.sha256 as string), targets);
+        return near && near.distance <= download.nearDuplicateDistance
+          ? [
+              {
+                runId: stageRef.runId,
+                iteration: stageRef.iteration,
+                url: f.url,
+                sha256: f.sha256 as string,
+                reason: NEAR_DUPLICATE_OF_TARGET,
+                targetSha256: near.sha256,
+                distance: near.distance,
+              },
+            ]
+          : [];
+      });
+      const excludedUrls = new Set(exclusions.map((e) => e.url));
+      const excludedShas = new Set(exclusions.map((e) => e.sha256));
+      const shaOf = new Map(
+        okFetches.filter((f) => !excludedShas.has(f.sha256 as string)).map((f) => [f.url, f.sha256 as string]),
+      );
+      const candidates = rows.flatMap((r) => {
+        const sha = shaOf.get(r.url);
+        return sha
+          ? [
+              {
+                runId: stageRef.runId,
+                iteration: stageRef.iteration,
+                conceptId: r.conceptId,
+                sha256: sha,
+                rank: r.rank,
+              },
+            ]
+          : [];
+      });
+      await db().exclusion.createMany({ data: exclusions, skipDuplicates: true });
+      await db().candidate.createMany({ data: candidates, skipDuplicates: true });
+      const distinct = new Set(candidates.map((c) => c.sha256)).size;
+      const failed = fetches.filter((f) => f.status !== 'ok').length;
+      const reasons: Record<string, number> = {};
+      for (const f of fetches) {
+        const reason = excludedUrls.has(f.url)
+          ? NEAR_DUPLICATE_OF_TARGET
+          : f.status === 'ok'
+            ? (f.reason ?? 'ok')
+            : (f.reason ?? 'unknown');
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
+      }
+      await db().iteration.update({
+        where: { runId_index: { runId: stageRef.runId, index: stageRef.iteration } },
+        data: { downloaded: distinct, failed },
+      });
+      const shards = download.writeShards
+        ? await writeIterationShards(stageRef, run.config, candidates, rows, fetches)
+        : [];
+      const summary: DownloadSummary = {
+        urls: urls.length,
+        fetched,
+        reused: urls.length - fetched,
+        downloaded: distinct,
+        failed,
+        excluded: excludedUrls.size,
+        reasons,
+        ...(download.writeShards ? { shards } : {}),
+      };
+      ctx.log.info(summary, 'download finished');
+      return summary;
+    },
+    { startedAt },
+  );
 }
 
 /** Orders URLs round-robin over their hosts, so one slow or rate-limited host does not hold every slot. */

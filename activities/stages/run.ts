@@ -27,6 +27,7 @@ export interface PreparedRun {
   targetCount: number;
   hasLabels: boolean;
   labels: string[];
+  downloadShards: number;
 }
 
 /**
@@ -108,6 +109,7 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
     targetCount: listing.files.length,
     hasLabels: runRow.hasLabels,
     labels: listing.labels,
+    downloadShards: config.download.shards,
   };
 }
 

@@ -5,6 +5,8 @@ export const WORKFLOW_QUEUE = 'internet-explorer';
 export const IO_QUEUE = 'ie-io';
 export const SCORE_QUEUE = 'ie-score';
 export const TRAIN_QUEUE = 'ie-train';
+/** Download shards: polled by io workers, one shard at a time per worker, so each host adds its fetch slots. */
+export const DOWNLOAD_QUEUE = 'ie-download';
 
 export const STAGES = ['prepare', 'sample', 'search', 'download', 'train', 'score', 'update', 'evaluate'] as const;
 export type Stage = (typeof STAGES)[number] | 'done';

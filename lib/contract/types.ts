@@ -131,6 +131,8 @@ export interface RunCarry {
   nextIteration: number;
   iterations: number;
   hasLabels: boolean;
+  /** `download.shards` of the run's config (absent in runs started before shards: 1). */
+  downloadShards?: number;
   /** The last RECENT_ITERATIONS summaries. */
   recent?: IterationSummary[];
   totals?: RunTotals;
@@ -156,6 +158,19 @@ export interface ControlResult {
 export interface IterationInput extends StageRef {
   parentWorkflowId: string;
   hasLabels: boolean;
+  /** Download shard activities (`download.shards`); absent (runs started before shards) or 1: none. */
+  downloadShards?: number;
+}
+
+/** One of an iteration's download shards. */
+export interface DownloadShardRef extends StageRef {
+  shard: number;
+  shards: number;
+}
+
+/** The download stage's closing pass; after shards, with when the stage started (for its timing). */
+export interface DownloadRef extends StageRef {
+  startedAtMs?: number;
 }
 
 export interface StageUpdate {
