@@ -20,17 +20,7 @@ import { DOWNLOAD_QUEUE, IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } fr
 export type WorkerRole = 'workflows' | 'io' | 'score' | 'train';
 export const ALL_ROLES: WorkerRole[] = ['workflows', 'io', 'score', 'train'];
 
-const {
-  prepareRun,
-  finishRun,
-  finishIteration,
-  sampleQueries,
-  searchQueries,
-  downloadCandidates,
-  downloadShard,
-  updateDistribution,
-} = activities;
-const { scoreCandidates, evaluateEncoder, trainEncoder } = activities;
+const { scoreCandidates, evaluateEncoder, trainEncoder, downloadShard } = activities;
 
 type RoleWorkerOptions = Omit<WorkerOptions, 'connection' | 'namespace'>;
 
@@ -44,13 +34,13 @@ function optionsFor(role: WorkerRole): RoleWorkerOptions[] {
         {
           taskQueue: IO_QUEUE,
           activities: {
-            prepareRun,
-            finishRun,
-            finishIteration,
-            sampleQueries,
-            searchQueries,
-            downloadCandidates,
-            updateDistribution,
+            prepareRun: activities.prepareRun,
+            finishRun: activities.finishRun,
+            finishIteration: activities.finishIteration,
+            sampleQueries: activities.sampleQueries,
+            searchQueries: activities.searchQueries,
+            downloadCandidates: activities.downloadCandidates,
+            updateDistribution: activities.updateDistribution,
             recordControl: activities.recordControl,
             recordIterationFailure: activities.recordIterationFailure,
             markIterationRetried: activities.markIterationRetried,
