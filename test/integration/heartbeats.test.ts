@@ -15,10 +15,12 @@ import { uniqueId, useTestEnvironment } from './harness';
 
 jest.setTimeout(600_000);
 
-// Every activity runs with this heartbeat timeout under the workers' heartbeat pump; none may go a third
-// of it without a heartbeat, whatever it waits on (a provider's pacing and Retry-After, a subprocess).
+// Every activity runs with this heartbeat timeout under the workers' heartbeat pump; none may go half of it
+// without a heartbeat, whatever it waits on (a provider's pacing and Retry-After, a subprocess). The pump
+// beats every sixth of the timeout; half leaves room for a beat or two that a loaded machine delays (the
+// fault tests run beside this file), and the server gives up only at the whole timeout.
 const HEARTBEAT_TIMEOUT_MS = 6000;
-const LARGEST_GAP_MS = HEARTBEAT_TIMEOUT_MS / 3;
+const LARGEST_GAP_MS = HEARTBEAT_TIMEOUT_MS / 2;
 
 const env = useTestEnvironment('heartbeats', { engine: {} });
 let provider: FakeApi;
@@ -74,7 +76,7 @@ function slowOpenverse(engineUrl: string) {
   };
 }
 
-test('no stage goes a third of its heartbeat timeout without heartbeating, against slow real parts', async () => {
+test('no stage goes half its heartbeat timeout without heartbeating, against slow real parts', async () => {
   provider.handle(slowOpenverse(env.engine.url));
   const runId = uniqueId('it-beats');
   const ref = { runId, iteration: 0 };
