@@ -4,7 +4,7 @@ import { sendControl } from '../../cli/commands/control';
 import { startRun } from '../../lib/client';
 import { RUN_SEARCH_ATTRIBUTES as SA, topConceptsQuery, type Progress, type TopConcept } from '../../lib/contract';
 import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
-import { currentDetails, waitForListed, waitForProgress } from './run-watch';
+import { currentDetails, waitForListed, waitForProgress, waitForRecordedStatus } from './run-watch';
 
 jest.setTimeout(15 * 60_000);
 
@@ -52,7 +52,7 @@ test('a run is paused, steered, resumed and stopped by validated updates, each r
     expect(paused.iteration).toBe(1);
     expect(paused.history.map((h) => h.iteration)).toEqual([0]);
     expect(paused.controls).toEqual({ paused: true, stopRequested: false, temperature: 0.05, addedConcepts: 1 });
-    expect((await db().run.findUniqueOrThrow({ where: { id: runId } })).status).toBe('paused');
+    await waitForRecordedStatus(runId, 'paused');
     const details = await currentDetails(handle);
     expect(details).toContain(`## Exploration run \`${runId}\``);
     expect(details).toContain('**Paused** before iteration 1 (2 of 3)');

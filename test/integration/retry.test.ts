@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
-import { db, runStatusOf } from '../../lib/db';
+import { db } from '../../lib/db';
 import { parseRunConfig } from '../../lib/config';
 import { stateDir } from '../../lib/paths';
 import { SCORE_QUEUE, RUN_SEARCH_ATTRIBUTES as SA, type Progress, type StageRef } from '../../lib/contract';
@@ -11,7 +11,7 @@ import { createWorkers } from '../../workers/create';
 import { sendControl } from '../../cli/commands/control';
 import { startRun } from '../../lib/client';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
-import { currentDetails, waitForListed, waitForProgress } from './run-watch';
+import { currentDetails, waitForListed, waitForProgress, waitForRecordedStatus } from './run-watch';
 
 jest.setTimeout(20 * 60_000);
 
@@ -135,7 +135,7 @@ test('a failed iteration makes the run wait; retrying it gives the database of a
     expect(waiting.history.map((h) => h.iteration)).toEqual([0]);
     const details = await currentDetails(handle);
     await waitForListed(client, `IeStatus = 'waiting-retry' AND IeIteration = 1`, runId);
-    expect(runStatusOf((await db().run.findUniqueOrThrow({ where: { id: runId } })).status)).toBe('waiting-retry');
+    await waitForRecordedStatus(runId, 'waiting-retry');
     expect(await db().iterationFailure.findMany({ where: { runId } })).toEqual([
       expect.objectContaining({
         iteration: 1,

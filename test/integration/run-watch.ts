@@ -1,7 +1,8 @@
 // Helpers for tests that watch a run the way the Web UI does: queries, current details, search attributes.
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { sleep } from '../../lib/services/process';
-import { progressQuery, type Progress } from '../../lib/contract';
+import { progressQuery, type Progress, type RunStatus } from '../../lib/contract';
+import { db, runStatusOf } from '../../lib/db';
 
 /** Polls the `progress` query until `done` holds (queries fail briefly between Continue-As-New runs). */
 export async function waitForProgress(
@@ -40,4 +41,19 @@ export async function waitForListed(client: Client, query: string, expected: str
     await sleep(500);
   }
   throw new Error(`${expected} not listed by ${query} within ${timeoutMs} ms (listed: ${ids.join(', ') || 'none'})`);
+}
+
+/**
+ * Polls the run's row until its status is `status`: the workflow publishes its state (queries, search attributes)
+ * before the activity that records the same status in the database has run.
+ */
+export async function waitForRecordedStatus(runId: string, status: RunStatus, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string | undefined;
+  while (Date.now() < deadline) {
+    last = runStatusOf((await db().run.findUniqueOrThrow({ where: { id: runId } })).status);
+    if (last === status) return;
+    await sleep(250);
+  }
+  throw new Error(`run ${runId} is recorded as ${last}, not ${status}, after ${timeoutMs} ms`);
 }

@@ -7,13 +7,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { db, runStatusOf } from '../../../lib/db';
+import { db } from '../../../lib/db';
 import { sleep } from '../../../lib/services/process';
 import type { Progress } from '../../../lib/contract';
 import { startRun } from '../../../lib/client';
 import { sendControl } from '../../../cli/commands/control';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment, withWorkers } from '../harness';
-import { waitForProgress } from '../run-watch';
+import { waitForProgress, waitForRecordedStatus } from '../run-watch';
 import { until } from '../worker-process';
 import { recordRecovery, timed } from './recovery';
 
@@ -71,7 +71,7 @@ test('a full disk fails the download with a clear error, leaves nothing behind, 
     expect(waiting.failed?.iteration).toBe(0);
     expect(waiting.failed?.error).toMatch(/^disk full: the download stage of iteration 0 could not write /);
     expect(waiting.failed?.error).toContain(`ie retry-iteration ${runId} 0`);
-    expect(runStatusOf((await db().run.findUniqueOrThrow({ where: { id: runId } })).status)).toBe('waiting-retry');
+    await waitForRecordedStatus(runId, 'waiting-retry');
     // Failed at once (not retried: the disk stays full), with nothing half-written and no fetch still going.
     const download = await db().stageTiming.findUnique({
       where: { runId_iteration_stage: { runId, iteration: 0, stage: 'download' } },
