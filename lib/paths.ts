@@ -8,6 +8,11 @@ export function stateDir(): string {
   return path.resolve(process.env.IE_STATE_DIR ?? path.join(PROJECT_ROOT, '.state'));
 }
 
+/** The content store's folder: every image once, by SHA-256 of its bytes. */
+export function imageStoreDir(): string {
+  return path.resolve(process.env.IE_STORE_DIR ?? path.join(stateDir(), 'store'));
+}
+
 /** The offline natural-photo corpus (Tiny ImageNet 32 px + ImageNet samples). */
 export function datasetsDir(): string {
   return path.resolve(process.env.IE_DATASETS_DIR ?? path.join(PROJECT_ROOT, '..', 'shared', 'datasets'));
