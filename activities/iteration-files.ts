@@ -7,8 +7,10 @@
 // the file, what does not check out: float32 arrays carry a header with their shape and sha256
 // (lib/files.ts writeFloat32File, trainer/ietrainer/handover.py), the manifest its counts, an encoder's
 // `.json` sidecar the size and sha256 of its model.
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { stateDir } from '../lib/paths';
+import { fetchFile, objectStore } from '../lib/storage';
 import type { StageRef } from '../lib/contract';
 
 /** The folder of one iteration's files. */
@@ -54,4 +56,35 @@ export function baseEncoderFile(runId: string): string {
 /** The target's embeddings under the starting encoder, for iteration 0's evaluation of it. */
 export function baseTargetEmbeddingsFile(runId: string): string {
   return path.join(iterationDir(runId, 0), 'target-embeddings-base.f32');
+}
+
+/** This host's copy of an encoder (by key) and of its `.json` sidecar; returns the encoder's file. */
+export async function fetchEncoder(key: string): Promise<string> {
+  await fetchFile(`${key}.json`);
+  return fetchFile(key);
+}
+
+/**
+ * With an object store, this host's copies of the run's iterations before `iteration - 1` are dropped (the
+ * store keeps what retention keeps; a later reader fetches it again), so a score or io host's disk holds two
+ * iterations' files however long the run. Without one the state folder is the store: the train stage's
+ * retention (activities/train/retention.ts) decides. Cost: one listing of the run's folder.
+ */
+export async function dropEarlierCopies(runId: string, iteration: number): Promise<number[]> {
+  if (!objectStore()) return [];
+  const runDir = path.dirname(iterationDir(runId, 0));
+  const dropped: number[] = [];
+  let names: string[];
+  try {
+    names = await readdir(runDir);
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const index = Number(/^iter-(\d+)$/.exec(name)?.[1] ?? NaN);
+    if (!(index < iteration - 1)) continue;
+    await rm(path.join(runDir, name), { recursive: true, force: true });
+    dropped.push(index);
+  }
+  return dropped;
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import sharp from 'sharp';
+import { fetchFile } from '../lib/storage';
 import type { GridImage } from './data';
 
 export interface Thumbnail extends GridImage {
@@ -16,7 +17,7 @@ export async function thumbnails(images: GridImage[], side: number): Promise<Thu
     images.map(async (image): Promise<Thumbnail> => {
       if (!image.path) return { ...image, dataUri: null, jpeg: null, problem: 'not in the content store' };
       try {
-        const jpeg = await sharp(await fs.readFile(image.path))
+        const jpeg = await sharp(await fs.readFile(await fetchFile(image.path)))
           .resize(side, side, { fit: 'cover' })
           .jpeg({ quality: 82 })
           .toBuffer();

@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { existsSync } from 'node:fs';
 import pLimit from 'p-limit';
 import type { RunConfig } from '../../lib/config';
 import path from 'node:path';
@@ -22,8 +21,8 @@ import {
   type ImageFilters,
   type NormaliseOptions,
 } from '../store/normalise';
-import { putImage, sha256, storePath, storedImage } from '../store/content-store';
-import { repointRows } from '../store/image-rows';
+import { publish, publishAll } from '../../lib/storage';
+import { imageAvailable, imageFile, putImage, sha256, storedImage } from '../store/content-store';
 import type { DownloadRef, DownloadShardRef, StageRef } from '../../lib/contract';
 
 interface ResultRow {
@@ -78,11 +77,11 @@ async function fetchUnsettled(
     where: { url: { in: urls } },
     select: { url: true, status: true, retryable: true, attempts: true, sha256: true },
   });
-  // A fetched image whose file is not in this store (a store wiped, or a database shared with another
-  // store) is fetched again rather than handed to training as a path that does not exist.
+  // A fetched image the store cannot give back (a local store wiped) is fetched again rather than handed to
+  // training as a file that does not exist.
   const settled = new Set(
     known
-      .filter((f) => (f.status === 'ok' ? !f.sha256 || existsSync(storePath(f.sha256)) : true))
+      .filter((f) => (f.status === 'ok' ? !f.sha256 || imageAvailable(f.sha256) : true))
       .filter((f) => f.status === 'ok' || !f.retryable || f.attempts >= download.maxAttempts)
       .map((f) => f.url),
   );
@@ -174,8 +173,7 @@ export async function downloadCandidates(ref: DownloadRef): Promise<DownloadSumm
       // of the run's targets, which are recorded as exclusions instead.
       const fetches = await db().fetch.findMany({ where: { url: { in: urls } } });
       const okFetches = fetches.filter((f) => f.status === 'ok' && f.sha256);
-      const { hashes: hashOf, repointed } = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
-      if (repointed) ctx.log.warn({ repointed }, 'image rows pointed at another store now point at this one');
+      const hashOf = await perceptualHashes(okFetches.map((f) => f.sha256 as string));
       const targets = await targetHashes(stageRef.runId);
       const exclusions = okFetches.flatMap((f) => {
         const near = nearestTarget(hashOf.get(f.sha256 as string), targets);
@@ -304,8 +302,9 @@ async function fetchOne(
     if (stored) {
       await inspectImage(outcome.bytes, d, filters);
       // No hash here: the Image row keeps the one made when the bytes were first normalised, and a row
-      // without one gets it from `perceptualHashes` after the fetches.
-      image = { ...stored, phash: null };
+      // without one gets it from `perceptualHashes` after the fetches. Published again: a crash between its
+      // write and its upload may have left it only on this host.
+      image = { ...stored, path: await publish(stored.path), phash: null };
     } else image = await storeNew(sha, outcome.bytes, d, filters);
   } catch (error) {
     if (!(error instanceof ImageRejected)) throw error;
@@ -323,23 +322,19 @@ async function storeNew(sha: string, bytes: Buffer, opts: NormaliseOptions, filt
   return { path: await putImage(sha, image.jpeg), width: image.width, height: image.height, phash: image.phash };
 }
 
-/**
- * Perceptual hashes of stored images, computing (and saving) any that are missing. Rows naming another
- * store are first pointed at this one (`repointRows`), so a missing hash is computed from a file that exists.
- */
-async function perceptualHashes(shas: string[]): Promise<{ hashes: Map<string, string>; repointed: number }> {
+/** Perceptual hashes of stored images, computing (and saving) any that are missing. */
+async function perceptualHashes(shas: string[]): Promise<Map<string, string>> {
   const unique = [...new Set(shas)];
   const images = await db().image.findMany({
     where: { sha256: { in: unique } },
-    select: { sha256: true, path: true, phash: true },
+    select: { sha256: true, phash: true },
   });
-  const repointed = await repointRows(images);
   const out = new Map<string, string>();
   for (const image of images) {
     let phash = image.phash;
     if (!phash) {
       try {
-        phash = await perceptualHash(image.path);
+        phash = await perceptualHash(await imageFile(image.sha256));
       } catch {
         continue; // a missing store file: no hash, so never judged a near duplicate
       }
@@ -347,12 +342,12 @@ async function perceptualHashes(shas: string[]): Promise<{ hashes: Map<string, s
     }
     out.set(image.sha256, phash);
   }
-  return { hashes: out, repointed };
+  return out;
 }
 
 async function targetHashes(runId: string): Promise<{ sha256: string; phash: string }[]> {
   const targets = await db().targetImage.findMany({ where: { runId }, select: { sha256: true } });
-  const { hashes } = await perceptualHashes(targets.map((t) => t.sha256));
+  const hashes = await perceptualHashes(targets.map((t) => t.sha256));
   return [...hashes].map(([sha, phash]) => ({ sha256: sha, phash }));
 }
 
@@ -384,29 +379,31 @@ async function writeIterationShards(
   );
   const urlsOf = new Map<string, Set<string>>();
   for (const f of fetches) if (f.sha256) urlsOf.set(f.sha256, (urlsOf.get(f.sha256) ?? new Set()).add(f.url));
-  const samples = shas.flatMap((sha) => {
+  const samples = [];
+  for (const sha of shas) {
     const image = images.get(sha);
-    if (!image) return [];
+    if (!image) continue;
     const urls = urlsOf.get(sha) ?? new Set<string>();
     const found = rows.filter((r) => urls.has(r.url)).map((r) => ({ conceptId: r.conceptId, rank: r.rank }));
-    return [
-      {
-        key: sha,
-        jpegPath: image.path,
-        meta: {
-          sha256: sha,
-          url: [...urls].sort()[0] ?? image.sourceUrl,
-          width: image.width,
-          height: image.height,
-          phash: image.phash,
-          runId: ref.runId,
-          iteration: ref.iteration,
-          found,
-        },
+    samples.push({
+      key: sha,
+      jpegPath: await imageFile(sha),
+      meta: {
+        sha256: sha,
+        url: [...urls].sort()[0] ?? image.sourceUrl,
+        width: image.width,
+        height: image.height,
+        phash: image.phash,
+        runId: ref.runId,
+        iteration: ref.iteration,
+        found,
       },
-    ];
-  });
+    });
+  }
   const root = config.download.shardsDir ?? path.join(stateDir(), 'shards');
   const dir = path.join(root, ref.runId, `iter-${String(ref.iteration).padStart(3, '0')}`);
-  return writeShards(dir, samples, config.download.shardSize);
+  const shards = await writeShards(dir, samples, config.download.shardSize);
+  // In the object store too, unless download.shardsDir sends them elsewhere (a folder of the user's choosing).
+  if (!config.download.shardsDir) await publishAll(shards);
+  return shards;
 }

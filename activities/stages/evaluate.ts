@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { db } from '../../lib/db';
 import { pythonExecutable } from '../../lib/paths';
 import { loadRun } from '../run-config';
@@ -8,7 +7,9 @@ import { linearProbe } from '../evaluate/probe';
 import { stratifiedSplit } from '../evaluate/split';
 import { OnnxImageEmbedder } from '../score/embedder';
 import { HandoverFileError, readFloat32File, writeFloat32File } from '../../lib/files';
-import { baseEncoderFile, baseTargetEmbeddingsFile, iterationFiles } from '../iteration-files';
+import { baseEncoderFile, baseTargetEmbeddingsFile, fetchEncoder, iterationFiles } from '../iteration-files';
+import { localImageFiles } from '../store/content-store';
+import { fetchFile, keyOfLocal, publish } from '../../lib/storage';
 import type { EncoderEvaluation, IterationEvaluation, StageRef } from '../../lib/contract';
 
 const NONE: EncoderEvaluation = { knnAccuracy: null, linearProbeAccuracy: null };
@@ -49,10 +50,11 @@ export async function evaluateEncoder(ref: StageRef): Promise<IterationEvaluatio
     }
 
     const files = iterationFiles(ref);
-    const current = await readEmbeddings(files.targetEmbeddings, targets.length, ref);
+    const current = await readEmbeddings(await fetchFile(keyOfLocal(files.targetEmbeddings)), targets.length, ref);
     const features: Record<string, { embeddings: Float32Array; dim: number }> = { current };
     if (ref.iteration === 0) {
-      const paths = await targetPaths(targets.map((t) => t.sha256));
+      const fileOf = await localImageFiles(targets.map((t) => t.sha256));
+      const paths = targets.map((t) => fileOf(t.sha256));
       features.base = await baseEmbeddings(ref, paths, run.config.score.batchSize, ctx);
     }
 
@@ -140,16 +142,6 @@ function selectRows(embeddings: Float32Array, rows: number[], dim: number): Floa
   return out;
 }
 
-async function targetPaths(shas: string[]): Promise<string[]> {
-  const images = await db().image.findMany({ where: { sha256: { in: [...new Set(shas)] } } });
-  const pathOf = new Map(images.map((i) => [i.sha256, i.path]));
-  return shas.map((sha) => {
-    const file = pathOf.get(sha);
-    if (!file) throw new Error(`target image ${sha} is not in the image store`);
-    return file;
-  });
-}
-
 /** The target embedded by the starting encoder; cached next to it so a retry skips the work. */
 async function baseEmbeddings(
   ref: StageRef,
@@ -158,7 +150,7 @@ async function baseEmbeddings(
   ctx: StageContext,
 ): Promise<{ embeddings: Float32Array; dim: number }> {
   const file = baseTargetEmbeddingsFile(ref.runId);
-  if (existsSync(file)) {
+  if (await fetchFile(keyOfLocal(file)).catch(() => undefined)) {
     try {
       return await readEmbeddings(file, paths.length, ref);
     } catch (error) {
@@ -170,7 +162,7 @@ async function baseEmbeddings(
   const onnx = baseEncoderFile(ref.runId);
   let embedder: OnnxImageEmbedder;
   try {
-    embedder = await OnnxImageEmbedder.load(onnx);
+    embedder = await OnnxImageEmbedder.load(await fetchEncoder(keyOfLocal(onnx)));
   } catch (error) {
     throw new Error(
       `the starting encoder ${onnx} cannot be loaded (${(error as Error).message}); ` +
@@ -180,6 +172,7 @@ async function baseEmbeddings(
   try {
     const embeddings = await embedder.embedFiles(paths, { batchSize });
     await writeFloat32File(file, embeddings, { rows: paths.length, dim: embedder.dim });
+    await publish(file);
     ctx.heartbeat({ embedded: 'base' });
     return { embeddings, dim: embedder.dim };
   } finally {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { reportProgress } from '../heartbeat';
@@ -9,8 +8,7 @@ import { logger } from '../../lib/logger';
 import { ensureConceptTable } from '../concepts/concept-table';
 import { ensureConceptEmbeddings } from '../concepts/embeddings-cache';
 import { normaliseImage } from '../store/normalise';
-import { putImage, sha256, storePath } from '../store/content-store';
-import { repointImages } from '../store/image-rows';
+import { imageAvailable, putImage, sha256 } from '../store/content-store';
 import { checkTargetReadable, listTarget } from '../target';
 import type { StageRef } from '../../lib/contract';
 
@@ -59,13 +57,12 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
     update: runRow,
   });
 
-  const reused: string[] = [];
   for (const [idx, file] of listing.files.entries()) {
     const bytes = await fs.readFile(file.path);
     const sha = sha256(bytes);
-    // Stored again when the row is new or its file is not in this store (a database shared with another).
+    // Stored again when the row is new or the store cannot give its file back (a local store wiped).
     const known = await db().image.findUnique({ where: { sha256: sha }, select: { sha256: true } });
-    if (!known || !existsSync(storePath(sha))) {
+    if (!known || !imageAvailable(sha)) {
       const image = await normaliseImage(bytes, config.download);
       const stored = await putImage(sha, image.jpeg);
       await db().image.upsert({
@@ -81,8 +78,6 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
         },
         update: { path: stored },
       });
-    } else {
-      reused.push(sha);
     }
     await db().targetImage.upsert({
       where: { runId_idx: { runId, idx } },
@@ -91,7 +86,6 @@ export async function prepareRun({ runId, config: rawConfig }: PrepareRunInput):
     });
     if (idx % 50 === 0) reportProgress({ ingested: idx });
   }
-  await repointImages(reused);
   log.info({ images: listing.files.length }, 'target ingested');
 
   await ensureConceptTable();

@@ -7,7 +7,9 @@ import { runConceptRewards } from '../score/run-rewards';
 import { evidenceToScore, recordEvidenceRewards, sampleKey } from '../score/evidence';
 import { admitToReplay } from '../score/replay';
 import { writeFloat32File } from '../../lib/files';
-import { iterationFiles } from '../iteration-files';
+import { dropEarlierCopies, fetchEncoder, iterationFiles } from '../iteration-files';
+import { localImageFiles } from '../store/content-store';
+import { publish } from '../../lib/storage';
 import type { StageRef } from '../../lib/contract';
 
 /**
@@ -48,9 +50,11 @@ export async function scoreCandidates(
     const web = score.reward === 'web-relative' ? await webSample(ref.runId, score.webSample) : [];
     const candidateShas = [...new Set(candidates.map((c) => c.sha256))].sort();
     const shas = [...new Set([...candidateShas, ...evidence.flatMap((e) => e.images), ...web])].sort();
-    const pathOf = await storedPaths([...targets.map((t) => t.sha256), ...shas]);
+    const pathOf = await localImageFiles([...targets.map((t) => t.sha256), ...shas], {
+      onFetched: (done) => ctx.heartbeat({ imagesFetched: done }),
+    });
 
-    const embedder = await OnnxImageEmbedder.load(iteration.onnxPath);
+    const embedder = await OnnxImageEmbedder.load(await fetchEncoder(iteration.onnxPath));
     const dim = embedder.dim;
     let targetEmb: Float32Array;
     let embeddings: Float32Array;
@@ -60,6 +64,7 @@ export async function scoreCandidates(
         { batchSize: score.batchSize },
       );
       await writeFloat32File(iterationFiles(ref).targetEmbeddings, targetEmb, { rows: targets.length, dim });
+      await publish(iterationFiles(ref).targetEmbeddings);
       ctx.heartbeat({ embedded: 'target' });
       embeddings = await embedder.embedFiles(shas.map(pathOf), {
         batchSize: score.batchSize,
@@ -143,22 +148,9 @@ export async function scoreCandidates(
       },
       'scored',
     );
+    await dropEarlierCopies(ref.runId, ref.iteration);
     return { scored: rewards.length, meanReward, admitted: kept };
   });
-}
-
-/** The content-store path of each image (every one must be stored). */
-async function storedPaths(shas: string[]): Promise<(sha: string) => string> {
-  const images = await db().image.findMany({
-    where: { sha256: { in: [...new Set(shas)] } },
-    select: { sha256: true, path: true },
-  });
-  const pathOf = new Map(images.map((i) => [i.sha256, i.path]));
-  return (sha) => {
-    const file = pathOf.get(sha);
-    if (file === undefined) throw new Error(`image ${sha} is not in the content store's table`);
-    return file;
-  };
 }
 
 /**

@@ -5,6 +5,16 @@ import { resolveInitCheckpoint } from '../../lib/base-encoder';
 import { db } from '../../lib/db';
 import { HandoverFileError, writeFileAtomic } from '../../lib/files';
 import { pythonExecutable } from '../../lib/paths';
+import {
+  fetchFile,
+  fetchFiles,
+  keyOfLocal,
+  MissingObjectError,
+  publish,
+  removeStored,
+  storedKeys,
+  unpublish,
+} from '../../lib/storage';
 import { baseEncoderFile, iterationFiles } from '../iteration-files';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
@@ -12,9 +22,13 @@ import { applyRetention, forgetRemoved } from '../train/retention';
 import { runTrainer, type TrainerEvent, type TrainingDivergence } from '../train/trainer-process';
 import type { StageRef } from '../../lib/contract';
 
+/** A checkpoint's key; names sort by step (`ckpt-{step:06d}.pt`, trainer/ietrainer/checkpoint.py). */
+const CHECKPOINT_KEY = /\/ckpt-\d+\.pt$/;
+
 export interface TrainResult {
   steps: number;
   loss: number | null;
+  /** Object-store keys of the trained encoder and the final checkpoint. */
   onnxPath: string;
   checkpoint: string;
   imagesPerSec: number | null;
@@ -22,8 +36,9 @@ export interface TrainResult {
 
 /**
  * Continues self-supervised training on target ∪ this iteration's candidates ∪ the replay buffer.
- * Checkpoints land in the iteration's folder; a retry (after a crash or a lost worker) resumes from the
- * newest one there, so the step counter continues instead of restarting.
+ * Checkpoints land in the iteration's folder and the object store; a retry (after a crash or a lost worker,
+ * on this host or another) fetches them and resumes from the newest, so the step counter continues instead
+ * of restarting. Its images come from the object store too (those this host lacks, 16 at a time).
  */
 export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
   const run = await loadRun(ref.runId);
@@ -31,8 +46,14 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     const files = iterationFiles(ref);
     const dir = files.trainDir;
     await fs.mkdir(dir, { recursive: true });
-    const manifestPath = files.manifest;
-    const manifest = await iterationManifest(ref, manifestPath);
+    // What another host's attempt left: its manifest and newest checkpoint (nothing without an object store).
+    const stored = await storedKeys(keyOfLocal(dir));
+    const newest = stored.filter((key) => CHECKPOINT_KEY.test(key)).pop();
+    await fetchFiles(stored.filter((key) => key === keyOfLocal(files.manifest) || key === newest));
+    const manifest = await iterationManifest(ref, files.manifest);
+    const manifestPath = await localManifest(manifest, files.manifest, (done) =>
+      ctx.heartbeat({ imagesFetched: done }),
+    );
     const previous =
       ref.iteration > 0
         ? await db().iteration.findUnique({ where: { runId_index: { runId: ref.runId, index: ref.iteration - 1 } } })
@@ -62,7 +83,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     ];
     if (train.batchSize) args.push('--batch-size', String(train.batchSize));
     if (train.lr !== undefined) args.push('--lr', String(train.lr));
-    if (previous?.checkpoint) args.push('--init', previous.checkpoint);
+    if (previous?.checkpoint) args.push('--init', await fetchFile(previous.checkpoint));
     if (ref.iteration === 0) {
       const initCheckpoint = resolveInitCheckpoint(train.initCheckpoint, train.preset);
       if (initCheckpoint) args.push('--init-checkpoint', initCheckpoint);
@@ -116,21 +137,31 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
           ctx.log.info({ step: event.step, checkpoint: event.checkpoint }, 'training resumed from checkpoint');
         }
         if (event.event === 'checkpoint') {
-          last = { ...last, step: event.step, checkpoint: event.path };
+          // In the object store before the database names it, so a resume elsewhere finds what the row says.
+          const key = await publish(event.path);
+          last = { ...last, step: event.step, checkpoint: key };
           await db().checkpoint.upsert({
             where: { runId_iteration_step: { runId: ref.runId, iteration: ref.iteration, step: event.step } },
-            create: { runId: ref.runId, iteration: ref.iteration, step: event.step, path: event.path },
-            update: { path: event.path },
+            create: { runId: ref.runId, iteration: ref.iteration, step: event.step, path: key },
+            update: { path: key },
           });
         }
         ctx.heartbeat(last);
       },
     });
+    const checkpoint = await publish(done.checkpoint);
+    const onnx = await publishEncoder(done.onnx);
+    if (ref.iteration === 0) await publishEncoder(baseEncoderFile(ref.runId));
     await db().iteration.update({
       where: { runId_index: { runId: ref.runId, index: ref.iteration } },
-      data: { trainSteps: done.step, trainLoss: last.loss, onnxPath: done.onnx, checkpoint: done.checkpoint },
+      data: { trainSteps: done.step, trainLoss: last.loss, onnxPath: onnx, checkpoint },
     });
     const retained = await applyRetention(ref.runId, ref.iteration, train);
+    await unpublish(retained.removed);
+    // Checkpoints the trainer's own retention removed here, or another host's attempt saved, leave the store too.
+    await removeStored(
+      (await storedKeys(keyOfLocal(dir))).filter((key) => CHECKPOINT_KEY.test(key) && key !== checkpoint),
+    );
     await forgetRemoved(ref.runId, ref.iteration, retained);
     ctx.log.info(
       { steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec, removed: retained.removed.length },
@@ -139,8 +170,8 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
     return {
       steps: done.step,
       loss: last.loss,
-      onnxPath: done.onnx,
-      checkpoint: done.checkpoint,
+      onnxPath: onnx,
+      checkpoint,
       imagesPerSec: done.imagesPerSec ?? null,
     };
   });
@@ -164,7 +195,34 @@ export function divergenceMessage(ref: StageRef, d: TrainingDivergence, lr: numb
   );
 }
 
-/** What the trainer trains on: content-store paths, each part in sha256 order, without duplicates. */
+/** An exported encoder and its `.json` sidecar, published; returns the encoder's key. */
+async function publishEncoder(onnx: string): Promise<string> {
+  await publish(`${onnx}.json`);
+  return publish(onnx);
+}
+
+/**
+ * The trainer's copy of the manifest: the same lists as this host's files (fetched from the object store
+ * where missing), next to the manifest; returns its path. Written on every attempt: another host's paths differ.
+ */
+async function localManifest(
+  manifest: TrainManifest,
+  file: string,
+  onFetched: (done: number) => void,
+): Promise<string> {
+  const local: TrainManifest = { target: [], candidates: [], replay: [] };
+  let fetchedBefore = 0;
+  for (const split of SPLITS) {
+    local[split] = await fetchFiles(manifest[split], { onFetched: (done) => onFetched(fetchedBefore + done) });
+    fetchedBefore += manifest[split].length;
+  }
+  const counts = Object.fromEntries(SPLITS.map((s) => [s, local[s].length]));
+  const target = file.replace(/\.json$/, '.local.json');
+  await writeFileAtomic(target, JSON.stringify({ ...local, counts }));
+  return target;
+}
+
+/** What the trainer trains on: content-store keys, each part in sha256 order, without duplicates. */
 export interface TrainManifest {
   target: string[];
   candidates: string[];
@@ -212,14 +270,15 @@ const ManifestFile = z.object({
 async function iterationManifest(ref: StageRef, file: string): Promise<TrainManifest> {
   let text: string | undefined;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await fs.readFile(await fetchFile(keyOfLocal(file)), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (!(error instanceof MissingObjectError) && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (text !== undefined) return checkedManifest(file, text);
   const manifest = await buildManifest(ref);
   const counts = Object.fromEntries(SPLITS.map((s) => [s, manifest[s].length]));
   await writeFileAtomic(file, JSON.stringify({ ...manifest, counts }));
+  await publish(file);
   return manifest;
 }
 

@@ -17,7 +17,7 @@ import {
 import { fitConceptGp } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
-import { iterationFiles } from '../iteration-files';
+import { dropEarlierCopies, iterationFiles } from '../iteration-files';
 import { latestRewards } from '../score/evidence';
 import { TOP_MASS_KS, distributionStats } from '../../lib/distribution-stats';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
@@ -138,6 +138,7 @@ export async function updateDistribution(
       { observed: observed.length, temperature, ...fit, top: top.slice(0, 5).map((t) => t.concept) },
       'distribution updated',
     );
+    await dropEarlierCopies(ref.runId, ref.iteration);
     return { temperature, observed: observed.length, topConcepts: top };
   });
 }

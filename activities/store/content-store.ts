@@ -3,12 +3,14 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { stateDir } from '../../lib/paths';
+import { imageStoreDir } from '../../lib/paths';
+import { db } from '../../lib/db';
+import { fetchFile, fetchFiles, imageKey, objectStore, publish } from '../../lib/storage';
 import { plainJpegHeader } from './normalise';
 
 /** Content-addressed image store: one file per SHA-256 of the source bytes, written atomically. */
 export function storeRoot(): string {
-  return process.env.IE_STORE_DIR ?? path.join(stateDir(), 'store');
+  return imageStoreDir();
 }
 
 export function sha256(bytes: Buffer): string {
@@ -23,14 +25,31 @@ export function storePath(sha: string): string {
 const madeDirs = new Set<string>();
 
 /**
- * Writes `jpeg` under `sha` unless it is already there; a crash never leaves a partial file in place
- * (written to a temporary name, then renamed). The calls are synchronous: for files of a few kilobytes
- * the thread-pool round trips of the asynchronous ones (open, write, close, rename) cost more CPU than
- * the writes themselves, and each blocks the event loop for well under a millisecond.
+ * Writes `jpeg` under `sha` unless it is already there, and publishes it to the object store; returns its
+ * key (what Image.path holds). A crash never leaves a partial file in place (written to a temporary name,
+ * then renamed). The calls are synchronous: for files of a few kilobytes the thread-pool round trips of the
+ * asynchronous ones (open, write, close, rename) cost more CPU than the writes themselves, and each blocks the
+ * event loop for well under a millisecond.
  */
 export async function putImage(sha: string, jpeg: Buffer): Promise<string> {
   const target = storePath(sha);
-  if (existsSync(target)) return target;
+  if (!existsSync(target)) writeImage(target, jpeg);
+  // Uploaded even when this host had the file: a crash between its write and its upload left it only here.
+  return publish(target);
+}
+
+/** Whether the run's images can reach `sha`'s: this host has it, or an object store holds what its row names. */
+export function imageAvailable(sha: string): boolean {
+  // A row is written only after its upload finished, so with an object store the row vouches for the object.
+  return objectStore() !== null || existsSync(storePath(sha));
+}
+
+/** This host's copy of an image (downloaded from the object store when another host stored it). */
+export function imageFile(sha: string): Promise<string> {
+  return fetchFile(imageKey(sha));
+}
+
+function writeImage(target: string, jpeg: Buffer): void {
   const dir = path.dirname(target);
   if (!madeDirs.has(dir)) {
     mkdirSync(dir, { recursive: true });
@@ -54,7 +73,6 @@ export async function putImage(sha: string, jpeg: Buffer): Promise<string> {
     if (errno.code && !errno.path) errno.path = target;
     throw error;
   }
-  return target;
 }
 
 /** The stored image for `sha`, if its file is already in the store (its size read from the header). */
@@ -77,4 +95,30 @@ export async function storedImage(sha: string): Promise<{ path: string; width: n
   } catch {
     return undefined;
   }
+}
+
+/**
+ * This host's file of each image (fetched from the object store where missing, `concurrency` at once);
+ * every one must have a row in the content store's table. Returns a lookup by SHA-256.
+ */
+export async function localImageFiles(
+  shas: string[],
+  options: { onFetched?: (done: number) => void } = {},
+): Promise<(sha: string) => string> {
+  const unique = [...new Set(shas)];
+  const rows = await db().image.findMany({ where: { sha256: { in: unique } }, select: { sha256: true, path: true } });
+  const keyOf = new Map(rows.map((r) => [r.sha256, r.path]));
+  const missing = unique.filter((sha) => !keyOf.has(sha));
+  if (missing.length)
+    throw new Error(`${missing.length} images are not in the content store's table, e.g. ${missing[0]}`);
+  const files = await fetchFiles(
+    unique.map((sha) => keyOf.get(sha) as string),
+    options,
+  );
+  const fileOf = new Map(unique.map((sha, i) => [sha, files[i] as string]));
+  return (sha) => {
+    const file = fileOf.get(sha);
+    if (file === undefined) throw new Error(`image ${sha} was not asked for`);
+    return file;
+  };
 }
