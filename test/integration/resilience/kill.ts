@@ -25,17 +25,38 @@ export interface WatchedWorker extends WorkerProcess {
 
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-kill-'));
 
+export interface WatchedWorkerOptions {
+  /** Roles to poll (default all). */
+  roles?: string;
+  /** Environment on top of this process's (a host's own IE_STATE_DIR, its object store). */
+  env?: NodeJS.ProcessEnv;
+  /** In a process group of its own, so killing the group takes its children (a trainer) with it. */
+  group?: boolean;
+}
+
 /**
  * Starts `workers/main.ts all` (as `ie worker` does) on the suites' Temporal server and `databaseUrl`, its
  * output piped to this process: each line is kept, appended to `<tmp>/ie-kill-*\/<name>.log` and offered to
  * the waiters at once, so a test can act within milliseconds of a stage saying it started.
  */
-export function startWatchedWorker(name: string, databaseUrl: string): WatchedWorker {
+export function startWatchedWorker(
+  name: string,
+  databaseUrl: string,
+  options: WatchedWorkerOptions = {},
+): WatchedWorker {
   const log = path.join(logDir, `${name}.log`);
   fs.writeFileSync(log, '');
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts'), 'all'], {
+  const main = path.join(PROJECT_ROOT, 'workers', 'main.ts');
+  const proc = spawn(process.execPath, ['--import', 'tsx', main, options.roles ?? 'all'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS, IE_LOG_LEVEL: 'info' },
+    detached: options.group ?? false,
+    env: {
+      ...process.env,
+      ...options.env,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS,
+      IE_LOG_LEVEL: 'info',
+    },
   });
   const lines: LogLine[] = [];
   const waiters = new Set<(line: LogLine) => void>();
