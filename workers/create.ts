@@ -82,7 +82,13 @@ export async function runWorkers(
   try {
     const workers = await createWorkers(connection, roles);
     logger.info(
-      { roles, address: temporalAddress(), namespace: temporalNamespace(), metrics: metricsAddress() ?? null },
+      {
+        roles,
+        address: temporalAddress(),
+        namespace: temporalNamespace(),
+        metrics: metricsAddress() ?? null,
+        version: deploymentOptions()?.version ?? null,
+      },
       'workers ready',
     );
     announce(readyLine(roles));
@@ -155,13 +161,49 @@ export function metricsAddress(env: NodeJS.ProcessEnv = process.env): string | u
   return value;
 }
 
+/** The deployment name workers use when IE_BUILD_ID is set and IE_DEPLOYMENT_NAME is not. */
+export const DEFAULT_DEPLOYMENT_NAME = 'internet-explorer';
+
+/**
+ * Worker Versioning (Temporal worker deployments): with IE_BUILD_ID every worker of this process joins the
+ * deployment IE_DEPLOYMENT_NAME (default `internet-explorer`) as version `<deployment>.<build id>`, and the
+ * server sends each workflow's tasks, and the activities it schedules, to the workers of the version it runs
+ * on: new code rolls out under running runs once `temporal worker deployment set-current-version` makes it
+ * current. IE_VERSIONING_BEHAVIOR: `auto-upgrade` (default; a running run moves to the new current version at
+ * its next task, so workflow changes stay replay-safe with patches, as docs/operations.md says) or `pinned`
+ * (a run stays on the version it started on, until it continues as new).
+ */
+export function deploymentOptions(env: NodeJS.ProcessEnv = process.env): WorkerOptions['workerDeploymentOptions'] {
+  const buildId = env.IE_BUILD_ID?.trim();
+  if (!buildId) {
+    if (env.IE_DEPLOYMENT_NAME || env.IE_VERSIONING_BEHAVIOR)
+      throw new UsageError(
+        'IE_DEPLOYMENT_NAME and IE_VERSIONING_BEHAVIOR take effect only with IE_BUILD_ID: set IE_BUILD_ID to ' +
+          "this code's build id (e.g. its git commit), or unset them for unversioned workers",
+      );
+    return undefined;
+  }
+  const behavior = env.IE_VERSIONING_BEHAVIOR?.trim() || 'auto-upgrade';
+  if (behavior !== 'auto-upgrade' && behavior !== 'pinned')
+    throw new UsageError(`IE_VERSIONING_BEHAVIOR '${behavior}': write auto-upgrade or pinned`);
+  if (/\s/.test(buildId) || buildId.length > 255)
+    throw new UsageError(`IE_BUILD_ID '${buildId}': a build id has no spaces and at most 255 characters`);
+  return {
+    version: { deploymentName: env.IE_DEPLOYMENT_NAME?.trim() || DEFAULT_DEPLOYMENT_NAME, buildId },
+    useWorkerVersioning: true,
+    defaultVersioningBehavior: behavior === 'pinned' ? 'PINNED' : 'AUTO_UPGRADE',
+  };
+}
+
 /** Creates (does not run) the workers of each role on `connection`: one per task queue the role polls. */
 export function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
+  const versioning = deploymentOptions();
   return Promise.all(
     roles.flatMap(optionsFor).map((options) =>
       Worker.create({
         connection,
         namespace: temporalNamespace(),
+        ...(versioning && { workerDeploymentOptions: versioning }),
         // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database
         // that is away instead of failing (activities/database-wait.ts).
         interceptors: { activity: [heartbeatPump, databaseWait] },
