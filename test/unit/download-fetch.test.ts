@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants as zlibConstants, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { fetchBytes, type FetchOptions } from '../../activities/download/fetch';
 import { AddressGuard, HostAllowlist, type Resolver } from '../../activities/download/guard';
@@ -87,6 +87,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       return void setTimeout(() => res.destroy(), 20);
     case '/gzip':
       return void res.writeHead(200, { 'Content-Encoding': 'gzip' }).end(gzipSync(png));
+    case '/deflate':
+      return void res.writeHead(200, { 'Content-Encoding': 'deflate' }).end(deflateSync(png));
+    case '/deflate-raw':
+      return void res.writeHead(200, { 'Content-Encoding': 'deflate' }).end(deflateRawSync(png));
     case '/bomb': {
       const encoding = url.searchParams.get('encoding') as string;
       const body = bombs[encoding];
@@ -263,8 +267,8 @@ test('X-Robots-Tag noai opts out unless respectRobotsTag is off', async () => {
   expect(await fetchBytes(`${base}/robots`, options({ respectRobotsTag: false }))).toMatchObject({ ok: true });
 });
 
-test('a gzip-encoded body is decoded', async () => {
-  const r = await fetchBytes(`${base}/gzip`, options());
+test.each(['gzip', 'deflate', 'deflate-raw'])('a %s-encoded body is decoded', async (path) => {
+  const r = await fetchBytes(`${base}/${path}`, options());
   expect(r.ok && r.bytes.equals(png)).toBe(true);
 });
 
