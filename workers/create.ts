@@ -11,6 +11,7 @@ import * as activities from '../activities';
 import { databaseWait } from '../activities/database-wait';
 import { heartbeatPump } from '../activities/heartbeat';
 import { warmUpActivities } from '../activities/warm-up';
+import { stageWorkerCheck } from '../activities/worker-watch';
 import { closeDb } from '../lib/db';
 import { temporalAddress, temporalNamespace, temporalTarget } from '../lib/client/connect';
 import { logger } from '../lib/logger';
@@ -28,7 +29,15 @@ type RoleWorkerOptions = Omit<WorkerOptions, 'connection' | 'namespace'>;
 function optionsFor(role: WorkerRole): RoleWorkerOptions[] {
   switch (role) {
     case 'workflows':
-      return [{ taskQueue: WORKFLOW_QUEUE, workflowsPath: require.resolve('../workflows') }];
+      return [
+        {
+          taskQueue: WORKFLOW_QUEUE,
+          workflowsPath: require.resolve('../workflows'),
+          // The iteration's check for a stage waiting on a queue nobody polls runs here, as a local activity.
+          activities: { stageWorkerCheck },
+          enableNonLocalActivities: false,
+        },
+      ];
     case 'io':
       return [
         {

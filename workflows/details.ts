@@ -1,7 +1,7 @@
 // Markdown shown as a run's current details in the Temporal Web UI (and `temporal workflow describe`).
 // Pure: rendered from the workflow's state on every change.
 import { iterationLabel, pct } from '../lib/format';
-import { iterationWorkflowId, type IterationSummary, type Progress } from '../lib/contract';
+import { iterationWorkflowId, noWorkerMessage, type IterationSummary, type Progress } from '../lib/contract';
 
 const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined ? '—' : x.toFixed(digits));
 
@@ -59,6 +59,10 @@ function figures(history: IterationSummary[]): string[] {
 /** Current details of a run: where it is, what it found, what it is waiting for. */
 export function runDetails(p: Progress, target: string | undefined): string {
   const lines = [`## Exploration run \`${p.runId}\``, '', statusLine(p), ''];
+  if (p.status === 'running' && p.waitingFor) {
+    const since = new Date(p.waitingFor.sinceMs).toISOString().replace(/\.\d+Z$/, 'Z');
+    lines.push(`> **Waiting for a worker** since ${since}: ${noWorkerMessage(p.waitingFor)}`, '');
+  }
   lines.push(
     `- target: **${target ?? '—'}**`,
     p.iterations > 0

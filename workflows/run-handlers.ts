@@ -64,7 +64,7 @@ export function setRunHandlers(state: RunState, hooks: RunHooks): void {
   );
   setHandler(stageSignal, (update) => {
     if (update.iteration !== state.progress.iteration || state.progress.status !== 'running') return;
-    state.stageChanged(update.stage, update.downloaded, update.kept);
+    state.stageChanged(update.stage, update.downloaded, update.kept, update.waitingFor);
   });
 
   setHandler(

@@ -11,6 +11,7 @@ import {
   type RunControls,
   type RunTotals,
   type TopConcept,
+  type WaitingForWorker,
 } from '../lib/contract';
 import { runDetails } from './details';
 
@@ -64,8 +65,9 @@ export class RunState {
   }
 
   /** An iteration's stage changed; `downloaded`/`kept` are the iteration's own counts so far. */
-  stageChanged(stage: string, downloaded?: number, kept?: number): void {
+  stageChanged(stage: string, downloaded?: number, kept?: number, waitingFor?: WaitingForWorker | null): void {
     this.progress.stage = stage;
+    this.progress.waitingFor = waitingFor ?? null;
     if (downloaded !== undefined) this.progress.imagesDownloaded = this.totals.imagesDownloaded + downloaded;
     if (kept !== undefined) this.progress.imagesKept = this.totals.imagesKept + kept;
     this.publish();

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { STAGE_QUEUES, STAGES, WORKFLOW_QUEUE } from '../contract';
+import { STAGE_QUEUES, STAGES, WORKFLOW_QUEUE, noWorkerMessage } from '../contract';
 import type { RunState } from './run-state';
 
 /** A task queue a running run waits on that no worker polls. */
@@ -42,9 +42,5 @@ export async function missingWorkers(client: Client, state: RunState): Promise<M
 
 /** What to tell the user about queues nobody polls. */
 export function missingWorkerText(missing: MissingWorker[]): string[] {
-  return missing.map(
-    (m) =>
-      `warning: no worker polls ${m.queue}, so ${m.stage ? `the ${m.stage} stage` : "the run's workflow"} waits: ` +
-      `start one with \`ie worker ${m.role}\`${m.role === 'train' ? ' on a host that can train (a GPU host)' : ''}`,
-  );
+  return missing.map((m) => `warning: ${noWorkerMessage(m)}`);
 }

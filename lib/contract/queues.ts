@@ -22,3 +22,11 @@ export const STAGE_QUEUES: Record<(typeof STAGES)[number], { queue: string; role
   update: { queue: IO_QUEUE, role: 'io' },
   evaluate: { queue: SCORE_QUEUE, role: 'score' },
 };
+
+/** What to tell a user about a queue no worker polls: what waits, and the command that starts a worker. */
+export function noWorkerMessage(m: { queue: string; role: string; stage?: string }): string {
+  return (
+    `no worker polls ${m.queue}, so ${m.stage ? `the ${m.stage} stage` : "the run's workflow"} waits: ` +
+    `start one with \`ie worker ${m.role}\`${m.role === 'train' ? ' on a host that can train (a GPU host)' : ''}`
+  );
+}

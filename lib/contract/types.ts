@@ -111,6 +111,8 @@ export interface Progress {
   failed: FailedIteration | null;
   /** Why the run failed before its first iteration (bad config or target), once status is 'failed'. */
   error?: string;
+  /** The stage in progress waits for a worker: none polls its queue (also shown in the run's details). */
+  waitingFor?: WaitingForWorker | null;
 }
 
 /** Figures over every finished iteration of a run, carried across Continue-As-New. */
@@ -178,4 +180,16 @@ export interface StageUpdate {
   stage: string;
   downloaded?: number;
   kept?: number;
+  /** Set while the stage's activity waits on a queue no worker polls; absent (or null) once one does. */
+  waitingFor?: WaitingForWorker | null;
+}
+
+/** A stage whose activity has not started and whose task queue no worker polls. */
+export interface WaitingForWorker {
+  stage: string;
+  queue: string;
+  /** The `ie worker` role that polls the queue. */
+  role: string;
+  /** When the stage was scheduled (epoch ms, workflow time). */
+  sinceMs: number;
 }

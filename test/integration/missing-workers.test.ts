@@ -1,6 +1,6 @@
-// A stage that waits for a worker nobody started says so: `ie status` (plain and --json) and the follow loop
-// name the queue and the `ie worker` role to start. In a namespace of its own, so no poller of another suite
-// (Temporal lists pollers seen in the last minutes) hides a missing one.
+// A stage that waits for a worker nobody started says so: `ie status` (plain and --json), the follow loop and
+// the run's details in the Web UI name the queue and the `ie worker` role to start. In a namespace of its
+// own, so no poller of another suite (Temporal lists pollers seen in the last minutes) hides a missing one.
 import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -10,9 +10,10 @@ import { PROJECT_ROOT } from '../../lib/paths';
 import { ensureRunSearchAttributes, temporalCli } from '../../lib/services/temporal';
 import { uniqueId, useTestEnvironment } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
+import { currentDetails } from './run-watch';
 import { startWorker, stopWorker, until, type WorkerProcess } from './worker-process';
 
-jest.setTimeout(5 * 60_000);
+jest.setTimeout(8 * 60_000);
 
 const env = useTestEnvironment('missing_workers', { engine: {} });
 const namespace = uniqueId('ie-missing-workers');
@@ -95,6 +96,21 @@ test('a run with no worker, then with no train worker, says which worker to star
     const json = JSON.parse((await ie(['status', runId, '--json'])).stdout) as { missingWorkers: MissingWorker[] };
     expect(json.missingWorkers).toEqual([{ queue: 'ie-train', role: 'train', stage: 'train' }]);
 
+    // The run says it too (its progress, and its details in the Web UI) once the stage has waited a minute.
+    const waiting = await until('the run to say it waits for a worker', async () => {
+      const p = await handle.query(progressQuery);
+      return p.waitingFor ? p : undefined;
+    });
+    expect(waiting.waitingFor).toEqual({
+      stage: 'train',
+      queue: 'ie-train',
+      role: 'train',
+      sinceMs: expect.any(Number),
+    });
+    const details = await currentDetails(handle);
+    expect(details).toContain('**Waiting for a worker** since');
+    expect(details).toContain('no worker polls ie-train, so the train stage waits: start one with `ie worker train`');
+
     // Following the run warns once, and carries on to the end once a train worker is started.
     const warnings: string[] = [];
     const view: RunView = {
@@ -107,6 +123,8 @@ test('a run with no worker, then with no train worker, says which worker to star
     };
     const result = await followRun(client, runId, view, { intervalMs: 200, workerCheckMs: 500 });
     expect((result.progress as Progress).status).toBe('completed');
+    expect((result.progress as Progress).waitingFor ?? null).toBeNull();
+    expect(await currentDetails(handle)).not.toContain('Waiting for a worker');
     expect(warnings).toEqual([expect.stringContaining('no worker polls ie-train') as unknown]);
     expect((await ie(['status', runId])).stdout).not.toContain('warning');
   } finally {

@@ -28,6 +28,7 @@ import { expectOneRowPerNaturalKey, naturalKeys } from '../run-rows';
 import { TEST_TEMPORAL_ADDRESS } from '../services';
 import { startWorker, until, withSurvivingWorker } from '../worker-process';
 import { recordRecovery, referenceRun, rowsLost } from './recovery';
+import { stageWorkerCheck } from '../../../activities/worker-watch';
 
 jest.setTimeout(15 * 60_000);
 
@@ -51,7 +52,13 @@ const bundles = new Map<Release, WorkflowBundle>();
 
 async function startWorkflowWorker(release: Release): Promise<WorkflowWorker> {
   const connection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
-  const worker = await Worker.create({ connection, taskQueue: WORKFLOW_QUEUE, workflowBundle: bundles.get(release) });
+  const worker = await Worker.create({
+    connection,
+    taskQueue: WORKFLOW_QUEUE,
+    workflowBundle: bundles.get(release),
+    activities: { stageWorkerCheck },
+    enableNonLocalActivities: false,
+  });
   return { worker, running: worker.run(), connection };
 }
 
