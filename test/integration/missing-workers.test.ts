@@ -1,24 +1,21 @@
 // A stage that waits for a worker nobody started says so: `ie status` (plain and --json), the follow loop and
 // the run's details in the Web UI name the queue and the `ie worker` role to start. In a namespace of its
 // own, so no poller of another suite (Temporal lists pollers seen in the last minutes) hides a missing one.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { followRun, startRun, type MissingWorker, type RunView } from '../../lib/client';
 import { progressQuery, type Progress } from '../../lib/contract';
 import { PROJECT_ROOT } from '../../lib/paths';
-import { ensureRunSearchAttributes, temporalCli } from '../../lib/services/temporal';
 import { uniqueId, useTestEnvironment } from './harness';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { currentDetails } from './run-watch';
+import { useOwnNamespace } from './namespace';
 import { startWorker, stopWorker, until, type WorkerProcess } from './worker-process';
 
 jest.setTimeout(8 * 60_000);
 
 const env = useTestEnvironment('missing_workers', { engine: {} });
-const namespace = uniqueId('ie-missing-workers');
-let connection: Connection;
-let client: Client;
+const ns = useOwnNamespace('ie-missing-workers');
 
 /** `ie ARGS` as a user runs it, on this suite's namespace. */
 function ie(args: string[]): Promise<{ code: number; stdout: string }> {
@@ -30,7 +27,7 @@ function ie(args: string[]): Promise<{ code: number; stdout: string }> {
         env: {
           ...process.env,
           TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS,
-          TEMPORAL_NAMESPACE: namespace,
+          TEMPORAL_NAMESPACE: ns.name,
           DATABASE_URL: env.databaseUrl,
           IE_LOG_LEVEL: 'warn',
         },
@@ -40,32 +37,9 @@ function ie(args: string[]): Promise<{ code: number; stdout: string }> {
   });
 }
 
-beforeAll(async () => {
-  connection = await Connection.connect({ address: TEST_TEMPORAL_ADDRESS });
-  execFileSync(temporalCli(), ['operator', 'namespace', 'create', '--namespace', namespace], {
-    env: { ...process.env, TEMPORAL_ADDRESS: TEST_TEMPORAL_ADDRESS },
-    stdio: 'pipe',
-  });
-  // A new namespace reaches the server's cache within seconds.
-  await until('the namespace to be usable', async () => {
-    try {
-      await connection.workflowService.describeNamespace({ namespace });
-      return (await ensureRunSearchAttributes(TEST_TEMPORAL_ADDRESS, namespace)) && true;
-    } catch {
-      return undefined;
-    }
-  });
-  client = new Client({ connection, namespace });
-  process.env.TEMPORAL_NAMESPACE = namespace;
-});
-
-afterAll(async () => {
-  delete process.env.TEMPORAL_NAMESPACE;
-  await connection.close();
-});
-
 test('a run with no worker, then with no train worker, says which worker to start; once started, the run completes', async () => {
   const runId = uniqueId('it-missing-workers');
+  const client = ns.client;
   await until('the run to start', async () => {
     try {
       return await startRun(client, runId, env.runConfig({ iterations: 1 }));

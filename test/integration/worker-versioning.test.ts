@@ -1,6 +1,8 @@
 // Worker Versioning: workers started with IE_BUILD_ID join a Temporal worker deployment; a run started on
 // build v1 is paused between iterations, build v2 is started and made current with the Temporal CLI, v1's
 // worker is stopped, and the resumed run finishes on v2 (auto-upgrade): new code rolled out under a running run.
+// In a namespace of its own: a deployment's current version takes over the routing of its task queues, which
+// other suites' unversioned workers poll too.
 import { execFileSync } from 'node:child_process';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRun } from '../../lib/client';
@@ -8,7 +10,8 @@ import { iterationWorkflowId } from '../../lib/contract';
 import { temporalCli } from '../../lib/services/temporal';
 import { sendControl } from '../../cli/commands/control';
 import { deploymentOptions } from '../../workers/create';
-import { temporalClient, uniqueId, useTestEnvironment } from './harness';
+import { uniqueId, useTestEnvironment } from './harness';
+import { useOwnNamespace } from './namespace';
 import { waitForProgress } from './run-watch';
 import { TEST_TEMPORAL_ADDRESS } from './services';
 import { stopWorker, until } from './worker-process';
@@ -17,10 +20,12 @@ import { startWatchedWorker, type WatchedWorker } from './resilience/kill';
 jest.setTimeout(15 * 60_000);
 
 const env = useTestEnvironment('worker-versioning', { engine: {} });
+const ns = useOwnNamespace('ie-versioning');
 
 /** `temporal worker deployment …` against the suites' server; throws with the CLI's output when it fails. */
 function deploymentCli(args: string[]): string {
-  return execFileSync(temporalCli(), ['worker', 'deployment', ...args, '--address', TEST_TEMPORAL_ADDRESS], {
+  const where = ['--address', TEST_TEMPORAL_ADDRESS, '--namespace', ns.name];
+  return execFileSync(temporalCli(), ['worker', 'deployment', ...args, ...where], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,7 +66,7 @@ test('IE_BUILD_ID settings are checked: a build id alone turns versioning on, th
 });
 
 test('a run started on build v1 finishes on build v2, made current while the run was paused', async () => {
-  const { client, connection } = await temporalClient();
+  const { client, connection } = ns;
   const deployment = uniqueId('ie-deploy');
   const runId = uniqueId('it-versioning');
   const url = env.databaseUrl;
@@ -73,7 +78,13 @@ test('a run started on build v1 finishes on build v2, made current while the run
   try {
     workers.push(start('v1'));
     await makeCurrent(deployment, 'v1');
-    const handle = await startRun(client, runId, env.runConfig({ iterations: 2 }));
+    const handle = await until('the run to start', async () => {
+      try {
+        return await startRun(client, runId, env.runConfig({ iterations: 2 }));
+      } catch {
+        return undefined; // search attributes reach a new namespace's visibility store within seconds
+      }
+    });
     await waitForProgress(handle, (p) => p.status === 'running' && p.iteration === 0);
     expect(await sendControl(client, runId, 'pause')).toMatchObject({ accepted: true });
     await waitForProgress(handle, (p) => p.status === 'paused');
@@ -85,7 +96,7 @@ test('a run started on build v1 finishes on build v2, made current while the run
     await makeCurrent(deployment, 'v2');
     await stopWorker(workers[0]);
     const { workerDeploymentInfo } = await connection.workflowService.describeWorkerDeployment({
-      namespace: 'default',
+      namespace: ns.name,
       deploymentName: deployment,
     });
     expect(workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId).toBe('v2');
@@ -102,6 +113,5 @@ test('a run started on build v1 finishes on build v2, made current while the run
     expect(stagesOf(workers[1])).toBeGreaterThanOrEqual(5);
   } finally {
     await Promise.all(workers.map(stopWorker));
-    await connection.close();
   }
 });
