@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pythonExecutable } from '../../lib/paths';
 import { db } from '../../lib/db';
+import { localFileOf } from '../../lib/storage';
 import { progressQuery } from '../../lib/contract';
 import { evaluateEncoder } from '../../activities/stages/evaluate';
 import { trainEncoder } from '../../activities/stages/train';
@@ -69,7 +70,9 @@ test('iteration 0 evaluates the starting and the trained encoder, stores both an
   ]);
   // The starting encoder is its own export, not the trained one.
   expect(fs.existsSync(baseEncoderFile(runId))).toBe(true);
-  expect(fs.readFileSync(baseEncoderFile(runId)).equals(fs.readFileSync(iteration.onnxPath as string))).toBe(false);
+  expect(
+    fs.readFileSync(baseEncoderFile(runId)).equals(fs.readFileSync(localFileOf(iteration.onnxPath as string))),
+  ).toBe(false);
 
   // A retry of the stage gives the same figures and leaves one row per metric.
   expect(await evaluateEncoder({ runId, iteration: 0 })).toEqual(evaluation);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import { db } from '../../lib/db';
+import { localFileOf } from '../../lib/storage';
 import {
   ITERATION_WORKFLOW,
   iterationWorkflowId,
@@ -84,8 +85,10 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
     [1, 'completed'],
   ]);
   for (const it of iterations) {
-    expect(fs.existsSync(it.onnxPath as string)).toBe(true);
-    expect(fs.existsSync(it.checkpoint as string)).toBe(true);
+    // Named by object-store key; without IE_OBJECT_STORE the key's file under the state folder is the object.
+    expect(it.onnxPath).toBe(`runs/${runId}/iter-00${it.index}/encoder.onnx`);
+    expect(fs.existsSync(localFileOf(it.onnxPath as string))).toBe(true);
+    expect(fs.existsSync(localFileOf(it.checkpoint as string))).toBe(true);
   }
   expect(await db().query.count({ where: { runId } })).toBe(48);
   expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
