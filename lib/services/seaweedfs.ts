@@ -110,8 +110,10 @@ export async function ensureSeaweedFs(opts: SeaweedOptions = {}): Promise<{ endp
       '-s3',
       `-s3.port=${s3Port}`,
       `-s3.config=${identities}`,
-      // Small volumes: the default reserves 30 GB of address space per volume.
+      // Small volumes (the default is 30 GB each), as many as the disk's free space holds: the default
+      // allows 8, which a bucket's first writes allocate at once and a few checkpoints fill.
       '-master.volumeSizeLimitMB=256',
+      '-volume.max=0',
     ]);
     started = true;
   }
