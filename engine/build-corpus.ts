@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -11,7 +11,7 @@ import { loadNouns } from '../lib/wordnet';
 import { classCaption, type ClassInfo } from './captions';
 import { readJsonl } from './jsonl';
 import { type ManifestRecord, writeManifest } from './corpus';
-import { tempPathFor, writeFileAtomic } from '../lib/files';
+import { writeFileAtomic, writeWhole } from '../lib/files';
 
 const log = logger.child({ component: 'corpus' });
 
@@ -122,15 +122,7 @@ export async function ensureGunzipped(source: string, target: string): Promise<s
   if (current && current.size % 2 ** 32 === expected) return target;
 
   const started = Date.now();
-  await mkdir(path.dirname(target), { recursive: true });
-  const tmp = tempPathFor(target);
-  try {
-    await pipeline(createReadStream(source), createGunzip(), createWriteStream(tmp));
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeWhole(target, (tmp) => pipeline(createReadStream(source), createGunzip(), createWriteStream(tmp)));
   log.info({ source, target, ms: Date.now() - started }, 'archive gunzipped');
   return target;
 }

@@ -8,10 +8,18 @@ import path from 'node:path';
  * file, and a crash mid-write leaves only a temp file, never a torn target.
  */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await writeWhole(target, (tmp) => writeFile(tmp, data));
+}
+
+/**
+ * Makes `target` whole or not at all: `write` fills a temp sibling (made with its folder), which is then
+ * renamed over `target`; a failed write leaves no temp file behind.
+ */
+export async function writeWhole(target: string, write: (tmp: string) => Promise<void>): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   try {
-    await writeFile(tmp, data);
+    await write(tmp);
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -1,6 +1,6 @@
-import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { tempPathFor } from '../files';
+import { writeWhole } from '../files';
 import { checkedKey, type ObjectStore } from './object-store';
 
 /**
@@ -21,14 +21,14 @@ export class FolderObjectStore implements ObjectStore {
   async upload(key: string, file: string): Promise<void> {
     const target = this.pathOf(key);
     if (path.resolve(file) === target) return;
-    await copyWhole(file, target);
+    await writeWhole(target, (tmp) => copyFile(file, tmp));
   }
 
   async download(key: string, file: string): Promise<boolean> {
     const source = this.pathOf(key);
     if (path.resolve(file) === source) return this.exists(key);
     try {
-      await copyWhole(source, file);
+      await writeWhole(file, (tmp) => copyFile(source, tmp));
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -68,17 +68,4 @@ export class FolderObjectStore implements ObjectStore {
   }
 
   close(): void {}
-}
-
-/** Copies `source` to `target` whole (a temp sibling, then rename). */
-async function copyWhole(source: string, target: string): Promise<void> {
-  await mkdir(path.dirname(target), { recursive: true });
-  const tmp = tempPathFor(target);
-  try {
-    await copyFile(source, tmp);
-    await rename(tmp, target);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
 }

@@ -7,7 +7,7 @@
 // A copy once fetched is never fetched again: every key is written once (images by content, iteration files
 // by a stage that writes them whole), so a host's copy is the object.
 import { existsSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { UsageError } from '../errors';
@@ -167,9 +167,4 @@ export async function unpublish(files: string[]): Promise<void> {
     else keys.push(key);
   }
   await store.remove(keys);
-}
-
-/** Drops this host's copy of `key` (tests; a host freeing space), leaving the store's. */
-export async function forgetLocalCopy(key: string): Promise<void> {
-  await rm(localFileOf(key), { force: true, recursive: true });
 }

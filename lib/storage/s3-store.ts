@@ -1,10 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { tempPathFor } from '../files';
+import { writeWhole } from '../files';
 import { checkedKey, type ObjectStore } from './object-store';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
@@ -99,15 +98,7 @@ export class S3ObjectStore implements ObjectStore {
       if (notFound(error)) return false;
       throw error;
     }
-    await mkdir(path.dirname(file), { recursive: true });
-    const tmp = tempPathFor(file);
-    try {
-      await pipeline(body, createWriteStream(tmp));
-      await rename(tmp, file);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
-    }
+    await writeWhole(file, (tmp) => pipeline(body, createWriteStream(tmp)));
     return true;
   }
 
