@@ -5,8 +5,9 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { connectClient } from '../lib/client/connect';
+import { queuePolled } from '../lib/client/missing-workers';
 
-const { PendingActivityState, TaskQueueType } = temporal.api.enums.v1;
+const { PendingActivityState } = temporal.api.enums.v1;
 
 let client: Promise<Client> | undefined;
 
@@ -33,10 +34,5 @@ export async function stageWorkerCheck(input: {
   const started =
     pending.length === 0 || pending.some((a) => a.state !== PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED);
   if (started) return { started, polled: true };
-  const queue = await c.workflowService.describeTaskQueue({
-    namespace: c.options.namespace,
-    taskQueue: { name: input.queue },
-    taskQueueType: TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-  });
-  return { started, polled: (queue.pollers ?? []).length > 0 };
+  return { started, polled: await queuePolled(c, input.queue) };
 }

@@ -29,15 +29,22 @@ export async function missingWorkers(client: Client, state: RunState): Promise<M
     stage && (STAGES as readonly string[]).includes(stage) ? STAGE_QUEUES[stage as (typeof STAGES)[number]] : undefined;
   if (stageQueue) needed.push({ ...stageQueue, stage, type: TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY });
   const missing: MissingWorker[] = [];
-  for (const { type, ...want } of needed) {
-    const described = await client.workflowService.describeTaskQueue({
-      namespace: client.options.namespace,
-      taskQueue: { name: want.queue },
-      taskQueueType: type,
-    });
-    if ((described.pollers ?? []).length === 0) missing.push(want);
-  }
+  for (const { type, ...want } of needed) if (!(await queuePolled(client, want.queue, type))) missing.push(want);
   return missing;
+}
+
+/** Whether any worker polled `queue` for tasks of `type` in the last few minutes (one DescribeTaskQueue call). */
+export async function queuePolled(
+  client: Client,
+  queue: string,
+  type: number = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+): Promise<boolean> {
+  const described = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: queue },
+    taskQueueType: type,
+  });
+  return (described.pollers ?? []).length > 0;
 }
 
 /** What to tell the user about queues nobody polls. */
