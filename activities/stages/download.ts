@@ -21,7 +21,7 @@ import {
   type ImageFilters,
   type NormaliseOptions,
 } from '../store/normalise';
-import { publish, publishAll } from '../../lib/storage';
+import { fetchFiles, publish, publishAll } from '../../lib/storage';
 import { imageAvailable, imageFile, putImage, sha256, storedImage } from '../store/content-store';
 import type { DownloadRef, DownloadShardRef, StageRef } from '../../lib/contract';
 
@@ -379,6 +379,10 @@ async function writeIterationShards(
   );
   const urlsOf = new Map<string, Set<string>>();
   for (const f of fetches) if (f.sha256) urlsOf.set(f.sha256, (urlsOf.get(f.sha256) ?? new Set()).add(f.url));
+  // This host's files of the images, by their rows' keys (fetched 16 at a time where another host stored them).
+  const present = shas.filter((sha) => images.has(sha));
+  const files = await fetchFiles(present.map((sha) => (images.get(sha) as { path: string }).path));
+  const fileOfSha = new Map(present.map((sha, i) => [sha, files[i] as string]));
   const samples = [];
   for (const sha of shas) {
     const image = images.get(sha);
@@ -387,7 +391,7 @@ async function writeIterationShards(
     const found = rows.filter((r) => urls.has(r.url)).map((r) => ({ conceptId: r.conceptId, rank: r.rank }));
     samples.push({
       key: sha,
-      jpegPath: await imageFile(sha),
+      jpegPath: fileOfSha.get(sha) as string,
       meta: {
         sha256: sha,
         url: [...urls].sort()[0] ?? image.sourceUrl,
