@@ -64,6 +64,21 @@ export async function fetchEncoder(key: string): Promise<string> {
   return fetchFile(key);
 }
 
+/** The iterations whose folders this host has for `runId`, by index (one listing of the run's folder). */
+export async function iterationFolders(runId: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(path.dirname(iterationDir(runId, 0)));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names.flatMap((name) => {
+    const index = /^iter-(\d+)$/.exec(name)?.[1];
+    return index === undefined ? [] : [Number(index)];
+  });
+}
+
 /**
  * With an object store, this host's copies of the run's iterations before `iteration - 1` are dropped (the
  * store keeps what retention keeps; a later reader fetches it again), so a score or io host's disk holds two
@@ -72,19 +87,7 @@ export async function fetchEncoder(key: string): Promise<string> {
  */
 export async function dropEarlierCopies(runId: string, iteration: number): Promise<number[]> {
   if (!objectStore()) return [];
-  const runDir = path.dirname(iterationDir(runId, 0));
-  const dropped: number[] = [];
-  let names: string[];
-  try {
-    names = await readdir(runDir);
-  } catch {
-    return [];
-  }
-  for (const name of names) {
-    const index = Number(/^iter-(\d+)$/.exec(name)?.[1] ?? NaN);
-    if (!(index < iteration - 1)) continue;
-    await rm(path.join(runDir, name), { recursive: true, force: true });
-    dropped.push(index);
-  }
+  const dropped = (await iterationFolders(runId)).filter((index) => index < iteration - 1);
+  for (const index of dropped) await rm(iterationDir(runId, index), { recursive: true, force: true });
   return dropped;
 }

@@ -10,12 +10,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { db } from '../../lib/db';
-import { iterationDir, iterationFiles } from '../iteration-files';
+import { iterationFiles, iterationFolders } from '../iteration-files';
 
 const CHECKPOINT = /^ckpt-(\d+)\.pt$/;
 /** Temp files of lib/files.ts and the trainer's handover writer (`X.<pid>.<hex>.tmp`), and of its ONNX export (`X.tmp.<pid>`). */
 const TEMP = /(\.\d+\.[0-9a-f]+\.tmp|\.tmp\.\d+)$/;
-const ITERATION_DIR = /^iter-(\d+)$/;
 /** Files of an iteration's folder that only its own stages read: the encoder, embeddings, the probe's input. */
 const HANDOVER = /^(encoder|target-embeddings|eval-features-|probe-spec)/;
 
@@ -81,11 +80,9 @@ export async function applyRetention(runId: string, iteration: number, policy: R
   await sweepTempFiles(own.dir, tempAgeMs, removed);
 
   // Iterations that fell out of the window, unless kept as milestones.
-  const runDir = path.dirname(iterationDir(runId, 0));
   const pruned: number[] = [];
-  for (const name of await entries(runDir)) {
-    const index = Number(ITERATION_DIR.exec(name)?.[1] ?? NaN);
-    if (!Number.isFinite(index) || index > iteration - policy.keepIterations) continue;
+  for (const index of await iterationFolders(runId)) {
+    if (index > iteration - policy.keepIterations) continue;
     if (policy.keepEvery > 0 && index % policy.keepEvery === 0) continue;
     const files = iterationFiles({ runId, iteration: index });
     const before = removed.length;
