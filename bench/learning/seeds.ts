@@ -2,6 +2,13 @@
  * Verdicts over several seeds: one benchmark per seed, then the median and range of each figure. Random
  * exploration's precision swings from one run to the next (one lucky query brings 50 relevant images), so a
  * single run's ratio says little; the goals are judged on the medians.
+ *
+ * `ie benchmark --seeds 0,1,2` writes the verdict itself; benchmarks of one seed each, run separately, are
+ * combined afterwards with
+ *
+ *   node --import tsx bench/learning/seeds.ts DIR [DIR…] [--out DIR]
+ *
+ * (each DIR holds a benchmark's summary.json; same target and budget but for the seed).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -157,6 +164,48 @@ export function formatSeedsVerdict(v: SeedsVerdict): string {
   ].join('\n');
 }
 
+/**
+ * The summaries of benchmarks of one seed each, checked to be comparable: the same target, starting encoder
+ * and budget (iterations, queries, results, training steps), distinct seeds. Ordered by seed.
+ * @throws SeedsMismatchError naming the folder that differs and how
+ */
+export async function readSeedSummaries(dirs: string[]): Promise<BenchmarkSummary[]> {
+  if (dirs.length === 0) throw new SeedsMismatchError('name at least one benchmark folder (it holds summary.json)');
+  const summaries: BenchmarkSummary[] = [];
+  for (const dir of dirs) {
+    const file = path.join(dir, 'summary.json');
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      throw new SeedsMismatchError(`${file} is missing: name the folder a finished ie benchmark wrote`);
+    }
+    summaries.push(JSON.parse(text) as BenchmarkSummary);
+  }
+  const first = summaries[0];
+  const shape = (s: BenchmarkSummary) => {
+    const { seed: _seed, ...rest } = s.budget;
+    return JSON.stringify({ target: s.target, budget: rest });
+  };
+  const seen = new Map<number, string>();
+  summaries.forEach((s, i) => {
+    if (shape(s) !== shape(first)) {
+      throw new SeedsMismatchError(
+        `${dirs[i]} is another benchmark than ${dirs[0]} (target or budget differ: ${shape(s)} against ${shape(first)}); ` +
+          'combine only runs that differ by their seed',
+      );
+    }
+    const twice = seen.get(s.budget.seed);
+    if (twice !== undefined) throw new SeedsMismatchError(`${twice} and ${dirs[i]} both ran seed ${s.budget.seed}`);
+    seen.set(s.budget.seed, dirs[i]);
+  });
+  return summaries.sort((a, b) => a.budget.seed - b.budget.seed);
+}
+
+export class SeedsMismatchError extends Error {
+  override readonly name = 'SeedsMismatchError';
+}
+
 /** Writes `seeds.json` and `seeds.md` under `outDir`. */
 export async function writeSeedsVerdict(outDir: string, v: SeedsVerdict): Promise<{ json: string; md: string }> {
   await fs.mkdir(outDir, { recursive: true });
@@ -166,4 +215,25 @@ export async function writeSeedsVerdict(outDir: string, v: SeedsVerdict): Promis
   await fs.writeFile(json, JSON.stringify(v, (_k, x: unknown) => (x === Infinity ? 'unbounded' : x), 2) + '\n');
   await fs.writeFile(md, formatSeedsVerdict(v) + '\n');
   return { json, md };
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--out');
+  const out = at >= 0 ? args.splice(at, 2)[1] : undefined;
+  readSeedSummaries(args)
+    .then(async (summaries) => {
+      const verdict = seedsVerdict(summaries);
+      process.stdout.write(`${verdict.target}, seeds ${verdict.seeds.map((s) => s.seed).join(', ')}:\n`);
+      process.stdout.write(`${formatSeedsVerdict(verdict)}\n`);
+      if (out) {
+        const files = await writeSeedsVerdict(out, verdict);
+        process.stdout.write(`seeds:   ${files.md}\n         ${files.json}\n`);
+      }
+    })
+    .catch((error: unknown) => {
+      if (!(error instanceof SeedsMismatchError)) throw error;
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exit(2);
+    });
 }

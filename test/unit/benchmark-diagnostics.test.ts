@@ -1,5 +1,15 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { iterationDiagnostics, rocAuc, spearman } from '../../bench/learning/diagnostics';
-import { formatSeedsVerdict, seedFigures, seedsVerdict, spread } from '../../bench/learning/seeds';
+import {
+  formatSeedsVerdict,
+  readSeedSummaries,
+  SeedsMismatchError,
+  seedFigures,
+  seedsVerdict,
+  spread,
+} from '../../bench/learning/seeds';
 import { compareArms, type BenchmarkSummary } from '../../bench/learning/report';
 import type { ArmFigures, IterationFigures } from '../../bench/learning/figures';
 import { seedList } from '../../cli/commands/benchmark';
@@ -132,6 +142,30 @@ test('seeds: per-seed figures, then the median and range of each, the goals judg
   expect(text).toContain('median precision ratio 10.0× (goal ≥ 4×: met)');
   expect(spread([null, 2, 4])).toEqual({ median: 3, min: 2, max: 4, n: 2 });
   expect(spread([])).toEqual({ median: null, min: null, max: null, n: 0 });
+});
+
+test('benchmarks of one seed each combine into one verdict, and only when they differ by their seed', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ie-seeds-'));
+  try {
+    const write = async (name: string, s: ReturnType<typeof summary>) => {
+      await fs.mkdir(path.join(root, name));
+      await fs.writeFile(path.join(root, name, 'summary.json'), JSON.stringify(s));
+      return path.join(root, name);
+    };
+    const dirs = [await write('s2', summary(2, 12, 0)), await write('s0', summary(0, 20, 2))];
+    const combined = await readSeedSummaries(dirs);
+    expect(combined.map((s) => s.budget.seed)).toEqual([0, 2]);
+    expect(seedsVerdict(combined).spreads.precisionRatio).toMatchObject({ median: Infinity, n: 2 });
+    const other = summary(1, 30, 10);
+    other.budget.trainSteps = 99;
+    const odd = await write('other', other);
+    await expect(readSeedSummaries([dirs[0], odd])).rejects.toThrow(SeedsMismatchError);
+    await expect(readSeedSummaries([dirs[0], odd])).rejects.toThrow(/differ by their seed/);
+    await expect(readSeedSummaries([dirs[0], dirs[0]])).rejects.toThrow(/both ran seed 2/);
+    await expect(readSeedSummaries([path.join(root, 'none')])).rejects.toThrow(/summary.json is missing/);
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
 });
 
 test('--seeds takes distinct integers and excludes --seed', () => {
