@@ -18,12 +18,12 @@ export function databaseWaitMs(): number {
 const REPORT_MARGIN_MS = 5000;
 
 /**
- * When an attempt stops waiting: after `databaseWaitMs()`, and before its start-to-close timeout, so an
- * attempt that waited in vain fails (and is retried by its policy) rather than timing out unheard.
+ * When an attempt stops waiting: after `waitMs` (the database's by default), and before its start-to-close
+ * timeout, so an attempt that waited in vain fails (and is retried by its policy) rather than timing out unheard.
  */
-export function waitDeadline(info: Context['info'], now = Date.now()): number {
+export function waitDeadline(info: Context['info'], now = Date.now(), waitMs = databaseWaitMs()): number {
   const byTimeout = info.currentAttemptScheduledTimestampMs + info.startToCloseTimeoutMs - REPORT_MARGIN_MS;
-  return Math.min(now + databaseWaitMs(), byTimeout);
+  return Math.min(now + waitMs, byTimeout);
 }
 
 /** The activity interceptor (workers/create.ts). */

@@ -3,6 +3,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient, type $Enums } from '@prisma/client';
 import type { RunStatus } from './contract';
 import { neverReachedDatabase } from './errors';
+import { untilReached, type OutageWait } from './outage';
 import { localDatabaseUrl } from './services/postgres';
 
 /**
@@ -31,65 +32,20 @@ function leaveDb(clock: DbClock | undefined): void {
 }
 
 /**
- * How a database call made inside `withDatabaseWait` rides out PostgreSQL being away: a call that could not
- * reach the server (refused, or the server starting up or shutting down) is tried again, with backoff up to
- * 5 s, until the server answers, `deadline` passes or `signal` aborts. Only calls that never reached the
- * server are repeated, so no statement runs twice, and never one of a transaction (a transaction that cannot
- * start fails; the activity's attempt fails and waits for the server before it is retried: activities/database-wait.ts).
+ * How a database call made inside `withDatabaseWait` rides out PostgreSQL being away (lib/outage.ts): a call
+ * that could not reach the server (refused, or the server starting up or shutting down) is tried again until
+ * the server answers, `deadline` passes or `signal` aborts. Only calls that never reached the server are
+ * repeated, so no statement runs twice, and never one of a transaction (a transaction that cannot start
+ * fails; the activity's attempt fails and waits for the server before it is retried:
+ * activities/database-wait.ts).
  */
-export interface DatabaseWait {
-  /** Epoch ms after which the call fails with the connection error as before. */
-  deadline: number;
-  signal?: AbortSignal;
-  /** Called once per call that starts waiting, with the error that made it wait. */
-  onWait?(error: unknown): void;
-  /** Called when a call that waited has reached the server, with how long it waited. */
-  onBack?(waitedMs: number): void;
-  /** Called when a call that waited gives up (deadline, abort): it fails with `error`. */
-  onGiveUp?(error: unknown): void;
-}
+export type DatabaseWait = OutageWait;
 const databaseWait = new AsyncLocalStorage<DatabaseWait>();
 
 /** Runs `fn` with its database calls waiting out an outage (activities run in this; the CLI does not). */
 export function withDatabaseWait<T>(wait: DatabaseWait, fn: () => PromiseLike<T>): Promise<T> {
   // Awaited inside: a Prisma call is lazy and runs (in the caller's context) only once awaited.
   return databaseWait.run(wait, async () => await fn());
-}
-
-const MAX_BACKOFF_MS = 5000;
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
-
-/** Runs `call` (a fresh execution each time) until it reaches the server, as `wait` allows. */
-async function untilReached<T>(wait: DatabaseWait, call: () => Promise<T>): Promise<T> {
-  let waitingSince: number | undefined;
-  for (let delay = 250; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
-    try {
-      const value = await call();
-      if (waitingSince !== undefined) wait.onBack?.(Date.now() - waitingSince);
-      return value;
-    } catch (error) {
-      if (!neverReachedDatabase(error) || wait.signal?.aborted || Date.now() + delay > wait.deadline) {
-        if (waitingSince !== undefined) wait.onGiveUp?.(error);
-        throw error;
-      }
-      if (waitingSince === undefined) {
-        waitingSince = Date.now();
-        wait.onWait?.(error);
-      }
-      await pause(delay, wait.signal);
-    }
-  }
 }
 
 /** Prisma hands query extensions its request; `transaction` is set for a call inside one (batch or interactive). */
@@ -109,7 +65,7 @@ function createClient(databaseUrl: string) {
           // Not knowing whether the call is part of a transaction (a Prisma without this field), it is not repeated.
           const internal = (request as { __internalParams?: InternalParams }).__internalParams;
           if (!wait || !internal || internal.transaction !== undefined) return await query(args);
-          return await untilReached(wait, () => query(args));
+          return await untilReached(wait, () => query(args), neverReachedDatabase);
         } finally {
           leaveDb(clock);
         }
