@@ -9,6 +9,7 @@ import {
 } from '@temporalio/worker';
 import * as activities from '../activities';
 import { databaseWait } from '../activities/database-wait';
+import { storeWait } from '../activities/store-wait';
 import { heartbeatPump } from '../activities/heartbeat';
 import { warmUpActivities } from '../activities/warm-up';
 import { stageWorkerCheck } from '../activities/worker-watch';
@@ -213,9 +214,9 @@ export function createWorkers(connection: NativeConnection, roles: WorkerRole[] 
         connection,
         namespace: temporalNamespace(),
         ...(versioning && { workerDeploymentOptions: versioning }),
-        // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database
-        // that is away instead of failing (activities/database-wait.ts).
-        interceptors: { activity: [heartbeatPump, databaseWait] },
+        // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database or
+        // an object store that is away instead of failing (activities/database-wait.ts, store-wait.ts).
+        interceptors: { activity: [heartbeatPump, databaseWait, storeWait] },
         ...options,
       }),
     ),

@@ -19,6 +19,7 @@ import { S3ObjectStore } from './s3-store';
 export { MissingObjectError, type ObjectStore } from './object-store';
 export { FolderObjectStore } from './folder-store';
 export { S3ObjectStore } from './s3-store';
+export { storeUnreachable, withStoreWait } from './store-wait';
 
 /** Keys of the content store start with this; the rest is `xx/<sha256>.jpg` under IE_STORE_DIR. */
 const IMAGE_PREFIX = 'store/';

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { writeWhole } from '../files';
 import { checkedKey, type ObjectStore } from './object-store';
+import { waitingOutOutage } from './store-wait';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -42,18 +43,22 @@ export class S3ObjectStore implements ObjectStore {
         ...(this.options.endpoint && { endpoint: this.options.endpoint }),
         forcePathStyle: this.options.forcePathStyle,
         ...(this.options.credentials && { credentials: this.options.credentials }),
-        // The SDK retries throttling and 5xx answers itself; the activity's retry policy covers longer outages.
+        // The SDK retries throttling, 5xx answers and refused connections a few times itself; an activity
+        // waits out longer outages (store-wait.ts).
         maxAttempts: 5,
       }),
     }));
     return this.connecting;
   }
 
-  /** Runs a request; a refusal the user must fix (keys, bucket) says which setting to change. */
+  /**
+   * Runs a request (again, while the store is away and the caller runs under a wait: store-wait.ts); a refusal
+   * the user must fix (keys, bucket) says which setting to change.
+   */
   private async call<T>(request: (sdk: Sdk, client: S3Client) => Promise<T>): Promise<T> {
     const { sdk, client } = await this.connection();
     try {
-      return await request(sdk, client);
+      return await waitingOutOutage(() => request(sdk, client));
     } catch (error) {
       const hint = REFUSALS[(error as Error).name];
       if (hint)

@@ -1,0 +1,58 @@
+// Activities ride out the object store being away as they ride out PostgreSQL (activities/database-wait.ts):
+// an interceptor every worker installs runs each activity with its object-store requests waiting for the
+// store to answer again (lib/storage/store-wait.ts), while the heartbeat pump keeps beating. An S3 service
+// restarting for an upgrade, or a network partition between a worker and the store, then costs the stage
+// time, not the iteration.
+import type { Context } from '@temporalio/activity';
+import type { ActivityInterceptors } from '@temporalio/worker';
+import { withStoreWait } from '../lib/storage';
+import { unreachableReason } from '../lib/errors';
+import { logger } from '../lib/logger';
+import type { OutageWait } from '../lib/outage';
+import { waitDeadline } from './database-wait';
+
+/** How long one attempt waits for the object store at most (IE_STORE_WAIT_S, default 10 minutes). */
+export function storeWaitMs(): number {
+  const seconds = Number(process.env.IE_STORE_WAIT_S ?? 600);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 600) * 1000;
+}
+
+/** The activity interceptor (workers/create.ts). */
+export function storeWait(ctx: Context): ActivityInterceptors {
+  return {
+    inbound: {
+      execute(input, next) {
+        const deadline = waitDeadline(ctx.info, Date.now(), storeWaitMs());
+        const log = logger.child({
+          activity: ctx.info.activityType,
+          workflowId: ctx.info.workflowExecution?.workflowId,
+        });
+        // Concurrent requests (a stage's batch of fetches) wait together: one line when the first starts
+        // waiting, one when the last has its answer.
+        let waiting = 0;
+        let since = 0;
+        const done = () => --waiting === 0;
+        const wait: OutageWait = {
+          deadline,
+          signal: ctx.cancellationSignal,
+          onWait: (error) => {
+            if (waiting++ > 0) return;
+            since = Date.now();
+            log.warn(
+              { reason: unreachableReason(error), waitS: Math.round((deadline - Date.now()) / 1000) },
+              'the object store is not answering; the activity waits for it',
+            );
+          },
+          onBack: () => {
+            if (done())
+              log.warn({ waitedS: Math.round((Date.now() - since) / 1000) }, 'the object store answers again');
+          },
+          onGiveUp: (error) => {
+            if (done()) log.warn({ reason: unreachableReason(error) }, 'gave up waiting for the object store');
+          },
+        };
+        return withStoreWait(wait, () => next(input));
+      },
+    },
+  };
+}
