@@ -6,15 +6,21 @@
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptors } from '@temporalio/worker';
 import { withStoreWait } from '../lib/storage';
-import { unreachableReason } from '../lib/errors';
+import { unreachableReason, UsageError } from '../lib/errors';
 import { logger } from '../lib/logger';
 import type { OutageWait } from '../lib/outage';
 import { waitDeadline } from './database-wait';
 
 /** How long one attempt waits for the object store at most (IE_STORE_WAIT_S, default 10 minutes). */
 export function storeWaitMs(): number {
-  const seconds = Number(process.env.IE_STORE_WAIT_S ?? 600);
-  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 600) * 1000;
+  const raw = process.env.IE_STORE_WAIT_S;
+  if (raw === undefined || raw === '') return 600_000;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw new UsageError(
+      `IE_STORE_WAIT_S=${raw}: give the seconds an activity may wait for the object store, e.g. 600`,
+    );
+  return seconds * 1000;
 }
 
 /** The activity interceptor (workers/create.ts). */

@@ -109,6 +109,8 @@ test('a request that waited succeeds once the store answers', async () => {
 test('the activity interceptor waits IE_STORE_WAIT_S at most, bounded by the attempt’s start-to-close timeout', async () => {
   delete process.env.IE_STORE_WAIT_S;
   expect(storeWaitMs()).toBe(600_000);
+  process.env.IE_STORE_WAIT_S = 'soon';
+  expect(() => storeWaitMs()).toThrow(/IE_STORE_WAIT_S=soon: give the seconds/);
   const store = storeAt(await closedPort());
   const ctx = (startToCloseTimeoutMs: number) =>
     ({
