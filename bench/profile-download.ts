@@ -2,7 +2,10 @@
 // in-process as process CPU time (user + system, libvips' and libuv's threads included) over the full-size
 // corpus photos served by the local engine (in its own process, so its CPU is not counted here).
 //
-//   node --import tsx bench/profile-download.ts [--photos 250] [--rounds 2]
+//   node --import tsx bench/profile-download.ts [--photos 250] [--rounds 2] [--tiny]
+//
+// --tiny profiles Tiny ImageNet's 32 px JPEGs instead (what an iteration of the local engine fetches), where
+// the per-call costs of each step, not the pixels, make up the figure.
 //
 // fetch: fetchBytes at 16 in flight, the run's download options; then, one photo at a time: sha256, the
 // pieces of normaliseImage (header-only read, decode, decode+resize, the same plus JPEG encoding, the
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
   const manifest = await ensureDefaultCorpus();
   const keys = (await readFile(manifest, 'utf8'))
     .split('\n')
-    .filter((l) => l.includes('"photo/'))
+    .filter((l) => l !== '' && l.includes('"photo/') !== process.argv.includes('--tiny'))
     .map((l) => (JSON.parse(l) as { key: string }).key);
   const engine = await startEngine();
   try {
@@ -139,7 +142,8 @@ async function main(): Promise<void> {
     }
     totals.set('putImage', storeMs);
     const n = photos.length * rounds;
-    console.log(`${photos.length} photos × ${rounds} rounds; CPU ms per photo (user + system, all threads)`);
+    const what = process.argv.includes('--tiny') ? '32 px images' : 'photos';
+    console.log(`${photos.length} ${what} × ${rounds} rounds; CPU ms per image (user + system, all threads)`);
     for (const [name, ms] of totals) console.log(`${name.padEnd(30)} ${(ms / n).toFixed(3)}`);
   } finally {
     engine.stop();
