@@ -11,6 +11,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { stateDir } from '../lib/paths';
 import { fetchFile, objectStore } from '../lib/storage';
+import { trimImageCopies } from './store/content-store';
 import type { StageRef } from '../lib/contract';
 
 /** The folder of one iteration's files. */
@@ -81,13 +82,16 @@ export async function iterationFolders(runId: string): Promise<number[]> {
 
 /**
  * With an object store, this host's copies of the run's iterations before `iteration - 1` are dropped (the
- * store keeps what retention keeps; a later reader fetches it again), so a score or io host's disk holds two
- * iterations' files however long the run. Without one the state folder is the store: the train stage's
- * retention (activities/train/retention.ts) decides. Cost: one listing of the run's folder.
+ * store keeps what retention keeps; a later reader fetches it again), and its image copies trimmed to their
+ * cap (`trimImageCopies`), so any host's disk holds two iterations' files and a bounded number of images
+ * however long the run. Every stage that leaves files on its host calls it when done. Without an object store
+ * the state folder is the store: the train stage's retention (activities/train/retention.ts) decides.
+ * Cost: one listing of the run's folder and of the host's images.
  */
 export async function dropEarlierCopies(runId: string, iteration: number): Promise<number[]> {
   if (!objectStore()) return [];
   const dropped = (await iterationFolders(runId)).filter((index) => index < iteration - 1);
   for (const index of dropped) await rm(iterationDir(runId, index), { recursive: true, force: true });
+  await trimImageCopies();
   return dropped;
 }

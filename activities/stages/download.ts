@@ -6,6 +6,7 @@ import { db } from '../../lib/db';
 import { stateDir } from '../../lib/paths';
 import { loadRun } from '../run-config';
 import { runStage, type StageContext } from '../stage';
+import { dropEarlierCopies } from '../iteration-files';
 import { fetchBytes, type FetchOptions } from '../download/fetch';
 import { NEAR_DUPLICATE_OF_TARGET } from '../download/outcomes';
 import { fetchPolicy, LOCAL_PROVIDER, localEngineHost } from '../download/policy';
@@ -142,6 +143,7 @@ export async function downloadShard(ref: DownloadShardRef): Promise<{ urls: numb
       const spread = new Set([localEngineHost(run.config)].filter((h): h is string => h !== undefined));
       const urls = [...new Set(rows.map((r) => r.url))].filter((url) => shardOf(url, ref.shards, spread) === ref.shard);
       const { fetched } = await fetchUnsettled(ctx, run, ref, rows, urls);
+      await dropEarlierCopies(ref.runId, ref.iteration);
       return { urls: urls.length, fetched };
     },
     { record: false, bind: { shard: ref.shard, shards: ref.shards } },
@@ -241,6 +243,7 @@ export async function downloadCandidates(ref: DownloadRef): Promise<DownloadSumm
         ...(download.writeShards ? { shards } : {}),
       };
       ctx.log.info(summary, 'download finished');
+      await dropEarlierCopies(stageRef.runId, stageRef.iteration);
       return summary;
     },
     { startedAt },

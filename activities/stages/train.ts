@@ -15,7 +15,7 @@ import {
   storedKeys,
   unpublish,
 } from '../../lib/storage';
-import { baseEncoderFile, iterationFiles } from '../iteration-files';
+import { baseEncoderFile, dropEarlierCopies, iterationFiles } from '../iteration-files';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { applyRetention, forgetRemoved } from '../train/retention';
@@ -163,6 +163,7 @@ export async function trainEncoder(ref: StageRef): Promise<TrainResult> {
       (await storedKeys(keyOfLocal(dir))).filter((key) => CHECKPOINT_KEY.test(key) && key !== checkpoint),
     );
     await forgetRemoved(ref.runId, ref.iteration, retained);
+    await dropEarlierCopies(ref.runId, ref.iteration);
     ctx.log.info(
       { steps: done.step, loss: last.loss, imagesPerSec: done.imagesPerSec, removed: retained.removed.length },
       'training finished',

@@ -3,9 +3,11 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { UsageError } from '../../lib/errors';
 import { imageStoreDir } from '../../lib/paths';
 import { db } from '../../lib/db';
 import { fetchFile, fetchFiles, imageKey, objectStore, publish } from '../../lib/storage';
+import { yieldToEventLoop } from '../../lib/yield';
 import { plainJpegHeader } from './normalise';
 
 /** Content-addressed image store: one file per SHA-256 of the source bytes, written atomically. */
@@ -121,4 +123,74 @@ export async function localImageFiles(
     if (file === undefined) throw new Error(`image ${sha} was not asked for`);
     return file;
   };
+}
+
+/**
+ * How many image files a host keeps as copies of an object store's (IE_IMAGE_COPIES, default 200,000: about
+ * 2 GB of 256 px JPEGs, four times the replay buffer and an iteration's downloads).
+ */
+export function imageCopiesCap(): number {
+  const raw = process.env.IE_IMAGE_COPIES;
+  if (raw === undefined || raw === '') return 200_000;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`IE_IMAGE_COPIES=${raw}: give the number of image files a host may keep, e.g. 200000`);
+  return n;
+}
+
+/** Copies used (written, fetched or read through fetchFile) this recently are kept whatever the count. */
+export const RECENT_COPY_MS = 2 * 3600_000;
+
+/**
+ * With an object store, this host's image files are copies that any stage fetches again when it needs them;
+ * beyond `cap`, the least recently used (by modification time, which fetchFile renews on every use) are
+ * removed, down to 90 % of the cap, sparing any used within RECENT_COPY_MS (a stage on this host may be
+ * reading them). Without an object store they are the run's images and nothing is removed; nor when the
+ * object store is a folder whose images are these very files. Returns how many were removed.
+ * Cost: one listing of this host's copies (≤ the cap plus what one iteration added), and a stat of each only
+ * when they are over the cap; the copies on a host stay within the cap however long the run.
+ */
+export async function trimImageCopies(cap = imageCopiesCap(), now = Date.now()): Promise<number> {
+  const store = objectStore();
+  if (!store || (await sameFolder(store.folder && path.join(store.folder, 'store'), storeRoot()))) return 0;
+  const files: string[] = [];
+  for (const shard of await readdirOrEmpty(storeRoot())) {
+    for (const name of await readdirOrEmpty(path.join(storeRoot(), shard))) {
+      if (name.endsWith('.jpg')) files.push(path.join(storeRoot(), shard, name));
+    }
+  }
+  if (files.length <= cap) return 0;
+  const used: { file: string; ms: number }[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const ms = await fs.stat(files[i]).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
+    if (ms !== undefined) used.push({ file: files[i], ms });
+    if (i % 4096 === 4095) await yieldToEventLoop();
+  }
+  used.sort((a, b) => a.ms - b.ms);
+  const excess = used.length - Math.floor(cap * 0.9);
+  let removed = 0;
+  for (const { file, ms } of used.slice(0, Math.max(0, excess))) {
+    if (now - ms < RECENT_COPY_MS) break;
+    await fs.rm(file, { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+async function sameFolder(a: string | undefined, b: string): Promise<boolean> {
+  if (!a) return false;
+  const real = (p: string) => fs.realpath(p).catch(() => path.resolve(p));
+  return (await real(a)) === (await real(b));
 }

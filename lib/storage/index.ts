@@ -4,10 +4,11 @@
 // writes a file there and publishes it (uploads it under its key); a stage on another host fetches the key
 // (downloads it there unless it already has it). Without IE_OBJECT_STORE the state folder is the store:
 // publishing costs nothing and fetching checks that the file is there, so a one-machine run is what it was.
-// A copy once fetched is never fetched again: every key is written once (images by content, iteration files
-// by a stage that writes them whole), so a host's copy is the object.
+// A copy is never fetched again while the host has it: every key is written once (images by content, iteration
+// files by a stage that writes them whole), so a host's copy is the object. Hosts drop copies they no longer
+// need (earlier iterations' folders, least recently used images beyond a cap) and fetch them again if asked.
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { UsageError } from '../errors';
@@ -111,13 +112,29 @@ export async function publishAll(files: string[], concurrency = 16): Promise<str
   return Promise.all(files.map((file) => limit(() => publish(file))));
 }
 
-/** This host's copy of `key`, downloaded first unless it has one; a key nobody wrote is a MissingObjectError. */
+/**
+ * This host's copy of `key`, downloaded first unless it has one; a key nobody wrote is a MissingObjectError.
+ * With an object store, a copy of an image that is used has its modification time renewed: the host's image
+ * copies are trimmed least recently used first (activities/store/content-store.ts `trimImageCopies`).
+ */
 export async function fetchFile(key: string): Promise<string> {
   const file = localFileOf(key);
-  if (existsSync(file)) return file;
   const store = path.isAbsolute(key) ? null : objectStore();
+  if (existsSync(file) && (!store || !key.startsWith(IMAGE_PREFIX) || (await touched(file)))) return file;
   if (store && (await store.download(key, file))) return file;
   throw new MissingObjectError(key, store?.description ?? `the state folder ${stateDir()} of this host`);
+}
+
+/** Renews a file's modification time; false when it is gone (trimmed meanwhile). */
+async function touched(file: string): Promise<boolean> {
+  const now = new Date();
+  try {
+    await utimes(file, now, now);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /** `fetchFile` for many keys, `concurrency` downloads at once; `onFetched` after each (for heartbeats). */
