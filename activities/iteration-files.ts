@@ -7,7 +7,8 @@
 // the file, what does not check out: float32 arrays carry a header with their shape and sha256
 // (lib/files.ts writeFloat32File, trainer/ietrainer/handover.py), the manifest its counts, an encoder's
 // `.json` sidecar the size and sha256 of its model.
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { readdirOrEmpty } from '../lib/files';
 import path from 'node:path';
 import { stateDir } from '../lib/paths';
 import { fetchFile, objectStore } from '../lib/storage';
@@ -67,13 +68,7 @@ export async function fetchEncoder(key: string): Promise<string> {
 
 /** The iterations whose folders this host has for `runId`, by index (one listing of the run's folder). */
 export async function iterationFolders(runId: string): Promise<number[]> {
-  let names: string[];
-  try {
-    names = await readdir(path.dirname(iterationDir(runId, 0)));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  const names = await readdirOrEmpty(path.dirname(iterationDir(runId, 0)));
   return names.flatMap((name) => {
     const index = /^iter-(\d+)$/.exec(name)?.[1];
     return index === undefined ? [] : [Number(index)];

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { UsageError } from '../../lib/errors';
+import { readdirOrEmpty } from '../../lib/files';
 import { imageStoreDir } from '../../lib/paths';
 import { db } from '../../lib/db';
 import { fetchFile, fetchFiles, imageKey, objectStore, publish } from '../../lib/storage';
@@ -178,15 +179,6 @@ export async function trimImageCopies(cap = imageCopiesCap(), now = Date.now()):
     removed++;
   }
   return removed;
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
 }
 
 async function sameFolder(a: string | undefined, b: string): Promise<boolean> {

@@ -10,6 +10,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { db } from '../../lib/db';
+import { readdirOrEmpty } from '../../lib/files';
 import { iterationFiles, iterationFolders } from '../iteration-files';
 
 const CHECKPOINT = /^ckpt-(\d+)\.pt$/;
@@ -27,15 +28,6 @@ export interface RetentionPolicy {
   tempAgeMs?: number;
 }
 
-async function entries(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
 async function remove(file: string, removed: string[]): Promise<void> {
   try {
     await fs.rm(file, { force: true, recursive: true });
@@ -48,7 +40,7 @@ async function remove(file: string, removed: string[]): Promise<void> {
 /** Removes temp files older than `ageMs` under `dir` (not recursive). */
 export async function sweepTempFiles(dir: string, ageMs: number, removed: string[] = []): Promise<string[]> {
   const now = Date.now();
-  for (const name of await entries(dir)) {
+  for (const name of await readdirOrEmpty(dir)) {
     if (!TEMP.test(name)) continue;
     const file = path.join(dir, name);
     const stat = await fs.stat(file).catch(() => undefined);
@@ -71,7 +63,7 @@ export async function applyRetention(runId: string, iteration: number, policy: R
   const tempAgeMs = policy.tempAgeMs ?? 10 * 60_000;
   // This iteration: its newest checkpoint is all a resume or the next iteration needs.
   const own = iterationFiles({ runId, iteration });
-  const checkpoints = (await entries(own.trainDir))
+  const checkpoints = (await readdirOrEmpty(own.trainDir))
     .map((name) => ({ name, step: Number(CHECKPOINT.exec(name)?.[1] ?? NaN) }))
     .filter((c) => Number.isFinite(c.step))
     .sort((a, b) => a.step - b.step);
@@ -90,7 +82,7 @@ export async function applyRetention(runId: string, iteration: number, policy: R
     // The files its stages handed each other (target embeddings, the GP's input and output, the probe's
     // features) were read within that iteration; a few MB each at gpu-r50's width, so they go too.
     await remove(files.gpDir, removed);
-    for (const name of await entries(files.dir))
+    for (const name of await readdirOrEmpty(files.dir))
       if (HANDOVER.test(name)) await remove(path.join(files.dir, name), removed);
     if (removed.length > before) pruned.push(index);
   }
