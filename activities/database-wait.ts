@@ -4,7 +4,8 @@
 // carries on where it was (the trainer keeps training; its checkpoints are recorded when the server is back).
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptors } from '@temporalio/worker';
-import { db, withDatabaseWait, type DatabaseWait } from '../lib/db';
+import { db, withDatabaseWait } from '../lib/db';
+import type { OutageWait } from '../lib/outage';
 import { isDatabaseUnavailable, unreachableReason } from '../lib/errors';
 import { logger } from '../lib/logger';
 
@@ -26,49 +27,63 @@ export function waitDeadline(info: Context['info'], now = Date.now(), waitMs = d
   return Math.min(now + waitMs, byTimeout);
 }
 
+/** The activity's logger, naming it and its workflow. */
+function activityLog(ctx: Context) {
+  return logger.child({ activity: ctx.info.activityType, workflowId: ctx.info.workflowExecution?.workflowId });
+}
+
+/**
+ * An activity's wait for `service` until `deadline`, logged: concurrent calls (a stage's fetches) wait together,
+ * one line when the first starts waiting and one when the last has its answer or gives up. `gaveUp` says
+ * whether a call waited until it gave up.
+ */
+export function loggedWait(
+  ctx: Context,
+  service: string,
+  deadline: number,
+): { wait: OutageWait; gaveUp: () => boolean } {
+  const log = activityLog(ctx);
+  let waiting = 0;
+  let since = 0;
+  let gaveUp = false;
+  const done = () => --waiting === 0;
+  const wait: OutageWait = {
+    deadline,
+    signal: ctx.cancellationSignal,
+    onWait: (error) => {
+      if (waiting++ > 0) return;
+      since = Date.now();
+      log.warn(
+        { reason: unreachableReason(error), waitS: Math.round((deadline - Date.now()) / 1000) },
+        `${service} is not answering; the activity waits for it`,
+      );
+    },
+    onBack: () => {
+      if (done()) log.warn({ waitedS: Math.round((Date.now() - since) / 1000) }, `${service} answers again`);
+    },
+    onGiveUp: (error) => {
+      gaveUp = true;
+      if (done()) log.warn({ reason: unreachableReason(error) }, `gave up waiting for ${service}`);
+    },
+  };
+  return { wait, gaveUp: () => gaveUp };
+}
+
 /** The activity interceptor (workers/create.ts). */
 export function databaseWait(ctx: Context): ActivityInterceptors {
   return {
     inbound: {
       async execute(input, next) {
         const deadline = waitDeadline(ctx.info);
-        const log = logger.child({
-          activity: ctx.info.activityType,
-          workflowId: ctx.info.workflowExecution?.workflowId,
-        });
-        // Concurrent calls (a download's fetches) wait together: one line when the first starts waiting, one
-        // when the last has its connection.
-        let waiting = 0;
-        let since = 0;
-        let gaveUp = false;
-        const done = () => --waiting === 0;
-        const wait: DatabaseWait = {
-          deadline,
-          signal: ctx.cancellationSignal,
-          onWait: (error) => {
-            if (waiting++ > 0) return;
-            since = Date.now();
-            log.warn(
-              { reason: unreachableReason(error), waitS: Math.round((deadline - Date.now()) / 1000) },
-              'PostgreSQL is not answering; the activity waits for it',
-            );
-          },
-          onBack: () => {
-            if (done()) log.warn({ waitedS: Math.round((Date.now() - since) / 1000) }, 'PostgreSQL answers again');
-          },
-          onGiveUp: (error) => {
-            gaveUp = true;
-            if (done()) log.warn({ reason: unreachableReason(error) }, 'gave up waiting for PostgreSQL');
-          },
-        };
+        const { wait, gaveUp } = loggedWait(ctx, 'PostgreSQL', deadline);
         try {
           return await withDatabaseWait(wait, () => next(input));
         } catch (error) {
           // Cut off mid-statement, or a transaction that could not begin: the attempt fails, but only once the
           // server answers again, so its retry finds it rather than failing the same way at once. (A call that
           // waited until the deadline has waited enough.)
-          if (isDatabaseUnavailable(error) && !gaveUp && !ctx.cancellationSignal.aborted) {
-            log.warn(
+          if (isDatabaseUnavailable(error) && !gaveUp() && !ctx.cancellationSignal.aborted) {
+            activityLog(ctx).warn(
               { reason: unreachableReason(error) },
               'the attempt lost PostgreSQL; it fails once PostgreSQL answers',
             );

@@ -6,10 +6,8 @@
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptors } from '@temporalio/worker';
 import { withStoreWait } from '../lib/storage';
-import { unreachableReason, UsageError } from '../lib/errors';
-import { logger } from '../lib/logger';
-import type { OutageWait } from '../lib/outage';
-import { waitDeadline } from './database-wait';
+import { UsageError } from '../lib/errors';
+import { loggedWait, waitDeadline } from './database-wait';
 
 /** How long one attempt waits for the object store at most (IE_STORE_WAIT_S, default 10 minutes). */
 export function storeWaitMs(): number {
@@ -29,34 +27,7 @@ export function storeWait(ctx: Context): ActivityInterceptors {
     inbound: {
       execute(input, next) {
         const deadline = waitDeadline(ctx.info, Date.now(), storeWaitMs());
-        const log = logger.child({
-          activity: ctx.info.activityType,
-          workflowId: ctx.info.workflowExecution?.workflowId,
-        });
-        // Concurrent requests (a stage's batch of fetches) wait together: one line when the first starts
-        // waiting, one when the last has its answer.
-        let waiting = 0;
-        let since = 0;
-        const done = () => --waiting === 0;
-        const wait: OutageWait = {
-          deadline,
-          signal: ctx.cancellationSignal,
-          onWait: (error) => {
-            if (waiting++ > 0) return;
-            since = Date.now();
-            log.warn(
-              { reason: unreachableReason(error), waitS: Math.round((deadline - Date.now()) / 1000) },
-              'the object store is not answering; the activity waits for it',
-            );
-          },
-          onBack: () => {
-            if (done())
-              log.warn({ waitedS: Math.round((Date.now() - since) / 1000) }, 'the object store answers again');
-          },
-          onGiveUp: (error) => {
-            if (done()) log.warn({ reason: unreachableReason(error) }, 'gave up waiting for the object store');
-          },
-        };
+        const { wait } = loggedWait(ctx, 'the object store', deadline);
         return withStoreWait(wait, () => next(input));
       },
     },

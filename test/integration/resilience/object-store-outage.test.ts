@@ -25,6 +25,33 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/**
+ * Stops SeaweedFS, then runs `request` under a wait that starts the server again (on the same data folder) a
+ * few seconds after the request began waiting; resolves to the request's result and the wait's events.
+ */
+async function acrossRestart<T>(request: () => Promise<T>): Promise<{ value: T; events: string[]; ms: number }> {
+  expect(await stopSeaweedFs(NAME)).toBe(true);
+  const events: string[] = [];
+  let restarted: Promise<unknown> = Promise.resolve();
+  const started = Date.now();
+  const value = await withStoreWait(
+    {
+      deadline: Date.now() + 240_000,
+      onWait: () => {
+        events.push('wait');
+        restarted = new Promise((resolve) => setTimeout(resolve, 3000)).then(() =>
+          ensureSeaweedFs({ s3Port: PORT, name: NAME }),
+        );
+      },
+      onBack: () => events.push('back'),
+      onGiveUp: () => events.push('give up'),
+    },
+    request,
+  );
+  await restarted;
+  return { value, events, ms: Date.now() - started };
+}
+
 test('a download and an upload wait while SeaweedFS is stopped and complete once it is back', async () => {
   const store = new S3ObjectStore({
     bucket: BUCKET,
@@ -40,51 +67,15 @@ test('a download and an upload wait while SeaweedFS is stopped and complete once
     fs.writeFileSync(source, weights);
     await store.upload('runs/r/iter-000/train/ckpt-000004.pt', source);
 
-    expect(await stopSeaweedFs(NAME)).toBe(true);
-    const events: string[] = [];
-    let restarted: Promise<unknown> | undefined;
     const copy = path.join(root, 'copy.pt');
-    const started = Date.now();
-    const fetched = withStoreWait(
-      {
-        deadline: Date.now() + 240_000,
-        onWait: () => {
-          events.push('wait');
-          // Back a few seconds after the request started waiting, on the same data folder.
-          restarted = new Promise((resolve) => setTimeout(resolve, 3000)).then(() =>
-            ensureSeaweedFs({ s3Port: PORT, name: NAME }),
-          );
-        },
-        onBack: () => events.push('back'),
-        onGiveUp: () => events.push('give up'),
-      },
-      () => store.download('runs/r/iter-000/train/ckpt-000004.pt', copy),
-    );
-    await expect(fetched).resolves.toBe(true);
-    await restarted;
-    expect(events).toEqual(['wait', 'back']);
-    expect(Date.now() - started).toBeGreaterThan(3000);
+    const fetched = await acrossRestart(() => store.download('runs/r/iter-000/train/ckpt-000004.pt', copy));
+    expect(fetched).toMatchObject({ value: true, events: ['wait', 'back'] });
+    expect(fetched.ms).toBeGreaterThan(3000);
     expect(fs.readFileSync(copy).equals(weights)).toBe(true);
 
     // The same for an upload (its body is a fresh stream of the file each time it is sent).
-    expect(await stopSeaweedFs(NAME)).toBe(true);
-    events.length = 0;
-    const uploaded = withStoreWait(
-      {
-        deadline: Date.now() + 240_000,
-        onWait: () => {
-          events.push('wait');
-          restarted = new Promise((resolve) => setTimeout(resolve, 3000)).then(() =>
-            ensureSeaweedFs({ s3Port: PORT, name: NAME }),
-          );
-        },
-        onBack: () => events.push('back'),
-      },
-      () => store.upload('runs/r/iter-000/train/ckpt-000008.pt', source),
-    );
-    await expect(uploaded).resolves.toBeUndefined();
-    await restarted;
-    expect(events).toEqual(['wait', 'back']);
+    const uploaded = await acrossRestart(() => store.upload('runs/r/iter-000/train/ckpt-000008.pt', source));
+    expect(uploaded).toMatchObject({ value: undefined, events: ['wait', 'back'] });
     const again = path.join(root, 'again.pt');
     expect(await store.download('runs/r/iter-000/train/ckpt-000008.pt', again)).toBe(true);
     expect(fs.readFileSync(again).equals(weights)).toBe(true);
