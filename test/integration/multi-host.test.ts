@@ -3,8 +3,12 @@
 // (SeaweedFS). A run of 2 iterations completes and its rows equal a one-host run's by natural key; the train
 // host is killed (its worker and trainer) after a checkpoint of iteration 1, and a train worker on another host
 // (an empty state folder) resumes from that checkpoint, fetched from the object store.
+// Where the machine allows network namespaces (root or CAP_NET_ADMIN, iproute2), each host runs in one of its
+// own: its loopback forwards the four shared services' ports and reaches nothing else (test/integration/netns.ts);
+// elsewhere the hosts share this machine's loopback, which the test says on stderr.
 // Takes about 5 minutes on 2 cores.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { closeDb, db } from '../../lib/db';
@@ -14,7 +18,8 @@ import { SEAWEEDFS_CREDENTIALS } from '../../lib/services/seaweedfs';
 import { S3ObjectStore } from '../../lib/storage';
 import { createTestDatabase, temporalClient, uniqueId, useTestEnvironment } from './harness';
 import { expectOneRowPerNaturalKey, naturalKeys } from './run-rows';
-import { TEST_BUCKET, TEST_S3_ENDPOINT } from './services';
+import { hostNamespace, namespacesAvailable, reachableFrom, type HostNamespace } from './netns';
+import { TEST_BUCKET, TEST_S3_ENDPOINT, TEST_TEMPORAL_PORT } from './services';
 import { stopWorker, until } from './worker-process';
 import { figuresApart, runFigures, stageStarted, startWatchedWorker, type WatchedWorker } from './resilience/kill';
 import { referenceRun } from './resilience/recovery';
@@ -58,6 +63,9 @@ test('io, score and train on separate hosts sharing only Temporal, PostgreSQL an
     AWS_SECRET_ACCESS_KEY: SEAWEEDFS_CREDENTIALS.secretAccessKey,
   });
   const hosts: WatchedWorker[] = [];
+  const namespaces: HostNamespace[] = [];
+  const isolation = namespacesAvailable();
+  if (!isolation.ok) process.stderr.write(`multi-host: the hosts share the loopback (${isolation.why})\n`);
   try {
     // The one-host run, under the same id (the id seeds the run's draws), in a database of its own.
     await referenceRun(client, runId, config, await createTestDatabase('hosts_reference'));
@@ -66,14 +74,36 @@ test('io, score and train on separate hosts sharing only Temporal, PostgreSQL an
 
     const url = await createTestDatabase('hosts');
     const dirs = { io: hostStateDir('io'), score: hostStateDir('score'), train: hostStateDir('train') };
-    const start = (name: string, roles: string, dir: string) => {
-      const host = startWatchedWorker(`hosts-${name}`, url, { roles, env: hostEnv(dir), group: true });
+    // What a host may reach: PostgreSQL, Temporal, the object store and the search engine, nothing else.
+    const shared = [url, `http://127.0.0.1:${TEST_TEMPORAL_PORT}`, TEST_S3_ENDPOINT, env.engine.url].map((u) =>
+      Number(new URL(u).port),
+    );
+    const start = async (name: string, roles: string, dir: string) => {
+      const ns = isolation.ok ? await hostNamespace(namespaces.length + 1, shared) : undefined;
+      if (ns) namespaces.push(ns);
+      const host = startWatchedWorker(`hosts-${name}`, url, {
+        roles,
+        env: hostEnv(dir),
+        group: true,
+        command: ns?.command,
+      });
       hosts.push(host);
       return host;
     };
-    start('io', 'workflows,io', dirs.io);
-    start('score', 'score', dirs.score);
-    const train = start('train', 'train', dirs.train);
+    await start('io', 'workflows,io', dirs.io);
+    await start('score', 'score', dirs.score);
+    const train = await start('train', 'train', dirs.train);
+    if (isolation.ok) {
+      // A port of this machine's loopback that is not one of the shared services' is out of a host's reach.
+      const elsewhere = net.createServer().listen(0, '127.0.0.1');
+      await new Promise((resolve) => elsewhere.once('listening', resolve));
+      try {
+        expect(reachableFrom(namespaces[0], (elsewhere.address() as net.AddressInfo).port)).toBe(false);
+        expect(reachableFrom(namespaces[0], shared[0])).toBe(true);
+      } finally {
+        elsewhere.close();
+      }
+    }
 
     const handle = await startRun(client, runId, config);
     await train.waitForLine('training of iteration 1', stageStarted('train', 1), 600_000);
@@ -91,7 +121,7 @@ test('io, score and train on separate hosts sharing only Temporal, PostgreSQL an
 
     // Another train host, with nothing of the first one's on its disk.
     const otherDir = hostStateDir('train-2');
-    const other = start('train-2', 'train', otherDir);
+    const other = await start('train-2', 'train', otherDir);
     const resumed = await other.waitForLine(
       'training of iteration 1 resumed from a checkpoint',
       (line) => line.msg === 'training resumed from checkpoint' && line.iteration === 1,
@@ -150,6 +180,7 @@ test('io, score and train on separate hosts sharing only Temporal, PostgreSQL an
     expect(figuresApart(expected.figures, await runFigures(runId), FIGURE_TOLERANCE)).toEqual([]);
   } finally {
     await Promise.all(hosts.map(stopWorker));
+    await Promise.all(namespaces.map((ns) => ns.close()));
     fs.rmSync(hostsRoot, { recursive: true, force: true });
     await connection.close();
     await closeDb();

@@ -32,6 +32,8 @@ export interface WatchedWorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** In a process group of its own, so killing the group takes its children (a trainer) with it. */
   group?: boolean;
+  /** The command line that runs the worker's (e.g. inside a network namespace: test/integration/netns.ts). */
+  command?: (argv: string[]) => { command: string; args: string[] };
 }
 
 /**
@@ -47,7 +49,9 @@ export function startWatchedWorker(
   const log = path.join(logDir, `${name}.log`);
   fs.writeFileSync(log, '');
   const main = path.join(PROJECT_ROOT, 'workers', 'main.ts');
-  const proc = spawn(process.execPath, ['--import', 'tsx', main, options.roles ?? 'all'], {
+  const argv = [process.execPath, '--import', 'tsx', main, options.roles ?? 'all'];
+  const { command, args } = options.command?.(argv) ?? { command: argv[0], args: argv.slice(1) };
+  const proc = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.group ?? false,
     env: {
