@@ -2,6 +2,7 @@
 // again, with backoff, until the service answers, a deadline passes or the activity is cancelled. The
 // activity interceptors (activities/database-wait.ts, activities/store-wait.ts) set the deadline; heartbeats
 // go on meanwhile (activities/heartbeat.ts), so a stage carries on where it was once the service is back.
+import { sleep } from './yield';
 
 /** How calls made under it wait out an outage. */
 export interface OutageWait {
@@ -18,19 +19,6 @@ export interface OutageWait {
 
 const FIRST_DELAY_MS = 250;
 const MAX_BACKOFF_MS = 5000;
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
 
 /**
  * Runs `call` (a fresh execution each time) until it succeeds or fails in a way `unreachable` does not
@@ -57,7 +45,7 @@ export async function untilReached<T>(
         waitingSince = Date.now();
         wait.onWait?.(error);
       }
-      await pause(delay, wait.signal);
+      await sleep(delay, wait.signal);
     }
   }
 }

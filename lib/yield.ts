@@ -10,3 +10,17 @@ export function yieldToEventLoop(): Promise<void> {
 export async function yieldEvery(i: number, every: number): Promise<void> {
   if (i > 0 && i % every === 0) await yieldToEventLoop();
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts (or has aborted). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,3 +1,5 @@
+import { sleep } from '../../lib/yield';
+
 /** Per-host politeness: at most `concurrency` requests in flight and `rps` started per second to each host. */
 export interface HostLimits {
   concurrency: number;
@@ -53,18 +55,4 @@ export class HostLimiter {
     }
     return state;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
