@@ -8,7 +8,7 @@ import { readdirOrEmpty } from '../../lib/files';
 import { imageStoreDir } from '../../lib/paths';
 import { db } from '../../lib/db';
 import { fetchFile, fetchFiles, imageKey, objectStore, publish } from '../../lib/storage';
-import { yieldToEventLoop } from '../../lib/yield';
+import { yieldEvery } from '../../lib/yield';
 import { plainJpegHeader } from './normalise';
 
 /** Content-addressed image store: one file per SHA-256 of the source bytes, written atomically. */
@@ -168,7 +168,7 @@ export async function trimImageCopies(cap = imageCopiesCap(), now = Date.now()):
       () => undefined,
     );
     if (ms !== undefined) used.push({ file: files[i], ms });
-    if (i % 4096 === 4095) await yieldToEventLoop();
+    await yieldEvery(i, 4096);
   }
   used.sort((a, b) => a.ms - b.ms);
   const excess = used.length - Math.floor(cap * 0.9);
