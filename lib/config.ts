@@ -94,6 +94,15 @@ const runConfigObject = z.strictObject({
   gp: z
     .strictObject({
       exactLimit: z.number().int().min(2).max(20_000).default(4000),
+      /**
+       * What the GP learns from a concept whose queries found no image. `ignore` (the default): nothing; it
+       * is not an observation, and without descriptors it is never drawn again anyway. `lowest` (the
+       * paper's rule): it is fitted at the lowest reward observed. On a search engine where many queries
+       * find nothing, `lowest` makes finding anything the largest contrast the GP sees, and exploration
+       * drifts after names that match many pages ("family X", "genus X") rather than relevant ones
+       * (docs/method.md, docs/benchmarks.md).
+       */
+      emptyConcepts: z.enum(['ignore', 'lowest']).default('ignore'),
       inducingPoints: z.number().int().min(2).max(20_000).default(2000),
     })
     .refine((gp) => gp.inducingPoints <= gp.exactLimit, {

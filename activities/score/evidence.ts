@@ -119,10 +119,16 @@ export async function recordEvidenceRewards(
   }
 }
 
-/** Every concept's latest standardised reward (the GP's observations): one row per concept queried. */
-export async function latestRewards(runId: string): Promise<{ conceptId: number; standardised: number }[]> {
+/**
+ * Every concept's latest standardised reward (the GP's observations): one row per concept queried, or with
+ * `foundOnly` per concept whose queries found at least one image (its sample is not empty).
+ */
+export async function latestRewards(
+  runId: string,
+  options: { foundOnly?: boolean } = {},
+): Promise<{ conceptId: number; standardised: number }[]> {
   const rows = await db().conceptEvidence.findMany({
-    where: { runId, standardised: { not: null } },
+    where: { runId, standardised: { not: null }, ...(options.foundOnly ? { sample: { isEmpty: false } } : {}) },
     select: { conceptId: true, standardised: true },
     orderBy: { conceptId: 'asc' },
   });

@@ -51,7 +51,8 @@ async function queriedConcepts(ref: StageRef): Promise<number[]> {
 
 /**
  * Learns which concepts pay off: fits the GP on the latest standardised reward of every concept queried so
- * far (a bounded subset rescored by this iteration's encoder, the rest as last scored) and stores the next
+ * far that found an image (`gp.emptyConcepts`; a bounded subset rescored by this iteration's encoder, the
+ * rest as last scored) and stores the next
  * iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics. In `random` mode the distribution stays
  * uniform (the baseline). Its cost grows with the concepts queried, capped by the vocabulary; the GP bounds
  * its own (trainer/ietrainer/gp.py).
@@ -63,8 +64,9 @@ export async function updateDistribution(
   return runStage('update', ref, async (ctx) => {
     const runVocabulary = await loadRunVocabulary(ref.runId);
     const vocabulary = runVocabulary.names;
-    // Every concept queried so far, with its standardised reward when last scored (activities/score/evidence.ts).
-    const observed = await latestRewards(ref.runId);
+    // Every concept queried so far (with `gp.emptyConcepts` 'ignore': that found an image), with its
+    // standardised reward when last scored (activities/score/evidence.ts).
+    const observed = await latestRewards(ref.runId, { foundOnly: run.config.gp.emptyConcepts === 'ignore' });
     let predicted: Float32Array = new Float32Array(vocabulary.length);
     let temperature: number | null = null;
     let probs: Float64Array;

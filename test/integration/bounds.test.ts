@@ -82,6 +82,24 @@ test('each iteration rescores a bounded part of the evidence, and the rotation r
   expect(await latestRewards(runId)).toHaveLength(3030);
 });
 
+test("the GP's observations leave out the concepts that found nothing, unless the run asks for them", async () => {
+  const runId = 'found-only';
+  await insertRunRow(runId);
+  await db().conceptEvidence.createMany({
+    data: [
+      { runId, conceptId: 1, sample: [sha('a')], reward: 0.4, standardised: 1.2, scoredIteration: 0 },
+      { runId, conceptId: 2, sample: [], reward: -0.9, standardised: -2.5, scoredIteration: 0 },
+      { runId, conceptId: 3, sample: [sha('b'), sha('c')], reward: 0.1, standardised: 0.3, scoredIteration: 1 },
+      { runId, conceptId: 4, sample: [sha('d')] }, // not scored yet
+    ],
+  });
+  expect(await latestRewards(runId, { foundOnly: true })).toEqual([
+    { conceptId: 1, standardised: 1.2 },
+    { conceptId: 3, standardised: 0.3 },
+  ]);
+  expect((await latestRewards(runId)).map((r) => r.conceptId)).toEqual([1, 2, 3]);
+});
+
 test('the training manifest lists each part in sha256 order at any size, the same on every build', async () => {
   const runId = 'manifest';
   await insertRunRow(runId);

@@ -27,11 +27,18 @@ describe('run config', () => {
   });
 
   test("the GP's caps default to the paper-scale ones, and a sparse GP never has more inducing points than the exact limit", () => {
-    expect(parseRunConfig({ target: '/x' }).gp).toEqual({ exactLimit: 4000, inducingPoints: 2000 });
+    expect(parseRunConfig({ target: '/x' }).gp).toEqual({
+      exactLimit: 4000,
+      inducingPoints: 2000,
+      emptyConcepts: 'ignore',
+    });
     expect(parseRunConfig({ target: '/x', gp: { exactLimit: 200, inducingPoints: 100 } }).gp).toEqual({
       exactLimit: 200,
       inducingPoints: 100,
+      emptyConcepts: 'ignore',
     });
+    expect(parseRunConfig({ target: '/x', gp: { emptyConcepts: 'lowest' } }).gp.emptyConcepts).toBe('lowest');
+    expect(() => parseRunConfig({ target: '/x', gp: { emptyConcepts: 'zero' } })).toThrow(/gp\.emptyConcepts/);
     expect(() => parseRunConfig({ target: '/x', gp: { exactLimit: 100 } })).toThrow(
       /gp\.inducingPoints.*must not exceed gp\.exactLimit/,
     );
