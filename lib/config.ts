@@ -65,12 +65,11 @@ const runConfigObject = z.strictObject({
       /**
        * Share of the GP's squared distance between two concepts that comes from their place in WordNet's
        * taxonomy (activities/concepts/taxonomy.ts), the rest from the text embedding: the kernel becomes a
-       * product of a taxonomy and a text kernel, so evidence for one dog breed raises other dog breeds rather
-       * than other names sharing a word. 0 (the default): the text embedding alone; at 0.5 on pets (seed 0,
-       * the benchmark's defaults) explore's pooled precision fell below random's (docs/method.md), so the
-       * taxonomy stays an option until a weight is shown to help.
+       * product of a taxonomy and a text kernel, so evidence for one coat raises other coats rather than
+       * "coat of paint" or every name sharing a word. 0: the text embedding alone. It pays off together with
+       * `gp.emptyConcepts` 'ignore' (docs/method.md, docs/benchmarks.md).
        */
-      taxonomyWeight: z.number().min(0).lt(1).default(0),
+      taxonomyWeight: z.number().min(0).lt(1).default(0.5),
     })
     .prefault({}),
   /** The text encoder behind the concept embeddings the GP regresses on. */

@@ -98,6 +98,7 @@ describe("the run's text encoder", () => {
       const config = parseRunConfig({
         target: '/nowhere',
         textEncoder: { kind: 'onnx', path: model },
+        concepts: { taxonomyWeight: 0 },
       });
       const dir = path.join(root, 'cache');
       const info = await ensureRunConceptEmbeddings(runId, config, { dir });
@@ -117,7 +118,7 @@ describe("the run's text encoder", () => {
       expect(path.basename(info.path)).toMatch(
         new RegExp(`^${encoder.name}-${vocabulary.names.length}x32-[0-9a-f]{12}\\.f32$`),
       );
-      // With a taxonomy weight the ONNX embeddings are combined with the WordNet taxonomy features.
+      // With a taxonomy weight (the default's 0.5) the ONNX embeddings are combined with the taxonomy features.
       const both = await ensureRunConceptEmbeddings(
         runId,
         parseRunConfig({ ...config, concepts: { taxonomyWeight: 0.5 } }),
