@@ -1,9 +1,10 @@
 """The GP update at paper scale: wall time and peak memory of `python -m ietrainer.gp`.
 
 Run from the repository root: /usr/bin/python3 bench/gp.py [--sizes 1000,10000,75000]
-    [--compare 10000] [--threads 2] [--json FILE]
+    [--compare 10000] [--threads 2] [--dim 100] [--json FILE]
 
-A synthetic WordNet-sized vocabulary (117,798 concepts, 100-d embeddings near an 8-d manifold,
+A synthetic WordNet-sized vocabulary (117,798 concepts, --dim-d embeddings near an 8-d manifold;
+100 is GloVe's width, 356 that of GloVe with the taxonomy features, the default concept features,
 a smooth "true" reward over the manifold) is written to a file; for each size, that many
 concepts get noisy standardised rewards and the GP runs as the update stage runs it: its own
 process, BLAS limited to --threads threads. Each line gives the process's wall time (start-up,
@@ -33,13 +34,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-V, D = 117_798, 100
+V = 117_798
 TOP_K, TOP_MASS, QUERIES = 250, 0.5, 256
 
 
 @dataclass
 class Measure:
     observed: int
+    dim: int
     method: str
     inducing: int | None
     seconds: float
@@ -49,13 +51,13 @@ class Measure:
     longest_silence_s: float
 
 
-def synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic(dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     # Text embeddings live near a low-dimensional manifold; mimic that so the fit has
     # structure to find, and make the reward a smooth function of the latent position.
     rng = np.random.default_rng(seed)
     latent = rng.standard_normal((V, 8)).astype(np.float32)
-    mix = rng.standard_normal((8, D)).astype(np.float32)
-    emb = latent @ mix + 0.5 * rng.standard_normal((V, D)).astype(np.float32)
+    mix = rng.standard_normal((8, dim)).astype(np.float32)
+    emb = latent @ mix + 0.5 * rng.standard_normal((V, dim)).astype(np.float32)
     truth = np.sin(latent[:, 0]) + 0.5 * np.cos(latent[:, 1])
     return emb, truth.astype(np.float64)
 
@@ -78,7 +80,13 @@ def sampling_distribution(scores: np.ndarray) -> np.ndarray:
 
 
 def run_gp(
-    work: Path, emb_path: Path, ids: np.ndarray, rewards: np.ndarray, extra: list[str], threads: int
+    work: Path,
+    emb_path: Path,
+    dim: int,
+    ids: np.ndarray,
+    rewards: np.ndarray,
+    extra: list[str],
+    threads: int,
 ) -> tuple[np.ndarray, dict, float, float, float]:
     """One `python -m ietrainer.gp` process: (mean, done event, wall s, peak RSS MB, silence s)."""
     obs, out = work / "observed.json", work / "mean.f32"
@@ -87,7 +95,7 @@ def run_gp(
     env["PYTHONPATH"] = str(ROOT / "trainer")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
-    cmd = [sys.executable, "-m", "ietrainer.gp", "--embeddings", str(emb_path), "--dim", str(D),
+    cmd = [sys.executable, "-m", "ietrainer.gp", "--embeddings", str(emb_path), "--dim", str(dim),
            "--observed", str(obs), "--out", str(out), *extra]  # fmt: skip
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
@@ -110,11 +118,17 @@ def run_gp(
 
 
 def measure(
-    n: int, done: dict, mean: np.ndarray, truth: np.ndarray, run: tuple[float, float, float]
+    n: int,
+    dim: int,
+    done: dict,
+    mean: np.ndarray,
+    truth: np.ndarray,
+    run: tuple[float, float, float],
 ) -> Measure:
     seconds, rss, silence = run
     m = Measure(
         observed=n,
+        dim=dim,
         method=done["method"],
         inducing=done.get("inducing"),
         seconds=round(seconds, 2),
@@ -125,7 +139,7 @@ def measure(
     )
     label = m.method + (f" M={m.inducing}" if m.inducing else "")
     print(
-        f"n={n:>6} V={V} D={D} {label:<13} {m.seconds:6.2f} s  "
+        f"n={n:>6} V={V} D={dim} {label:<13} {m.seconds:6.2f} s  "
         f"peak RSS {m.peak_rss_mb / 1024:5.2f} GB  corr(mean, truth)={m.corr_truth:.4f}  "
         f"E_p[truth]={m.next_draw_truth:+.4f}  "
         f"longest silence {m.longest_silence_s:.2f} s",
@@ -162,10 +176,11 @@ def main() -> int:
     p.add_argument("--sizes", default="1000,10000,75000", help="observed concepts, comma-separated")
     p.add_argument("--compare", type=int, default=10_000, help="also run exactly at this size")
     p.add_argument("--threads", type=int, default=2, help="BLAS threads of the GP process")
+    p.add_argument("--dim", type=int, default=100, help="width of the synthetic concept embeddings")
     p.add_argument("--json", help="write every measure to this file")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    emb, truth = synthetic()
+    emb, truth = synthetic(args.dim)
     rng = np.random.default_rng(1)
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="ie-gp-bench-") as tmp:
@@ -181,9 +196,11 @@ def main() -> int:
                 variants["exact"] = ["--exact-limit", str(n)]
             means = {}
             for name, extra in variants.items():
-                mean, done, *run = run_gp(work, emb_path, ids, y, extra, args.threads)
+                mean, done, *run = run_gp(work, emb_path, args.dim, ids, y, extra, args.threads)
                 means[name] = mean
-                results.append(asdict(measure(n, done, mean, truth, (run[0], run[1], run[2]))))
+                results.append(
+                    asdict(measure(n, args.dim, done, mean, truth, (run[0], run[1], run[2])))
+                )
             if "exact" in means:
                 results.append({"agreement": agreement(n, means["default"], means["exact"])})
     if args.json:
