@@ -209,3 +209,43 @@ export function spreadOverDuplicates(probs: Float64Array, multiplicity: ArrayLik
   for (let i = 0; i < out.length; i++) out[i] /= sum;
   return out;
 }
+
+/**
+ * The next iteration's p(c) ∝ exp(r̂(c)/τ) from the GP's predictions: concepts in `excluded` (those already
+ * queried, when a repeated query would return the same images) get nothing; τ is `fixedTemperature` when
+ * given, else calibrated so that the `topK` best distinct points of the embedding space still drawable
+ * hold `topMass`; each point's mass is shared by the names on it. A τ that cannot be found (all
+ * predictions equal) gives the uniform distribution and a null temperature.
+ */
+export function conceptDistribution(opts: {
+  predicted: Float32Array;
+  excluded: number[];
+  groups: EmbeddingGroups;
+  fixedTemperature?: number | null;
+  topK: number;
+  topMass: number;
+}): { probs: Float64Array; temperature: number | null } {
+  const { predicted, excluded, groups } = opts;
+  const drawable = new Set(excluded);
+  let temperature: number | null =
+    opts.fixedTemperature ??
+    temperatureForTopMass(
+      scoresOf(
+        predicted,
+        groups.representatives.filter((i) => !drawable.has(i)),
+      ),
+      opts.topK,
+      opts.topMass,
+    );
+  if (!Number.isFinite(temperature)) temperature = null;
+  const probs = excludeConcepts(
+    spreadOverDuplicates(
+      temperature === null
+        ? new Float64Array(predicted.length).fill(1 / predicted.length)
+        : softmax(maskScores(predicted, excluded), temperature),
+      groups.multiplicity,
+    ),
+    excluded,
+  );
+  return { probs, temperature };
+}

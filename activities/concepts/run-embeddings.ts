@@ -34,7 +34,19 @@ export async function ensureRunConceptEmbeddings(
   config: RunConfig,
   options: { dir?: string } = {},
 ): Promise<ConceptEmbeddingsInfo> {
-  const vocabulary = await loadRunVocabulary(runId);
+  return ensureConceptFeatures(await loadRunVocabulary(runId), config, options);
+}
+
+/**
+ * The concept features of a vocabulary (the WordNet nouns first, `wordnetCount` of them, then added
+ * concepts) under a run config's text encoder and taxonomy weight: what `ensureRunConceptEmbeddings` gives a
+ * run, for tools that have a vocabulary but no run (bench/learning/proxy.ts).
+ */
+export async function ensureConceptFeatures(
+  vocabulary: { names: string[]; wordnetCount: number },
+  config: Pick<RunConfig, 'textEncoder' | 'concepts'>,
+  options: { dir?: string } = {},
+): Promise<ConceptEmbeddingsInfo> {
   const encoder = await textEncoderFor(config.textEncoder);
   const common = {
     dir: options.dir,

@@ -3,17 +3,7 @@ import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../../lib/bytes';
 import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
-import {
-  embeddingGroups,
-  excludeConcepts,
-  maskScores,
-  scoresOf,
-  softmax,
-  spreadOverDuplicates,
-  temperatureForTopMass,
-  topConcepts,
-  type EmbeddingGroups,
-} from '../concepts/distribution';
+import { conceptDistribution, embeddingGroups, topConcepts, type EmbeddingGroups } from '../concepts/distribution';
 import { fitConceptGp } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
@@ -92,28 +82,14 @@ export async function updateDistribution(
       // Without descriptors a concept's query text never changes, so asking it again returns the images
       // already downloaded: the next draw goes to concepts not yet queried.
       const queried = run.config.descriptors === 'none' ? await queriedConcepts(ref) : [];
-      // τ is calibrated over distinct points of the embedding space that can still be drawn, and each
-      // point's mass is then shared by the names on it.
-      const groups = await groupsOf(embeddings.path, embeddings.dim);
-      const drawable = new Set(queried);
-      const calibration = scoresOf(
+      ({ probs, temperature } = conceptDistribution({
         predicted,
-        groups.representatives.filter((i) => !drawable.has(i)),
-      );
-      temperature =
-        (await temperatureOverride(ref.runId, ref.iteration)) ??
-        run.config.temperature.fixed ??
-        temperatureForTopMass(calibration, run.config.temperature.topK, run.config.temperature.topMass);
-      if (!Number.isFinite(temperature)) temperature = null;
-      probs = excludeConcepts(
-        spreadOverDuplicates(
-          temperature === null
-            ? new Float64Array(vocabulary.length).fill(1 / vocabulary.length)
-            : softmax(maskScores(predicted, queried), temperature),
-          groups.multiplicity,
-        ),
-        queried,
-      );
+        excluded: queried,
+        groups: await groupsOf(embeddings.path, embeddings.dim),
+        fixedTemperature: (await temperatureOverride(ref.runId, ref.iteration)) ?? run.config.temperature.fixed,
+        topK: run.config.temperature.topK,
+        topMass: run.config.temperature.topMass,
+      }));
     }
     // Concepts other runs added are not this run's to draw.
     probs = restrictToRun(probs, runVocabulary);
