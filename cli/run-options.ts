@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, parseRunConfig, type RunConfig } from '../lib/config';
-import { deepMerge, parseAssignments, readConfigFile, type PlainObject } from './config-file';
+import { deepMerge, parseAssignments, readConfigFile, type PlainObject } from '../lib/config-file';
 
 export interface RunFlags {
   config?: string;

@@ -38,7 +38,7 @@ import { fitConceptGp } from '../../activities/concepts/gp';
 import { seededRandom } from '../../activities/concepts/prng';
 import { runConceptRewards } from '../../activities/score/run-rewards';
 import { listTarget } from '../../activities/target';
-import { collect, configLayers } from '../../cli/run-options';
+import { parseAssignments } from '../../lib/config-file';
 import { parseRunConfig, type RunConfig } from '../../lib/config';
 import { stateDir } from '../../lib/paths';
 import { loadNouns, nearConcepts } from '../../lib/wordnet';
@@ -182,7 +182,11 @@ async function main(): Promise<void> {
     .option('--queries <n>', 'queries per iteration')
     .option('--results <n>', 'results per query')
     .option('--manifest <file>', 'corpus manifest (default: the default corpus)')
-    .option('--set <key=value>', 'run config key, e.g. concepts.taxonomyWeight=0 (repeatable)', collect)
+    .option(
+      '--set <key=value>',
+      'run config key, e.g. concepts.taxonomyWeight=0 (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--verbose', 'print every iteration of every seed');
   program.parse();
   const flags = program.opts<{
@@ -203,7 +207,7 @@ async function main(): Promise<void> {
     if (!Number.isInteger(n)) throw new RangeError(`--seeds: '${s}' is not an integer`);
     return n;
   });
-  const layers = configLayers({ set: flags.set });
+  const layers = parseAssignments(flags.set ?? []);
   const budget = {
     ...(flags.iterations ? { iterations: Number(flags.iterations) } : {}),
     ...(flags.queries ? { queriesPerIteration: Number(flags.queries) } : {}),

@@ -15,7 +15,7 @@ import { stateDir } from '../../lib/paths';
 import { ensureServices, stopServices } from '../../lib/services';
 import { PETS_CLASSES, prepareValTarget } from '../../lib/targets';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
-import { deepMerge, type PlainObject } from '../config-file';
+import { deepMerge, type PlainObject } from '../../lib/config-file';
 import { collect, configLayers, intFlag } from '../run-options';
 import { withBaseEncoder } from '../pretrain';
 import { BENCHMARK_PRETRAIN_STEPS } from '../../lib/base-encoder';

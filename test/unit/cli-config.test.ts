@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../lib/config';
-import { deepMerge, parseAssignments, readConfigFile } from '../../cli/config-file';
+import { deepMerge, parseAssignments, readConfigFile } from '../../lib/config-file';
 import { buildRunConfig } from '../../cli/run-options';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-cli-config-'));

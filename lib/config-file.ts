@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { ConfigError } from '../lib/config';
+import { ConfigError } from './config';
 
 export type PlainObject = Record<string, unknown>;
 
