@@ -106,12 +106,13 @@ test('no stage goes half its heartbeat timeout without heartbeating, against slo
   await stage('download', () => downloadCandidates(ref));
   await stage('train', () => trainEncoder(ref));
   await stage('score', () => scoreCandidates(ref));
-  // A GP over many observed concepts: thousands of earlier concepts with rewards (past the exact GP's cap).
+  // A GP over many observed concepts: thousands of earlier concepts that found an image, with rewards (past
+  // the exact GP's cap).
   await db().conceptEvidence.createMany({
     data: Array.from({ length: 6000 }, (_, i) => ({
       runId,
       conceptId: 10_000 + i * 7,
-      sample: [],
+      sample: [String(i).padStart(64, '0')],
       reward: Math.sin(i),
       standardised: Math.sin(i),
       scoredIteration: 0,
