@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "trainer"))
+from ietrainer.handover import read_f32  # noqa: E402  (the trainer package is not installed)
+
 V = 117_798
 TOP_K, TOP_MASS, QUERIES = 250, 0.5, 256
 
@@ -113,7 +116,8 @@ def run_gp(
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"ietrainer.gp exited with {proc.returncode}")
-    mean = np.fromfile(out, dtype="<f4").astype(np.float64)
+    # The GP writes a checked file (a header, then the floats): read it as the update stage does.
+    mean = read_f32(str(out)).reshape(-1).astype(np.float64)
     return mean, done, seconds, usage.ru_maxrss / 1024, silence  # ru_maxrss is in KiB on Linux
 
 
