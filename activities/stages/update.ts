@@ -42,9 +42,8 @@ async function queriedConcepts(ref: StageRef): Promise<number[]> {
 /**
  * Learns which concepts pay off: fits the GP on the latest standardised reward of every concept queried so
  * far that found an image (`gp.emptyConcepts`; a bounded subset rescored by this iteration's encoder, the
- * rest as last scored) and stores the next
- * iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics. In `random` mode the distribution stays
- * uniform (the baseline). Its cost grows with the concepts queried, capped by the vocabulary; the GP bounds
+ * rest as last scored) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics.
+ * In `random` mode the distribution stays uniform (the baseline). Its cost grows with the concepts queried, capped by the vocabulary; the GP bounds
  * its own (trainer/ietrainer/gp.py).
  */
 export async function updateDistribution(

@@ -33,6 +33,7 @@ import {
   sampleUniform,
   sampleWithoutReplacement,
   topConcepts,
+  type EmbeddingGroups,
 } from '../../activities/concepts/distribution';
 import { fitConceptGp } from '../../activities/concepts/gp';
 import { seededRandom } from '../../activities/concepts/prng';
@@ -43,6 +44,7 @@ import { parseRunConfig, type RunConfig } from '../../lib/config';
 import { stateDir } from '../../lib/paths';
 import { loadNouns, nearConcepts } from '../../lib/wordnet';
 import { loadCorpusClasses, matchTargetClasses } from './relevance';
+import { spread } from './seeds';
 
 /** The standard normal quantile Φ⁻¹(p), by Acklam's rational approximation (relative error below 1.2e-9). */
 export function normalQuantile(p: number): number {
@@ -92,7 +94,7 @@ interface ArmOptions {
   search(conceptId: number): Found[];
   near(concept: string): boolean;
   features: { path: string; dim: number };
-  groups: Awaited<ReturnType<typeof embeddingGroups>>;
+  groups: EmbeddingGroups;
   workDir: string;
 }
 
@@ -163,11 +165,7 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
   return out;
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
+const median = (values: number[]): number => spread(values).median ?? NaN;
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}×` : a > 0 ? 'unbounded' : '—');
