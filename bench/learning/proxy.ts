@@ -6,19 +6,25 @@
  * What is real: the local engine's ranking over the corpus captions (engine/search-index.ts), the run
  * config's concept features, the GP, the reward aggregation (activities/score/run-rewards.ts) and the
  * distribution (activities/concepts/distribution.ts). What is not: there is no download, training or
- * scoring. An image's reward is synthetic, d·[its class is a target class] + N(0, 1) seeded by its key,
- * with d = √2·Φ⁻¹(AUC) so that rewards separate target images from the rest with the given AUC (the
- * benchmark measures 0.65–0.75 on object targets, 0.85 on landscapes). So the proxy says how well the
- * exploration uses a reward of that quality; it says nothing of the encoder. Precision is the share of an
- * iteration's distinct found images whose class is a target class, as in `ie benchmark`.
+ * scoring. An image's reward is either synthetic (`--rewards synthetic`, the default): d·[its class is a
+ * target class] + N(0, 1) seeded by its key, with d = √2·Φ⁻¹(AUC) so that rewards separate target images
+ * from the rest with the given AUC (the benchmark measures 0.65–0.75 on object targets, 0.85 on
+ * landscapes), which says how well the exploration uses a reward of that quality and nothing of the
+ * encoder; or the score stage's reward in a checkpoint's feature space (`--rewards encoder`,
+ * encoder-rewards.ts), which carries the encoder's confusions between classes but does not improve over the
+ * iterations as a run's trained encoder does. Precision is the share of an iteration's distinct found
+ * images whose class is a target class, as in `ie benchmark`.
  *
- *   node --import tsx bench/learning/proxy.ts --target DIR [--seeds 0,1,2] [--auc 0.7] [--iterations 5]
+ *   node --import tsx bench/learning/proxy.ts --target DIR [--seeds 0,1,2] [--rewards synthetic|encoder]
+ *     [--auc 0.7] [--checkpoint FILE] [--iterations 5]
  *     [--queries 256] [--results 50] [--set key=value]... [--verbose]
  *
  * `--set` takes run config keys (e.g. concepts.taxonomyWeight=0, gp.emptyConcepts=lowest,
  * temperature.topMass=0.8). Cost: one GP fit per iteration and seed (seconds), and one engine query per
- * concept drawn; the corpus index is built once (about 20 s).
+ * concept drawn; the corpus index is built once (about 20 s); encoder rewards embed the corpus once per
+ * checkpoint (cached).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadManifest, type ManifestRecord } from '../../engine/corpus';
@@ -45,6 +51,9 @@ import { stateDir } from '../../lib/paths';
 import { loadNouns, nearConcepts } from '../../lib/wordnet';
 import { loadCorpusClasses, matchTargetClasses } from './relevance';
 import { spread } from './seeds';
+import { rocAuc } from './diagnostics';
+import { encoderRewards } from './encoder-rewards';
+import { BENCHMARK_PRETRAIN_STEPS, baseEncoderCheckpoint } from '../../lib/base-encoder';
 
 /** The standard normal quantile Φ⁻¹(p), by Acklam's rational approximation (relative error below 1.2e-9). */
 export function normalQuantile(p: number): number {
@@ -89,7 +98,7 @@ interface IterationFigures {
 interface ArmOptions {
   config: RunConfig;
   seed: number;
-  signal: number;
+  reward(key: string, relevant: boolean): number;
   vocabulary: string[];
   search(conceptId: number): Found[];
   near(concept: string): boolean;
@@ -116,7 +125,7 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
       for (const image of o.search(conceptId)) {
         seen.set(image.key, image.relevant);
         candidates.push({ conceptId, sha256: image.key });
-        rewardOf.set(image.key, syntheticReward(image.key, image.relevant, o.signal));
+        rewardOf.set(image.key, o.reward(image.key, image.relevant));
       }
     }
     queried.push(...draw);
@@ -165,6 +174,27 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
   return out;
 }
 
+/** Where the target classes rank among the corpus classes by their images' mean reward (1 = highest). */
+function classRanks(records: readonly ManifestRecord[], rewards: Map<string, number>, targets: Set<string>): string {
+  const sums = new Map<string, { sum: number; n: number }>();
+  for (const r of records) {
+    const wnid = String(r.meta?.wnid);
+    const value = rewards.get(r.key);
+    if (value === undefined || !Number.isFinite(value)) continue;
+    const s = sums.get(wnid) ?? { sum: 0, n: 0 };
+    s.sum += value;
+    s.n += 1;
+    sums.set(wnid, s);
+  }
+  // Classes with at least 10 images: the full-size photos are one per class.
+  const ranked = [...sums.entries()]
+    .filter(([, s]) => s.n >= 10)
+    .map(([wnid, s]) => ({ wnid, mean: s.sum / s.n }))
+    .sort((a, b) => b.mean - a.mean);
+  const ranks = ranked.flatMap((c, i) => (targets.has(c.wnid) ? [i + 1] : []));
+  return `target classes' ranks among ${ranked.length} corpus classes by mean reward: ${ranks.join(', ')}`;
+}
+
 const median = (values: number[]): number => spread(values).median ?? NaN;
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -175,7 +205,13 @@ async function main(): Promise<void> {
     .description('offline proxy of exploration against random queries: real engine ranking and GP, synthetic rewards')
     .requiredOption('--target <dir>', 'target folder, one subfolder per class (named as for ie benchmark)')
     .option('--seeds <list>', 'seeds, comma-separated', '0,1,2')
+    .option(
+      '--rewards <kind>',
+      "image rewards: 'synthetic' (of --auc) or 'encoder' (the score stage's, with --checkpoint)",
+      'synthetic',
+    )
     .option('--auc <x>', 'AUC of the synthetic image rewards (target images against the rest)', '0.7')
+    .option('--checkpoint <file>', "encoder of --rewards encoder (default: the benchmark's starting encoder)")
     .option('--iterations <n>', 'iterations per arm')
     .option('--queries <n>', 'queries per iteration')
     .option('--results <n>', 'results per query')
@@ -190,7 +226,9 @@ async function main(): Promise<void> {
   const flags = program.opts<{
     target: string;
     seeds: string;
+    rewards: string;
     auc: string;
+    checkpoint?: string;
     iterations?: string;
     queries?: string;
     results?: string;
@@ -233,18 +271,50 @@ async function main(): Promise<void> {
     }
     return found;
   };
-  const signal = Math.SQRT2 * normalQuantile(auc);
+  let reward: (key: string, relevant: boolean) => number;
+  let rewardText: string;
+  if (flags.rewards === 'encoder') {
+    const checkpoint = flags.checkpoint ?? baseEncoderCheckpoint(config.train.preset, BENCHMARK_PRETRAIN_STEPS);
+    if (!existsSync(checkpoint))
+      throw new Error(
+        `no encoder at ${checkpoint}: build the benchmark's starting encoder with ` +
+          `\`ie pretrain --steps ${BENCHMARK_PRETRAIN_STEPS}\`, or give --checkpoint`,
+      );
+    const byKey = await encoderRewards({
+      checkpoint,
+      records,
+      targetImages: listing.files.map((f) => f.path),
+      reward: config.score.reward,
+      k: config.score.k,
+      webSample: config.score.webSample,
+      log: (line) => console.log(line),
+    });
+    reward = (key) => byKey.get(key) ?? NaN;
+    const relevant = records.map((r) => targetClasses.has(String(r.meta?.wnid)));
+    const corpusAuc = rocAuc(
+      records.map((r) => byKey.get(r.key) ?? NaN),
+      relevant,
+    );
+    rewardText = `${config.score.reward} rewards of ${path.basename(checkpoint)} (corpus AUC ${corpusAuc?.toFixed(3)})`;
+    console.log(classRanks(records, byKey, targetClasses));
+  } else if (flags.rewards === 'synthetic') {
+    const signal = Math.SQRT2 * normalQuantile(auc);
+    reward = (key, relevant) => syntheticReward(key, relevant, signal);
+    rewardText = `synthetic rewards of AUC ${auc}`;
+  } else {
+    throw new RangeError(`--rewards must be 'synthetic' or 'encoder', got '${flags.rewards}'`);
+  }
   const workDir = path.join(stateDir(), 'proxy', `gp-${process.pid}`);
 
   console.log(
-    `proxy on ${config.target} (${targetClasses.size} classes), AUC ${auc}, ${config.iterations} iterations × ` +
+    `proxy on ${config.target} (${targetClasses.size} classes), ${rewardText}, ${config.iterations} iterations × ` +
       `${config.queriesPerIteration} queries × ${config.resultsPerQuery} results, features ${features.encoder}, ` +
       `empty concepts: ${config.gp.emptyConcepts}`,
   );
   const rows: { seed: number; last: number; pooled: number; near: number; lastRandom: number; pooledRandom: number }[] =
     [];
   for (const seed of seeds) {
-    const common = { config, seed, signal, vocabulary, search, near, features, groups, workDir };
+    const common = { config, seed, reward, vocabulary, search, near, features, groups, workDir };
     const explore = await runArm('explore', common);
     const random = await runArm('random', common);
     // As `ie benchmark` reports them: the last iteration, and pooled over every iteration after the first.
