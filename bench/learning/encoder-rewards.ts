@@ -42,10 +42,11 @@ export interface EncoderRewardOptions {
 export async function encoderRewards(o: EncoderRewardOptions): Promise<Map<string, number>> {
   const dir = o.dir ?? path.join(stateDir(), 'proxy');
   const log = o.log ?? (() => undefined);
+  const checkpoint = path.resolve(o.checkpoint); // the embedding process runs in trainer/
   const corpusFiles = await writeCorpusFiles(o.records, dir, log);
-  const model = (await fileChecksum(o.checkpoint)).sha256.slice(0, 16);
-  const corpus = await embedCached(o.checkpoint, corpusFiles, path.join(dir, `corpus-${model}.f32`), log);
-  const target = await embedCached(o.checkpoint, o.targetImages, path.join(dir, `target-${model}.f32`), log, true);
+  const model = (await fileChecksum(checkpoint)).sha256.slice(0, 16);
+  const corpus = await embedCached(checkpoint, corpusFiles, path.join(dir, `corpus-${model}.f32`), log);
+  const target = await embedCached(checkpoint, o.targetImages, path.join(dir, `target-${model}.f32`), log, true);
   if (target.dim !== corpus.dim) throw new Error(`target embeddings are ${target.dim}-d, corpus ${corpus.dim}-d`);
   const dim = corpus.dim;
   let rewards: Float32Array;

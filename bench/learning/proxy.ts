@@ -175,7 +175,12 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
 }
 
 /** Where the target classes rank among the corpus classes by their images' mean reward (1 = highest). */
-function classRanks(records: readonly ManifestRecord[], rewards: Map<string, number>, targets: Set<string>): string {
+function classRanks(
+  records: readonly ManifestRecord[],
+  rewards: Map<string, number>,
+  targets: Set<string>,
+  names: Map<string, string>,
+): string {
   const sums = new Map<string, { sum: number; n: number }>();
   for (const r of records) {
     const wnid = String(r.meta?.wnid);
@@ -192,7 +197,14 @@ function classRanks(records: readonly ManifestRecord[], rewards: Map<string, num
     .map(([wnid, s]) => ({ wnid, mean: s.sum / s.n }))
     .sort((a, b) => b.mean - a.mean);
   const ranks = ranked.flatMap((c, i) => (targets.has(c.wnid) ? [i + 1] : []));
-  return `target classes' ranks among ${ranked.length} corpus classes by mean reward: ${ranks.join(', ')}`;
+  const above = ranked
+    .slice(0, 10)
+    .filter((c) => !targets.has(c.wnid))
+    .map((c) => names.get(c.wnid) ?? c.wnid);
+  return (
+    `target classes' ranks among ${ranked.length} corpus classes by mean reward: ${ranks.join(', ')}; ` +
+    `others in the top 10: ${above.join(', ') || 'none'}`
+  );
 }
 
 const median = (values: number[]): number => spread(values).median ?? NaN;
@@ -252,7 +264,8 @@ async function main(): Promise<void> {
   const config = parseRunConfig({ ...layers, ...budget, target: path.resolve(flags.target) });
 
   const listing = await listTarget(config.target);
-  const targetClasses = new Set(matchTargetClasses(listing.labels, loadCorpusClasses()).values());
+  const corpusClasses = loadCorpusClasses();
+  const targetClasses = new Set(matchTargetClasses(listing.labels, corpusClasses).values());
   const records: ManifestRecord[] = await loadManifest(flags.manifest ?? (await ensureDefaultCorpus()));
   const index = SearchIndex.build(records);
   const vocabulary = loadVocabulary();
@@ -296,7 +309,7 @@ async function main(): Promise<void> {
       relevant,
     );
     rewardText = `${config.score.reward} rewards of ${path.basename(checkpoint)} (corpus AUC ${corpusAuc?.toFixed(3)})`;
-    console.log(classRanks(records, byKey, targetClasses));
+    console.log(classRanks(records, byKey, targetClasses, new Map(corpusClasses.map((c) => [c.wnid, c.name]))));
   } else if (flags.rewards === 'synthetic') {
     const signal = Math.SQRT2 * normalQuantile(auc);
     reward = (key, relevant) => syntheticReward(key, relevant, signal);
