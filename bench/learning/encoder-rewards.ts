@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { ManifestRecord } from '../../engine/corpus';
 import { runPythonModule } from '../../activities/python-module';
 import { webRelativeRewards, knnRewards } from '../../activities/score/rewards';
-import { seededRandom } from '../../activities/concepts/prng';
+import { sampleUniform } from '../../activities/concepts/distribution';
 import { fileChecksum, writeFileAtomic } from '../../lib/files';
 import { pythonExecutable, stateDir } from '../../lib/paths';
 
@@ -43,39 +43,33 @@ export async function encoderRewards(o: EncoderRewardOptions): Promise<Map<strin
   const dir = o.dir ?? path.join(stateDir(), 'proxy');
   const log = o.log ?? (() => undefined);
   const checkpoint = path.resolve(o.checkpoint); // the embedding process runs in trainer/
-  const corpusFiles = await writeCorpusFiles(o.records, dir, log);
+  const corpus = await writeCorpusFiles(o.records, dir, log);
   const model = (await fileChecksum(checkpoint)).sha256.slice(0, 16);
-  const corpus = await embedCached(checkpoint, corpusFiles, path.join(dir, `corpus-${model}.f32`), log);
+  const corpusEmbeddings = await embedCached(
+    checkpoint,
+    corpus.files,
+    path.join(dir, `corpus-${corpus.digest}-${model}.f32`),
+    log,
+  );
   const target = await embedCached(checkpoint, o.targetImages, path.join(dir, `target-${model}.f32`), log, true);
-  if (target.dim !== corpus.dim) throw new Error(`target embeddings are ${target.dim}-d, corpus ${corpus.dim}-d`);
-  const dim = corpus.dim;
+  const { dim } = corpusEmbeddings;
+  if (target.dim !== dim) throw new Error(`target embeddings are ${target.dim}-d, corpus ${dim}-d`);
   let rewards: Float32Array;
   if (o.reward === 'similarity') {
-    rewards = await knnRewards(corpus.values, target.values, dim, o.k);
+    rewards = await knnRewards(corpusEmbeddings.values, target.values, dim, o.k);
   } else {
     // The web sample: a seeded uniform sample of the corpus (a run's is iteration 0's uniformly drawn downloads).
     const n = o.records.length;
-    const rows = uniformRows(n, Math.min(o.webSample, n), `proxy-web:${model}`);
+    const rows = sampleUniform(n, Math.min(o.webSample, n), `proxy-web:${model}`).sort((a, b) => a - b);
     const web = new Float32Array(rows.length * dim);
     const webRowOf = new Int32Array(n).fill(-1);
     rows.forEach((row, i) => {
-      web.set(corpus.values.subarray(row * dim, (row + 1) * dim), i * dim);
+      web.set(corpusEmbeddings.values.subarray(row * dim, (row + 1) * dim), i * dim);
       webRowOf[row] = i;
     });
-    rewards = await webRelativeRewards(corpus.values, target.values, web, webRowOf, dim, o.k);
+    rewards = await webRelativeRewards(corpusEmbeddings.values, target.values, web, webRowOf, dim, o.k);
   }
   return new Map(o.records.map((r, i) => [r.key, rewards[i]]));
-}
-
-/** `count` distinct rows of `n`, by a seeded partial Fisher–Yates shuffle. */
-function uniformRows(n: number, count: number, seed: string): number[] {
-  const random = seededRandom(seed);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(random() * (n - i));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order.slice(0, count).sort((a, b) => a - b);
 }
 
 /** Writes each corpus image to its own file (ietrainer.embed reads files), once per manifest. */
@@ -83,7 +77,7 @@ async function writeCorpusFiles(
   records: readonly ManifestRecord[],
   dir: string,
   log: (line: string) => void,
-): Promise<string[]> {
+): Promise<{ files: string[]; digest: string }> {
   const digest = createHash('sha256')
     .update(records.map((r) => `${r.key}\t${r.file}\t${r.offset}\t${r.size}`).join('\n'))
     .digest('hex')
@@ -91,7 +85,7 @@ async function writeCorpusFiles(
   const folder = path.join(dir, `corpus-${digest}`);
   const files = records.map((_, i) => path.join(folder, `${i}.jpg`));
   const done = path.join(folder, 'complete');
-  if (fs.existsSync(done)) return files;
+  if (fs.existsSync(done)) return { files, digest };
   log(`writing ${records.length} corpus images to ${folder} (once)…`);
   await mkdir(folder, { recursive: true });
   const archives = new Map<string, Buffer>();
@@ -106,7 +100,7 @@ async function writeCorpusFiles(
     await writeFile(files[i], archive.subarray(r.offset, r.offset + r.size));
   }
   await writeFileAtomic(done, `${records.length}\n`);
-  return files;
+  return { files, digest };
 }
 
 /** Embeddings of `images` with `checkpoint`, cached in `out` beside the list of images they are of. */

@@ -25,6 +25,7 @@
  * checkpoint (cached).
  */
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadManifest, type ManifestRecord } from '../../engine/corpus';
@@ -214,7 +215,9 @@ const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}×` : a >
 
 async function main(): Promise<void> {
   const program = new Command('proxy')
-    .description('offline proxy of exploration against random queries: real engine ranking and GP, synthetic rewards')
+    .description(
+      'offline proxy of exploration against random queries: real engine ranking and GP, synthetic or encoder rewards',
+    )
     .requiredOption('--target <dir>', 'target folder, one subfolder per class (named as for ie benchmark)')
     .option('--seeds <list>', 'seeds, comma-separated', '0,1,2')
     .option(
@@ -248,6 +251,8 @@ async function main(): Promise<void> {
     set?: string[];
     verbose?: boolean;
   }>();
+  if (flags.rewards !== 'synthetic' && flags.rewards !== 'encoder')
+    throw new RangeError(`--rewards must be 'synthetic' or 'encoder', got '${flags.rewards}'`);
   const auc = Number(flags.auc);
   if (!(auc > 0.5 && auc < 1)) throw new RangeError(`--auc must be in (0.5, 1), got ${flags.auc}`);
   const seeds = flags.seeds.split(',').map((s) => {
@@ -310,12 +315,10 @@ async function main(): Promise<void> {
     );
     rewardText = `${config.score.reward} rewards of ${path.basename(checkpoint)} (corpus AUC ${corpusAuc?.toFixed(3)})`;
     console.log(classRanks(records, byKey, targetClasses, new Map(corpusClasses.map((c) => [c.wnid, c.name]))));
-  } else if (flags.rewards === 'synthetic') {
+  } else {
     const signal = Math.SQRT2 * normalQuantile(auc);
     reward = (key, relevant) => syntheticReward(key, relevant, signal);
     rewardText = `synthetic rewards of AUC ${auc}`;
-  } else {
-    throw new RangeError(`--rewards must be 'synthetic' or 'encoder', got '${flags.rewards}'`);
   }
   const workDir = path.join(stateDir(), 'proxy', `gp-${process.pid}`);
 
@@ -326,45 +329,50 @@ async function main(): Promise<void> {
   );
   const rows: { seed: number; last: number; pooled: number; near: number; lastRandom: number; pooledRandom: number }[] =
     [];
-  for (const seed of seeds) {
-    const common = { config, seed, reward, vocabulary, search, near, features, groups, workDir };
-    const explore = await runArm('explore', common);
-    const random = await runArm('random', common);
-    // As `ie benchmark` reports them: the last iteration, and pooled over every iteration after the first.
-    const pooled = (arm: IterationFigures[]) => {
-      const later = arm.slice(1);
-      const images = later.reduce((s, it) => s + it.images, 0);
-      return images ? later.reduce((s, it) => s + it.precision * it.images, 0) / images : 0;
-    };
-    const last = explore.length - 1;
-    const row = {
-      seed,
-      last: explore[last].precision,
-      lastRandom: random[last].precision,
-      pooled: pooled(explore),
-      pooledRandom: pooled(random),
-      near: explore[last].nearTop10 ?? 0,
-    };
-    rows.push(row);
-    console.log(
-      `seed ${seed}: last iteration ${pct(row.last)} / ${pct(row.lastRandom)} = ${ratio(row.last, row.lastRandom)}, ` +
-        `pooled ${pct(row.pooled)} / ${pct(row.pooledRandom)} = ${ratio(row.pooled, row.pooledRandom)}, ` +
-        `near top 10 ${pct(row.near)}, explore images ${explore.map((it) => it.images).join(' ')}`,
-    );
-    if (flags.verbose) {
-      explore.forEach((it, i) =>
-        console.log(
-          `  ${i}: ${pct(it.precision)} of ${it.images} (random ${pct(random[i].precision)} of ${random[i].images}); ` +
-            `next: ${it.top.slice(0, 5).join(', ')}`,
-        ),
+  try {
+    for (const seed of seeds) {
+      const common = { config, seed, reward, vocabulary, search, near, features, groups, workDir };
+      const explore = await runArm('explore', common);
+      const random = await runArm('random', common);
+      // As `ie benchmark` reports them: the last iteration, and pooled over every iteration after the first.
+      const pooled = (arm: IterationFigures[]) => {
+        const later = arm.slice(1);
+        const images = later.reduce((s, it) => s + it.images, 0);
+        return images ? later.reduce((s, it) => s + it.precision * it.images, 0) / images : 0;
+      };
+      const last = explore.length - 1;
+      const row = {
+        seed,
+        last: explore[last].precision,
+        lastRandom: random[last].precision,
+        pooled: pooled(explore),
+        pooledRandom: pooled(random),
+        near: explore[last].nearTop10 ?? 0,
+      };
+      rows.push(row);
+      console.log(
+        `seed ${seed}: last iteration ${pct(row.last)} / ${pct(row.lastRandom)} = ${ratio(row.last, row.lastRandom)}, ` +
+          `pooled ${pct(row.pooled)} / ${pct(row.pooledRandom)} = ${ratio(row.pooled, row.pooledRandom)}, ` +
+          `near top 10 ${pct(row.near)}, explore images ${explore.map((it) => it.images).join(' ')}`,
       );
+      if (flags.verbose) {
+        explore.forEach((it, i) =>
+          console.log(
+            `  ${i}: ${pct(it.precision)} of ${it.images} (random ${pct(random[i].precision)} of ${random[i].images}); ` +
+              `next: ${it.top.slice(0, 5).join(', ')}`,
+          ),
+        );
+      }
     }
+    console.log(
+      `median over seeds ${seeds.join(', ')}: last iteration explore ${pct(median(rows.map((r) => r.last)))}, ` +
+        `random ${pct(median(rows.map((r) => r.lastRandom)))}; pooled explore ${pct(median(rows.map((r) => r.pooled)))}, ` +
+        `random ${pct(median(rows.map((r) => r.pooledRandom)))}; near top 10 ${pct(median(rows.map((r) => r.near)))}`,
+    );
+  } finally {
+    // The GP's work files of this process: nothing to keep once the figures are printed.
+    await rm(workDir, { recursive: true, force: true });
   }
-  console.log(
-    `median over seeds ${seeds.join(', ')}: last iteration explore ${pct(median(rows.map((r) => r.last)))}, ` +
-      `random ${pct(median(rows.map((r) => r.lastRandom)))}; pooled explore ${pct(median(rows.map((r) => r.pooled)))}, ` +
-      `random ${pct(median(rows.map((r) => r.pooledRandom)))}; near top 10 ${pct(median(rows.map((r) => r.near)))}`,
-  );
 }
 
 if (require.main === module) {
