@@ -43,15 +43,10 @@ export async function encoderRewards(o: EncoderRewardOptions): Promise<Map<strin
   const dir = o.dir ?? path.join(stateDir(), 'proxy');
   const log = o.log ?? (() => undefined);
   const checkpoint = path.resolve(o.checkpoint); // the embedding process runs in trainer/
-  const corpus = await writeCorpusFiles(o.records, dir, log);
+  const corpusFiles = await writeCorpusFiles(o.records, dir, log);
   const model = (await fileChecksum(checkpoint)).sha256.slice(0, 16);
-  const corpusEmbeddings = await embedCached(
-    checkpoint,
-    corpus.files,
-    path.join(dir, `corpus-${corpus.digest}-${model}.f32`),
-    log,
-  );
-  const target = await embedCached(checkpoint, o.targetImages, path.join(dir, `target-${model}.f32`), log, true);
+  const corpusEmbeddings = await embedCached(checkpoint, corpusFiles, path.join(dir, `corpus-${model}`), log);
+  const target = await embedCached(checkpoint, o.targetImages, path.join(dir, `target-${model}`), log);
   const { dim } = corpusEmbeddings;
   if (target.dim !== dim) throw new Error(`target embeddings are ${target.dim}-d, corpus ${dim}-d`);
   let rewards: Float32Array;
@@ -77,7 +72,7 @@ async function writeCorpusFiles(
   records: readonly ManifestRecord[],
   dir: string,
   log: (line: string) => void,
-): Promise<{ files: string[]; digest: string }> {
+): Promise<string[]> {
   const digest = createHash('sha256')
     .update(records.map((r) => `${r.key}\t${r.file}\t${r.offset}\t${r.size}`).join('\n'))
     .digest('hex')
@@ -85,7 +80,7 @@ async function writeCorpusFiles(
   const folder = path.join(dir, `corpus-${digest}`);
   const files = records.map((_, i) => path.join(folder, `${i}.jpg`));
   const done = path.join(folder, 'complete');
-  if (fs.existsSync(done)) return { files, digest };
+  if (fs.existsSync(done)) return files;
   log(`writing ${records.length} corpus images to ${folder} (once)…`);
   await mkdir(folder, { recursive: true });
   const archives = new Map<string, Buffer>();
@@ -100,21 +95,18 @@ async function writeCorpusFiles(
     await writeFile(files[i], archive.subarray(r.offset, r.offset + r.size));
   }
   await writeFileAtomic(done, `${records.length}\n`);
-  return { files, digest };
+  return files;
 }
 
-/** Embeddings of `images` with `checkpoint`, cached in `out` beside the list of images they are of. */
+/** Embeddings of `images` with `checkpoint`, cached in `<prefix>-<digest of the image list>.f32`. */
 async function embedCached(
   checkpoint: string,
   images: readonly string[],
-  out: string,
+  prefix: string,
   log: (line: string) => void,
-  keyedByImages = false,
 ): Promise<{ values: Float32Array; dim: number }> {
   const list = JSON.stringify(images);
-  const file = keyedByImages
-    ? out.replace(/\.f32$/, `-${createHash('sha256').update(list).digest('hex').slice(0, 16)}.f32`)
-    : out;
+  const file = `${prefix}-${createHash('sha256').update(list).digest('hex').slice(0, 16)}.f32`;
   const meta = `${file}.json`;
   if (!fs.existsSync(meta)) {
     log(`embedding ${images.length} images with ${checkpoint}…`);
