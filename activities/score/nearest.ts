@@ -136,10 +136,32 @@ const SLICE_MS = 20;
 
 /** Key rows per block: a block is held as float64 (2^23 values = 64 MiB). */
 const BLOCK_VALUES = 2 ** 23;
-/** Multiply-adds per run (~25 ms at 20 G/s): about the longest the event loop waits. */
-const RUN_WORK = 2 ** 29;
+/** Values converted to float64 between two turns of the event loop (a few milliseconds). */
+const CONVERT_VALUES = 2 ** 20;
+/**
+ * Multiply-adds of the first run (~1 ms at 20 G/s, ~30 ms on a slow shared core). Later runs are sized from
+ * the speed the earlier ones measured, to take about `SLICE_MS` each: a fixed size would hold the event loop
+ * for half a second on a machine twenty times slower than the one it was chosen on.
+ */
+const FIRST_RUN_WORK = 2 ** 24;
 /** Cells of one run's similarity matrix (float64 + float32 copies: 48 MiB). */
 const RUN_CELLS = 2 ** 22;
+
+/** Query rows for the next run: about `SLICE_MS` of work at the speed measured, growing at most twofold. */
+function nextRunRows(rows: number, elapsedMs: number, cap: number): number {
+  const fitting = Math.floor((rows * SLICE_MS) / Math.max(elapsedMs, 0.1));
+  return Math.max(1, Math.min(cap, 2 * rows, fitting));
+}
+
+/** A block of keys as float64, converted a slice at a time. */
+async function float64Block(keys: Float32Array, from: number, to: number): Promise<Float64Array> {
+  const out = new Float64Array(to - from);
+  for (let at = from; at < to; at += CONVERT_VALUES) {
+    out.set(keys.subarray(at, Math.min(to, at + CONVERT_VALUES)), at - from);
+    await turn();
+  }
+  return out;
+}
 
 async function exactSearch(p: Problem): Promise<Found> {
   const { queries, nq, keys, nk, dim, kk, exclude } = p;
@@ -148,21 +170,25 @@ async function exactSearch(p: Problem): Promise<Found> {
   const similarities = new Float32Array(nq * kk).fill(-Infinity);
   const filled = new Int32Array(nq);
   const blockRows = Math.max(1, Math.min(nk, Math.floor(BLOCK_VALUES / dim)));
-  // Block sizes depend on the shape alone, so the same input always takes the same path.
-  const rows = Math.max(1, Math.min(nq, Math.floor(RUN_WORK / (blockRows * dim)), Math.floor(RUN_CELLS / blockRows)));
+  // Query rows per run follow the measured speed; a query's similarities do not depend on them (each is its
+  // own row of the product).
+  const cap = Math.max(1, Math.min(nq, Math.floor(RUN_CELLS / blockRows)));
+  let rows = Math.max(1, Math.min(cap, Math.floor(FIRST_RUN_WORK / (blockRows * dim))));
   const merged = { indices: new Int32Array(kk), similarities: new Float32Array(kk) };
   for (let k0 = 0; k0 < nk; k0 += blockRows) {
     const k1 = Math.min(nk, k0 + blockRows);
-    const block = new ort.Tensor('float64', new Float64Array(keys.subarray(k0 * dim, k1 * dim)), [k1 - k0, dim]);
+    const block = new ort.Tensor('float64', await float64Block(keys, k0 * dim, k1 * dim), [k1 - k0, dim]);
     const take = Math.min(k1 - k0, kk + (exclude ? 1 : 0));
     const wanted = new ort.Tensor('int64', BigInt64Array.of(BigInt(take)), [1]);
-    for (let q0 = 0; q0 < nq; q0 += rows) {
+    for (let q0 = 0; q0 < nq;) {
       const q1 = Math.min(nq, q0 + rows);
+      const started = performance.now();
       const out = await session.run({
         queries: new ort.Tensor('float32', queries.subarray(q0 * dim, q1 * dim), [q1 - q0, dim]),
         keys: block,
         k: wanted,
       });
+      rows = nextRunRows(q1 - q0, performance.now() - started, cap);
       const values = out.values.data as Float32Array;
       const found = out.indices.data as Int32Array;
       for (let qi = q0; qi < q1; qi++) {
@@ -188,6 +214,7 @@ async function exactSearch(p: Problem): Promise<Found> {
         similarities.set(merged.similarities.subarray(0, n), at);
         filled[qi] = n;
       }
+      q0 = q1;
       await turn();
     }
   }
@@ -303,7 +330,7 @@ const MAX_EF = 1024;
  * the search falls back to exact.
  */
 const KEYS_PER_EF = 32;
-/** Candidates fetched per usearch search call (queries × ef): a few milliseconds of work. */
+/** Candidates fetched by the first usearch search call (queries × ef); later calls follow the measured speed. */
 const SEARCH_CANDIDATES = 2048;
 
 async function approximateSearch(p: Problem, target: number): Promise<Neighbours> {
@@ -360,9 +387,10 @@ async function graphSearch(index: Index, p: Problem, ef: number): Promise<Found>
   const wanted = Math.min(p.nk, ef + (exclude ? 1 : 0));
   const short: number[] = [];
   const candidates: { key: number; sim: number }[] = [];
-  const rows = Math.max(1, Math.floor(SEARCH_CANDIDATES / wanted));
-  for (let q0 = 0; q0 < nq; q0 += rows) {
+  let rows = Math.max(1, Math.floor(SEARCH_CANDIDATES / wanted));
+  for (let q0 = 0; q0 < nq;) {
     const q1 = Math.min(nq, q0 + rows);
+    const started = performance.now();
     const result = index.search(queries.subarray(q0 * dim, q1 * dim), wanted, 1) as Matches | BatchMatches;
     // One query gives Matches (no counts), several give BatchMatches; both lay keys out `wanted` per query.
     const counts = 'counts' in result ? result.counts : BigUint64Array.of(BigInt(result.keys.length));
@@ -384,6 +412,8 @@ async function graphSearch(index: Index, p: Problem, ef: number): Promise<Found>
         similarities[qi * kk + j] = candidates[j].sim;
       }
     }
+    rows = nextRunRows(q1 - q0, performance.now() - started, nq);
+    q0 = q1;
     await turn();
   }
   if (short.length > 0) {
