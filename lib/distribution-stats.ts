@@ -1,3 +1,6 @@
+// A module binding, not a global lookup per concept: see activities/concepts/distribution.ts.
+const { log2 } = Math;
+
 /** The k of the "mass of the k most likely concepts" every distribution is summarised by. */
 export const TOP_MASS_KS = [10, 250];
 
@@ -23,7 +26,7 @@ export function distributionStats(
   let entropy = 0;
   for (const p of probs) {
     const q = p / total;
-    if (q > 0) entropy -= q * Math.log2(q);
+    if (q > 0) entropy -= q * log2(q);
   }
   const sorted = Float64Array.from(probs).sort().reverse();
   const topMass: Record<number, number> = {};

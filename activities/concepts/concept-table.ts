@@ -9,7 +9,8 @@ export async function ensureConceptTable(): Promise<number> {
   const vocabulary = loadVocabulary();
   const count = await db().concept.count({ where: { id: { lt: vocabulary.length } } });
   if (count === vocabulary.length) return count;
-  const chunk = 5000;
+  // Prisma builds and sends each insert on the event loop: 5,000 rows held it for half a second.
+  const chunk = 1000;
   for (let start = 0; start < vocabulary.length; start += chunk) {
     await db().concept.createMany({
       data: vocabulary.slice(start, start + chunk).map((name, i) => ({ id: start + i, name })),

@@ -6,6 +6,12 @@ import { seededRandom } from './prng';
 import { topIndices } from './select';
 import { yieldEvery } from '../../lib/yield';
 
+// The per-concept loops below run over the whole vocabulary (117,798 names), some dozens of times: they
+// call these through module bindings. A global lookup (`Math.exp`) is free in a plain Node process but goes
+// through the global object's interceptor in a vm context (a Jest test), where it made the update stage
+// hold the event loop ten times longer than it does in a worker.
+const { exp, log, max } = Math;
+
 /**
  * Temperature τ at which the `topK` highest-scoring concepts hold `mass` of p ∝ exp(score/τ).
  * Top mass falls monotonically from (near) 1 as τ → 0 to topK/n as τ → ∞, so τ is found by
@@ -29,7 +35,7 @@ export function temperatureForTopMass(scores: Float32Array, topK = 250, mass = 0
     let top = 0;
     let all = 0;
     for (let i = 0; i < n; i++) {
-      const w = Math.exp((sorted[i] - sorted[0]) / tau);
+      const w = exp((sorted[i] - sorted[0]) / tau);
       all += w;
       if (i < k) top += w;
       // Weights only fall from here (scores are sorted): once one is below 1e-18 of the total, the rest
@@ -59,11 +65,11 @@ export function softmax(scores: ArrayLike<number>, tau: number): Float64Array {
   const out = new Float64Array(n);
   if (n === 0) return out;
   if (tau === Infinity) return out.fill(1 / n);
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (scores[i] > max) max = scores[i];
+  let top = -Infinity;
+  for (let i = 0; i < n; i++) if (scores[i] > top) top = scores[i];
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    out[i] = Math.exp((scores[i] - max) / tau);
+    out[i] = exp((scores[i] - top) / tau);
     sum += out[i];
   }
   for (let i = 0; i < n; i++) out[i] /= sum;
@@ -83,8 +89,8 @@ export function sampleWithoutReplacement(probs: ArrayLike<number>, q: number, se
   for (let i = 0; i < probs.length; i++) {
     const p = probs[i];
     if (p < 0 || Number.isNaN(p)) throw new RangeError(`probability ${i} is ${p}`);
-    const gumbel = -Math.log(-Math.log(random()));
-    keys[i] = p > 0 ? Math.log(p) + gumbel : -Infinity;
+    const gumbel = -log(-log(random()));
+    keys[i] = p > 0 ? log(p) + gumbel : -Infinity;
     if (p > 0) positive++;
   }
   return topIndices(keys, Math.min(q, positive));
@@ -202,7 +208,7 @@ export function spreadOverDuplicates(probs: Float64Array, multiplicity: ArrayLik
   const out = new Float64Array(probs.length);
   let sum = 0;
   for (let i = 0; i < probs.length; i++) {
-    out[i] = probs[i] / Math.max(1, multiplicity[i]);
+    out[i] = probs[i] / max(1, multiplicity[i]);
     sum += out[i];
   }
   if (!(sum > 0)) return Float64Array.from(probs);
