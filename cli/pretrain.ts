@@ -109,7 +109,10 @@ export async function ensureBaseEncoder(opts: PretrainOptions = {}): Promise<Pre
       args,
       signal: opts.signal ?? new AbortController().signal,
       onEvent: (event) => {
-        if (event.event === 'resumed') progress.note(`  resuming at step ${event.step}`);
+        if (event.event === 'resumed') {
+          progress.note(`  resuming at step ${event.step}`);
+          progress.resumed(event.step);
+        }
         if (event.event !== 'step') return;
         lastLoss = event.loss;
         progress.update(event.step, undefined, `loss ${event.loss.toFixed(3)}`);

@@ -20,9 +20,18 @@ function seconds(ms: number): string {
     : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-/** How far a step is, in words: done of total, rate, and the time left at that rate. */
-export function progressText(done: number, total: number | undefined, unit: ProgressUnit, elapsedMs: number): string {
-  const rate = elapsedMs > 0 ? (done / elapsedMs) * 1000 : 0;
+/**
+ * How far a step is, in words: done of total, rate, and the time left at that rate. The rate is what was
+ * done in `elapsedMs` past `from` (where a resumed step started).
+ */
+export function progressText(
+  done: number,
+  total: number | undefined,
+  unit: ProgressUnit,
+  elapsedMs: number,
+  from = 0,
+): string {
+  const rate = elapsedMs > 0 ? ((done - from) / elapsedMs) * 1000 : 0;
   if (!total) return `${amount(done, unit)}, ${rateText(rate, unit)}`;
   const eta = rate > 0 ? seconds(((total - done) / rate) * 1000) : '?';
   return `${Math.floor((100 * done) / total)}% (${amount(done, unit)} of ${amount(total, unit)}), ${rateText(rate, unit)}, ETA ${eta}`;
@@ -37,12 +46,20 @@ export function linesProgress(print: (line: string) => void, now: () => number =
     done: number;
     detail?: string;
     started: number;
+    /** Where the rate counts from: 0, or the work a resumed step found done, at the time it said so. */
+    from: number;
+    fromAt: number;
     printed: number;
   };
   return {
     begin(label, total, unit) {
-      step = { label, unit, total, done: 0, started: now(), printed: now() };
+      step = { label, unit, total, done: 0, started: now(), from: 0, fromAt: now(), printed: now() };
       print(`  ${label}…`);
+    },
+    resumed(done) {
+      step.done = done;
+      step.from = done;
+      step.fromAt = now();
     },
     update(done, total, detail) {
       step.done = done;
@@ -50,12 +67,12 @@ export function linesProgress(print: (line: string) => void, now: () => number =
       if (detail !== undefined) step.detail = detail;
       if (now() - step.printed >= LINE_EVERY_MS) {
         step.printed = now();
-        const text = progressText(done, step.total, step.unit, now() - step.started);
+        const text = progressText(done, step.total, step.unit, now() - step.fromAt, step.from);
         print(`  ${step.label}: ${text}${step.detail ? `; ${step.detail}` : ''}`);
       }
     },
     end(failed) {
-      const size = step.done > 0 ? `${amount(step.done, step.unit)} in ` : '';
+      const size = step.done > step.from ? `${amount(step.done - step.from, step.unit)} in ` : '';
       const detail = step.detail && !failed ? `; ${step.detail}` : '';
       print(`  ${step.label}: ${failed ? 'broke off' : 'done'} (${size}${seconds(now() - step.started)})${detail}`);
     },
@@ -66,12 +83,12 @@ export function linesProgress(print: (line: string) => void, now: () => number =
 /** A live bar per step on a terminal, with cli-progress's ETA; steps of unknown size show amount and rate. */
 export function barsProgress(print: (line: string) => void): StepProgress {
   let bar: SingleBar | undefined;
-  let step: { label: string; unit: ProgressUnit; total?: number; started: number; detail: string };
+  let step: { label: string; unit: ProgressUnit; total?: number; started: number; from: number; detail: string };
   const payload = (done: number) => ({
     label: step.label,
     amount: step.total
       ? `${amount(done, step.unit)} of ${amount(step.total, step.unit)}`
-      : progressText(done, undefined, step.unit, Date.now() - step.started),
+      : progressText(done, undefined, step.unit, Date.now() - step.started, step.from),
     detail: step.detail ? ` | ${step.detail}` : '',
   });
   const open = (done: number) => {
@@ -91,8 +108,14 @@ export function barsProgress(print: (line: string) => void): StepProgress {
   };
   return {
     begin(label, total, unit) {
-      step = { label, unit, total, started: Date.now(), detail: '' };
+      step = { label, unit, total, started: Date.now(), from: 0, detail: '' };
       open(0);
+    },
+    resumed(done) {
+      step.started = Date.now();
+      step.from = done;
+      // A restart of the same bar: its ETA then counts from here, not from 0.
+      bar?.start(step.total ?? 1, done, payload(done));
     },
     update(done, total, detail) {
       if (detail !== undefined) step.detail = detail;

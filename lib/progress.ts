@@ -10,6 +10,11 @@ export interface StepProgress {
   begin(label: string, total: number | undefined, unit: ProgressUnit): void;
   /** How far the current step is (and its total, once known); `detail` is shown beside it (e.g. the loss). */
   update(done: number, total?: number, detail?: string): void;
+  /**
+   * The step carries on from work done before (a resumed training, a partial download): `done` units were
+   * already done, and the rate and time left count only what follows.
+   */
+  resumed(done: number): void;
   /** The current step is over (`failed`: it broke off with an error, reported by the caller). */
   end(failed?: boolean): void;
   /** A line of its own: what was kept, written or removed. */
@@ -19,6 +24,7 @@ export interface StepProgress {
 export const silentProgress: StepProgress = {
   begin() {},
   update() {},
+  resumed() {},
   end() {},
   note() {},
 };

@@ -17,12 +17,14 @@ export function isUrl(location: string): boolean {
 /**
  * Downloads `url` to `target`, through `<target>.part` so an interrupted download resumes where it stopped
  * (a `Range` request; a server that ignores it sends the whole file again). A finished `target` is kept
- * as it is. `onProgress` gets bytes so far and the expected total when the server says it.
+ * as it is. `onProgress` gets bytes so far and the expected total when the server says it; `onResumed` the
+ * bytes already on disk when the server takes up a partial download.
  */
 export async function downloadFile(
   url: string,
   target: string,
   onProgress?: (done: number, total: number | undefined) => void,
+  onResumed?: (from: number) => void,
 ): Promise<void> {
   if (await stat(target).catch(() => undefined)) return;
   await mkdir(path.dirname(target), { recursive: true });
@@ -49,6 +51,7 @@ export async function downloadFile(
     throw new DownloadError(`could not download ${url}: HTTP ${status}${status === 416 ? ' (run again)' : ''}`);
   }
   const start = resumed ? have : 0;
+  if (resumed) onResumed?.(start);
   const length = Number(headers['content-length']);
   const total = Number.isFinite(length) && length > 0 ? start + length : undefined;
   let done = start;

@@ -152,7 +152,12 @@ async function buildSubset(job: BuildJob): Promise<void> {
     const key = createHash('sha256').update(location).digest('hex').slice(0, 12);
     archive = path.join(work, 'downloads', `${subset}-${key}.download`);
     progress.begin(`download ${source.title}`, undefined, 'bytes');
-    await downloadFile(location, archive, (done, total) => progress.update(done, total)).catch((err: unknown) => {
+    await downloadFile(
+      location,
+      archive,
+      (done, total) => progress.update(done, total),
+      (from) => progress.resumed(from),
+    ).catch((err: unknown) => {
       progress.end(true);
       throw err;
     });

@@ -238,4 +238,23 @@ describe('fetch progress as plain lines', () => {
       '  pretraining: done (200 steps in 20 s); loss 2.301',
     ]);
   });
+
+  it('counts the rate and time left of a resumed step from where it resumed', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const progress = linesProgress(
+      (l) => lines.push(l),
+      () => now,
+    );
+    progress.begin('pretraining', 4000, 'steps');
+    now = 2_000;
+    progress.resumed(1000);
+    now = 12_000;
+    progress.update(1100, undefined, 'loss 2.0');
+    progress.end();
+    expect(lines.slice(1)).toEqual([
+      '  pretraining: 27% (1100 steps of 4000 steps), 10 steps/s, ETA 4 min 50 s; loss 2.0',
+      '  pretraining: done (100 steps in 12 s); loss 2.0',
+    ]);
+  });
 });

@@ -345,9 +345,17 @@ describe('ie data fetch', () => {
     mkdirSync(path.dirname(target), { recursive: true });
     writeFileSync(`${target}.part`, body.subarray(0, 1000));
     const seen: number[] = [];
-    await downloadFile(`${base}/tiny.tar.gz`, target, (done) => seen.push(done));
+    const resumedFrom: number[] = [];
+    await downloadFile(
+      `${base}/tiny.tar.gz`,
+      target,
+      (done) => seen.push(done),
+      (from) => resumedFrom.push(from),
+    );
     expect(readFileSync(target)).toEqual(body);
     expect(requests).toEqual(['/tiny.tar.gz bytes=1000-']);
+    expect(resumedFrom).toEqual([1000]);
+    expect(seen[0]).toBeGreaterThan(1000);
     expect(seen[seen.length - 1]).toBe(body.length);
     expect(readdirSync(path.dirname(target))).toEqual(['tiny.download']);
   });
