@@ -1,6 +1,7 @@
 import axios, { type AxiosResponse } from 'axios';
 import { parseRetryAfter } from '../search/http';
 import { dedupe } from './wordnet';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The worker's environment variable holding the API key (never the run config, histories or logs). */
 export const LLM_API_KEY_ENV = 'IE_LLM_API_KEY';
@@ -53,21 +54,6 @@ function errorDetail(data: unknown): string {
   return '';
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error('aborted'));
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new Error('aborted'));
-      },
-      { once: true },
-    );
-  });
-}
-
 /**
  * One chat completion: POST {baseUrl}/chat/completions with the OpenAI request shape, returning
  * `choices[0].message.content`. 429 (honouring Retry-After), 5xx, timeouts and network errors are retried;
@@ -104,7 +90,7 @@ export async function chatCompletion(
       if (signal?.aborted) throw new LlmError(`${what} aborted`);
       const reason = redact((error as Error).message);
       if (attempt < endpoint.maxRetries) {
-        await sleep(retryBase * 2 ** attempt, signal);
+        await sleep(retryBase * 2 ** attempt, undefined, { signal });
         continue;
       }
       throw new LlmError(`${what} failed: ${reason} (after ${attempt + 1} attempts)`);
@@ -138,7 +124,7 @@ export async function chatCompletion(
     if (attempt >= endpoint.maxRetries) {
       throw new LlmError(`${what} failed: HTTP ${res.status}: ${detail} (after ${attempt + 1} attempts)`, res.status);
     }
-    await sleep(retryAfter ?? retryBase * 2 ** attempt, signal);
+    await sleep(retryAfter ?? retryBase * 2 ** attempt, undefined, { signal });
   }
 }
 

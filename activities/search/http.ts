@@ -1,5 +1,6 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import type { z } from 'zod';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Shared HTTP behaviour of the web search providers: a per-provider request rate (token bucket), a local
@@ -150,22 +151,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error('aborted'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Error('aborted'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** An HTTP client bound to one provider's base URL, rate, quota and secrets. */
@@ -348,7 +333,7 @@ export class ProviderHttp {
       s.tokens -= 1;
       if (s.tokens < 0) wait = Math.max(wait, (-s.tokens / s.rate) * 1000);
     }
-    if (wait > 0) await sleep(wait, signal);
+    if (wait > 0) await sleep(wait, undefined, { signal });
   }
 
   private backoff(attempt: number): number {
@@ -357,7 +342,7 @@ export class ProviderHttp {
 
   private async sleepOrAbort(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
     try {
-      await sleep(ms, signal);
+      await sleep(ms, undefined, { signal });
     } catch {
       throw this.fail(undefined, `${what} aborted`);
     }
