@@ -99,9 +99,11 @@ const runConfigObject = z.strictObject({
        * paper's rule): it is fitted at the lowest reward observed. On a search engine where many queries
        * find nothing, `lowest` makes finding anything the largest contrast the GP sees, and exploration
        * drifts after names that match many pages ("family X", "genus X") rather than relevant ones
-       * (docs/method.md, docs/benchmarks.md).
+       * (docs/method.md, docs/benchmarks.md). `discount`: as `ignore` for the rewards, and a second GP
+       * learns from every queried concept whether it found anything; each concept's probability is then
+       * weighted by its predicted chance of finding images, so fewer queries go to names nothing answers.
        */
-      emptyConcepts: z.enum(['ignore', 'lowest']).default('ignore'),
+      emptyConcepts: z.enum(['ignore', 'lowest', 'discount']).default('ignore'),
       inducingPoints: z.number().int().min(2).max(20_000).default(2000),
     })
     .refine((gp) => gp.inducingPoints <= gp.exactLimit, {

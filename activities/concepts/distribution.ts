@@ -255,3 +255,27 @@ export function conceptDistribution(opts: {
   );
   return { probs, temperature };
 }
+
+/** The least weight a concept's predicted chance of finding images can give it (a GP's mean can reach 0). */
+export const FIND_CHANCE_FLOOR = 0.05;
+
+/**
+ * p(c) weighted by each concept's predicted chance of finding any image (clipped to [`FIND_CHANCE_FLOOR`, 1])
+ * and renormalised: `gp.emptyConcepts` `discount`. The reward decides which concepts pay off; this only moves
+ * draws away from names that queries are not likely to answer. Concepts at probability 0 stay there.
+ */
+export function weightByFindChance(probs: Float64Array, chance: ArrayLike<number>): Float64Array {
+  if (chance.length !== probs.length) {
+    throw new RangeError(`${probs.length} probabilities but ${chance.length} chances of finding images`);
+  }
+  const out = new Float64Array(probs.length);
+  let sum = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const c = chance[i];
+    out[i] = probs[i] * (c >= 1 ? 1 : c > FIND_CHANCE_FLOOR ? c : FIND_CHANCE_FLOOR);
+    sum += out[i];
+  }
+  if (!(sum > 0)) return Float64Array.from(probs);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}

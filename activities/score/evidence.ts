@@ -134,3 +134,13 @@ export async function latestRewards(
   });
   return rows.map((r) => ({ conceptId: r.conceptId, standardised: r.standardised as number }));
 }
+
+/**
+ * Whether each concept this run queried found any image (its evidence sample is not empty): what
+ * `gp.emptyConcepts` `discount` learns the chance of finding images from. One row per concept queried.
+ */
+export async function foundFlags(runId: string): Promise<{ conceptId: number; found: boolean }[]> {
+  return db().$queryRaw<{ conceptId: number; found: boolean }[]>`
+    SELECT "conceptId", cardinality(sample) > 0 AS found FROM "ConceptEvidence"
+    WHERE "runId" = ${runId} ORDER BY "conceptId"`;
+}

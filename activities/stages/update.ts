@@ -1,14 +1,21 @@
+import path from 'node:path';
 import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../../lib/bytes';
 import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
-import { conceptDistribution, embeddingGroups, topConcepts, type EmbeddingGroups } from '../concepts/distribution';
+import {
+  conceptDistribution,
+  embeddingGroups,
+  topConcepts,
+  weightByFindChance,
+  type EmbeddingGroups,
+} from '../concepts/distribution';
 import { fitConceptGp } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { dropEarlierCopies, iterationFiles } from '../iteration-files';
-import { latestRewards } from '../score/evidence';
+import { foundFlags, latestRewards } from '../score/evidence';
 import { TOP_MASS_KS, distributionStats } from '../../lib/distribution-stats';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
 import { temperatureOverride } from '../run-records';
@@ -42,7 +49,8 @@ async function queriedConcepts(ref: StageRef): Promise<number[]> {
 /**
  * Learns which concepts pay off: fits the GP on the latest standardised reward of every concept queried so
  * far that found an image (`gp.emptyConcepts`; a bounded subset rescored by this iteration's encoder, the
- * rest as last scored) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics.
+ * rest as last scored) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics
+ * (with `gp.emptyConcepts` `discount`, weighted by a second GP's chance that c finds any image).
  * In `random` mode the distribution stays uniform (the baseline). Its cost grows with the concepts queried, capped by the vocabulary; the GP bounds
  * its own (trainer/ietrainer/gp.py).
  */
@@ -53,9 +61,9 @@ export async function updateDistribution(
   return runStage('update', ref, async (ctx) => {
     const runVocabulary = await loadRunVocabulary(ref.runId);
     const vocabulary = runVocabulary.names;
-    // Every concept queried so far (with `gp.emptyConcepts` 'ignore': that found an image), with its
+    // Every concept queried so far (unless `gp.emptyConcepts` is 'lowest': that found an image), with its
     // standardised reward when last scored (activities/score/evidence.ts).
-    const observed = await latestRewards(ref.runId, { foundOnly: run.config.gp.emptyConcepts === 'ignore' });
+    const observed = await latestRewards(ref.runId, { foundOnly: run.config.gp.emptyConcepts !== 'lowest' });
     let predicted: Float32Array = new Float32Array(vocabulary.length);
     let temperature: number | null = null;
     let probs: Float64Array;
@@ -89,6 +97,23 @@ export async function updateDistribution(
         topK: run.config.temperature.topK,
         topMass: run.config.temperature.topMass,
       }));
+      if (run.config.gp.emptyConcepts === 'discount') {
+        // A second GP, over every concept queried: did it find anything (1) or not (0).
+        const flags = await foundFlags(ref.runId);
+        const chance = await fitConceptGp({
+          embeddingsPath: embeddings.path,
+          dim: embeddings.dim,
+          ids: flags.map((f) => f.conceptId),
+          rewards: flags.map((f) => (f.found ? 1 : 0)),
+          workDir: path.join(iterationFiles(ref).gpDir, 'found'),
+          python: run.config.train.python,
+          exactLimit: run.config.gp.exactLimit,
+          inducingPoints: run.config.gp.inducingPoints,
+          signal: ctx.signal,
+          onProgress: (progress) => ctx.heartbeat({ gpFound: progress }),
+        });
+        probs = weightByFindChance(probs, chance.predicted);
+      }
     }
     // Concepts other runs added are not this run's to draw.
     probs = restrictToRun(probs, runVocabulary);

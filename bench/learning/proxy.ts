@@ -40,6 +40,7 @@ import {
   sampleUniform,
   sampleWithoutReplacement,
   topConcepts,
+  weightByFindChance,
   type EmbeddingGroups,
 } from '../../activities/concepts/distribution';
 import { fitConceptGp } from '../../activities/concepts/gp';
@@ -165,6 +166,18 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
           topK: config.temperature.topK,
           topMass: config.temperature.topMass,
         }).probs;
+        if (config.gp.emptyConcepts === 'discount') {
+          const chance = await fitConceptGp({
+            embeddingsPath: o.features.path,
+            dim: o.features.dim,
+            ids: rewards.ids,
+            rewards: rewards.images.map((n) => (n > 0 ? 1 : 0)),
+            workDir: path.join(o.workDir, 'found'),
+            exactLimit: config.gp.exactLimit,
+            inducingPoints: config.gp.inducingPoints,
+          });
+          probs = weightByFindChance(probs, chance.predicted);
+        }
         const top = topConcepts(probs, 10).map((id) => o.vocabulary[id]);
         figures.top = top;
         figures.nearTop10 = top.filter((name) => o.near(name)).length / top.length;

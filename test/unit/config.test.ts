@@ -38,6 +38,7 @@ describe('run config', () => {
       emptyConcepts: 'ignore',
     });
     expect(parseRunConfig({ target: '/x', gp: { emptyConcepts: 'lowest' } }).gp.emptyConcepts).toBe('lowest');
+    expect(parseRunConfig({ target: '/x', gp: { emptyConcepts: 'discount' } }).gp.emptyConcepts).toBe('discount');
     expect(() => parseRunConfig({ target: '/x', gp: { emptyConcepts: 'zero' } })).toThrow(/gp\.emptyConcepts/);
     expect(() => parseRunConfig({ target: '/x', gp: { exactLimit: 100 } })).toThrow(
       /gp\.inducingPoints.*must not exceed gp\.exactLimit/,

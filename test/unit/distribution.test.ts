@@ -6,6 +6,8 @@ import {
   softmax,
   temperatureForTopMass,
   topConcepts,
+  weightByFindChance,
+  FIND_CHANCE_FLOOR,
 } from '../../activities/concepts/distribution';
 import { seededRandom } from '../../activities/concepts/prng';
 
@@ -140,5 +142,24 @@ describe('maskScores', () => {
   test('masking every concept leaves the scores unchanged', () => {
     expect(Array.from(maskScores([1, 2], [0, 1, 1]))).toEqual([1, 2]);
     expect(Array.from(maskScores([1, 2], [1]))).toEqual([1, -Infinity]);
+  });
+});
+
+describe('weightByFindChance', () => {
+  it('moves probability away from concepts unlikely to find images, keeping zeros at zero', () => {
+    const probs = Float64Array.of(0.4, 0.4, 0.2, 0);
+    const weighted = weightByFindChance(probs, [1, 0.25, 1, 1]);
+    expect(weighted.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    // 0.4 : 0.1 : 0.2 : 0, renormalised.
+    expect(Array.from(weighted)).toEqual([0.4 / 0.7, 0.1 / 0.7, 0.2 / 0.7, 0].map((p) => expect.closeTo(p, 12)));
+  });
+
+  it('clips a GP mean outside [0, 1] to the floor and to 1', () => {
+    const weighted = weightByFindChance(Float64Array.of(0.5, 0.5), [-0.3, 1.4]);
+    expect(weighted[0] / weighted[1]).toBeCloseTo(FIND_CHANCE_FLOOR, 12);
+  });
+
+  it('refuses chances that do not match the concepts', () => {
+    expect(() => weightByFindChance(Float64Array.of(1), [1, 1])).toThrow(/1 probabilities but 2 chances/);
   });
 });
