@@ -192,19 +192,25 @@ describe('ie data fetch (command line)', () => {
 });
 
 describe('fetch progress as plain lines', () => {
-  it('prints the rate and time left every few seconds, and how a step ended', () => {
-    let now = 0;
+  /** Plain-line progress on a clock the test sets (`clock.now`), with the lines it printed. */
+  function plainLines() {
+    const clock = { now: 0 };
     const lines: string[] = [];
     const progress = linesProgress(
       (l) => lines.push(l),
-      () => now,
+      () => clock.now,
     );
+    return { progress, lines, clock };
+  }
+
+  it('prints the rate and time left every few seconds, and how a step ended', () => {
+    const { progress, lines, clock } = plainLines();
     progress.begin('download x', undefined, 'bytes');
-    now = 1000;
+    clock.now = 1000;
     progress.update(1e6, 10e6);
-    now = 5000;
+    clock.now = 5000;
     progress.update(5e6);
-    now = 6000;
+    clock.now = 6000;
     progress.end(true);
     progress.begin('pack y', 3, 'files');
     progress.update(3);
@@ -219,17 +225,12 @@ describe('fetch progress as plain lines', () => {
   });
 
   it('says at once that a step began, and counts steps with a detail such as the loss', () => {
-    let now = 0;
-    const lines: string[] = [];
-    const progress = linesProgress(
-      (l) => lines.push(l),
-      () => now,
-    );
+    const { progress, lines, clock } = plainLines();
     progress.begin('pretraining', 4000, 'steps');
     expect(lines).toEqual(['  pretraining…']);
-    now = 10_000;
+    clock.now = 10_000;
     progress.update(100, undefined, 'loss 2.412');
-    now = 20_000;
+    clock.now = 20_000;
     progress.update(200, undefined, 'loss 2.301');
     progress.end();
     expect(lines.slice(1)).toEqual([
@@ -240,16 +241,11 @@ describe('fetch progress as plain lines', () => {
   });
 
   it('counts the rate and time left of a resumed step from where it resumed', () => {
-    let now = 0;
-    const lines: string[] = [];
-    const progress = linesProgress(
-      (l) => lines.push(l),
-      () => now,
-    );
+    const { progress, lines, clock } = plainLines();
     progress.begin('pretraining', 4000, 'steps');
-    now = 2_000;
+    clock.now = 2_000;
     progress.resumed(1000);
-    now = 12_000;
+    clock.now = 12_000;
     progress.update(1100, undefined, 'loss 2.0');
     progress.end();
     expect(lines.slice(1)).toEqual([
