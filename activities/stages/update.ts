@@ -51,8 +51,9 @@ async function queriedConcepts(ref: StageRef): Promise<number[]> {
  * far that found an image (`gp.emptyConcepts`; a bounded subset rescored by this iteration's encoder, the
  * rest as last scored) and stores the next iteration's distribution p(c) ∝ exp(r̂(c)/τ) with its statistics
  * (with `gp.emptyConcepts` `discount`, weighted by a second GP's chance that c finds any image).
- * In `random` mode the distribution stays uniform (the baseline). Its cost grows with the concepts queried, capped by the vocabulary; the GP bounds
- * its own (trainer/ietrainer/gp.py).
+ * In `random` mode the distribution stays uniform (the baseline). Its cost grows with the concepts queried,
+ * capped by the vocabulary; the GP bounds its own (trainer/ietrainer/gp.py), and `discount` fits a second one
+ * under the same bounds.
  */
 export async function updateDistribution(
   ref: StageRef,
