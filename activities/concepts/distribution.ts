@@ -126,11 +126,16 @@ export function topConcepts(probs: ArrayLike<number>, n: number): number[] {
 export function excludeConcepts(probs: Float64Array, ids: Iterable<number>): Float64Array {
   const out = Float64Array.from(probs);
   for (const id of ids) if (id >= 0 && id < out.length) out[id] = 0;
+  return normalisedOr(out, probs);
+}
+
+/** `weights` divided by their sum, in place; a copy of `fallback` when they sum to nothing. */
+function normalisedOr(weights: Float64Array, fallback: Float64Array): Float64Array {
   let sum = 0;
-  for (let i = 0; i < out.length; i++) sum += out[i];
-  if (!(sum > 0)) return Float64Array.from(probs);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
+  for (let i = 0; i < weights.length; i++) sum += weights[i];
+  if (!(sum > 0)) return Float64Array.from(fallback);
+  for (let i = 0; i < weights.length; i++) weights[i] /= sum;
+  return weights;
 }
 
 /**
@@ -206,14 +211,8 @@ export function spreadOverDuplicates(probs: Float64Array, multiplicity: ArrayLik
     throw new RangeError(`${probs.length} probabilities but ${multiplicity.length} multiplicities`);
   }
   const out = new Float64Array(probs.length);
-  let sum = 0;
-  for (let i = 0; i < probs.length; i++) {
-    out[i] = probs[i] / max(1, multiplicity[i]);
-    sum += out[i];
-  }
-  if (!(sum > 0)) return Float64Array.from(probs);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
+  for (let i = 0; i < probs.length; i++) out[i] = probs[i] / max(1, multiplicity[i]);
+  return normalisedOr(out, probs);
 }
 
 /**
@@ -269,13 +268,9 @@ export function weightByFindChance(probs: Float64Array, chance: ArrayLike<number
     throw new RangeError(`${probs.length} probabilities but ${chance.length} chances of finding images`);
   }
   const out = new Float64Array(probs.length);
-  let sum = 0;
   for (let i = 0; i < probs.length; i++) {
     const c = chance[i];
     out[i] = probs[i] * (c >= 1 ? 1 : c > FIND_CHANCE_FLOOR ? c : FIND_CHANCE_FLOOR);
-    sum += out[i];
   }
-  if (!(sum > 0)) return Float64Array.from(probs);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
+  return normalisedOr(out, probs);
 }
