@@ -108,3 +108,22 @@ export async function fitConceptGp(opts: {
     inducing: done.inducing,
   };
 }
+
+/**
+ * Each concept's chance of finding any image (`gp.emptyConcepts` `discount`): the same GP fitted on 1 for
+ * every queried concept that found one and 0 for every one that found none, its mean predicted for the
+ * whole vocabulary. Same bounds as the reward GP's.
+ */
+export async function fitFindChance(
+  opts: Omit<Parameters<typeof fitConceptGp>[0], 'ids' | 'rewards'> & {
+    queried: { conceptId: number; found: boolean }[];
+  },
+): Promise<Float32Array> {
+  const { queried, ...gp } = opts;
+  const fit = await fitConceptGp({
+    ...gp,
+    ids: queried.map((q) => q.conceptId),
+    rewards: queried.map((q) => (q.found ? 1 : 0)),
+  });
+  return fit.predicted;
+}

@@ -137,7 +137,8 @@ export async function latestRewards(
 
 /**
  * Whether each concept this run queried found any image (its evidence sample is not empty): what
- * `gp.emptyConcepts` `discount` learns the chance of finding images from. One row per concept queried.
+ * `gp.emptyConcepts` `discount` learns the chance of finding images from. One row per concept queried (at
+ * most the vocabulary, read by the table's primary key), not per image.
  */
 export async function foundFlags(runId: string): Promise<{ conceptId: number; found: boolean }[]> {
   return db().$queryRaw<{ conceptId: number; found: boolean }[]>`

@@ -11,7 +11,7 @@ import {
   weightByFindChance,
   type EmbeddingGroups,
 } from '../concepts/distribution';
-import { fitConceptGp } from '../concepts/gp';
+import { fitConceptGp, fitFindChance } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { dropEarlierCopies, iterationFiles } from '../iteration-files';
@@ -99,13 +99,10 @@ export async function updateDistribution(
         topMass: run.config.temperature.topMass,
       }));
       if (run.config.gp.emptyConcepts === 'discount') {
-        // A second GP, over every concept queried: did it find anything (1) or not (0).
-        const flags = await foundFlags(ref.runId);
-        const chance = await fitConceptGp({
+        const chance = await fitFindChance({
           embeddingsPath: embeddings.path,
           dim: embeddings.dim,
-          ids: flags.map((f) => f.conceptId),
-          rewards: flags.map((f) => (f.found ? 1 : 0)),
+          queried: await foundFlags(ref.runId),
           workDir: path.join(iterationFiles(ref).gpDir, 'found'),
           python: run.config.train.python,
           exactLimit: run.config.gp.exactLimit,
@@ -113,7 +110,7 @@ export async function updateDistribution(
           signal: ctx.signal,
           onProgress: (progress) => ctx.heartbeat({ gpFound: progress }),
         });
-        probs = weightByFindChance(probs, chance.predicted);
+        probs = weightByFindChance(probs, chance);
       }
     }
     // Concepts other runs added are not this run's to draw.

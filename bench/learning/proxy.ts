@@ -43,7 +43,7 @@ import {
   weightByFindChance,
   type EmbeddingGroups,
 } from '../../activities/concepts/distribution';
-import { fitConceptGp } from '../../activities/concepts/gp';
+import { fitConceptGp, fitFindChance } from '../../activities/concepts/gp';
 import { seededRandom } from '../../activities/concepts/prng';
 import { runConceptRewards } from '../../activities/score/run-rewards';
 import { listTarget } from '../../activities/target';
@@ -167,16 +167,15 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
           topMass: config.temperature.topMass,
         }).probs;
         if (config.gp.emptyConcepts === 'discount') {
-          const chance = await fitConceptGp({
+          const chance = await fitFindChance({
             embeddingsPath: o.features.path,
             dim: o.features.dim,
-            ids: rewards.ids,
-            rewards: rewards.images.map((n) => (n > 0 ? 1 : 0)),
+            queried: rewards.ids.map((conceptId, i) => ({ conceptId, found: rewards.images[i] > 0 })),
             workDir: path.join(o.workDir, 'found'),
             exactLimit: config.gp.exactLimit,
             inducingPoints: config.gp.inducingPoints,
           });
-          probs = weightByFindChance(probs, chance.predicted);
+          probs = weightByFindChance(probs, chance);
         }
         const top = topConcepts(probs, 10).map((id) => o.vocabulary[id]);
         figures.top = top;
