@@ -67,9 +67,10 @@ const runConfigObject = z.strictObject({
        * taxonomy (activities/concepts/taxonomy.ts), the rest from the text embedding: the kernel becomes a
        * product of a taxonomy and a text kernel, so evidence for one coat raises other coats rather than
        * "coat of paint" or every name sharing a word. 0: the text embedding alone. It pays off together with
-       * `gp.emptyConcepts` 'ignore' (docs/method.md, docs/benchmarks.md).
+       * `gp.emptyConcepts` 'ignore' (docs/method.md, docs/benchmarks.md). 'fit': the GP gives each part its
+       * own length scale and fits both by marginal likelihood every update, so the run's own rewards decide.
        */
-      taxonomyWeight: z.number().min(0).lt(1).default(0.5),
+      taxonomyWeight: z.union([z.number().min(0).lt(1), z.literal('fit')]).default(0.5),
     })
     .prefault({}),
   /** The text encoder behind the concept embeddings the GP regresses on. */

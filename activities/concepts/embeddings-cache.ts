@@ -17,6 +17,11 @@ export interface ConceptEmbeddingsInfo {
   count: number;
   dim: number;
   encoder: string;
+  /**
+   * Widths of the parts a combined file holds side by side, when the GP is to fit each part's weight itself
+   * (`concepts.taxonomyWeight` 'fit'); absent, the GP takes the rows as they are.
+   */
+  blocks?: number[];
 }
 
 export interface EnsureConceptEmbeddingsOptions {

@@ -8,6 +8,8 @@ export interface GpFit {
   predicted: Float32Array;
   lengthScale: number | null;
   noise: number | null;
+  /** With `blocks`: each block's fitted share of the squared distance between two concepts. */
+  blockWeights: number[] | null;
   observed: number;
   /** `exact` up to the exact limit of distinct observed concepts, `sparse` (inducing points) above. */
   method: 'prior' | 'exact' | 'sparse';
@@ -34,6 +36,7 @@ type GpEvent =
       lengthScale: number | null;
       noise: number | null;
       amplitude: number | null;
+      blockWeights: number[] | null;
       observed: number;
       concepts: number;
       method: 'prior' | 'exact' | 'sparse';
@@ -61,6 +64,11 @@ export async function fitConceptGp(opts: {
   exactLimit?: number;
   /** Inducing points of the sparse GP above the exact limit (default: the module's, 2,000). */
   inducingPoints?: number;
+  /**
+   * Widths of the embeddings' parts (ConceptEmbeddingsInfo.blocks): one length scale per part, fitted, so
+   * the observed rewards decide how much each part counts.
+   */
+  blocks?: number[];
 }): Promise<GpFit> {
   await fs.mkdir(opts.workDir, { recursive: true });
   const observedPath = path.join(opts.workDir, 'observed.json');
@@ -71,6 +79,7 @@ export async function fitConceptGp(opts: {
   args.push('--out', outPath);
   if (opts.exactLimit !== undefined) args.push('--exact-limit', String(opts.exactLimit));
   if (opts.inducingPoints !== undefined) args.push('--inducing-points', String(opts.inducingPoints));
+  if (opts.blocks) args.push('--blocks', opts.blocks.join(','));
   let done: Extract<GpEvent, { event: 'done' }> | undefined;
   let exit;
   try {
@@ -103,6 +112,7 @@ export async function fitConceptGp(opts: {
     predicted,
     lengthScale: done.lengthScale,
     noise: done.noise,
+    blockWeights: done.blockWeights ?? null,
     observed: done.observed,
     method: done.method,
     inducing: done.inducing,

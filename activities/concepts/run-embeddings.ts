@@ -59,10 +59,12 @@ export async function ensureConceptFeatures(
     encoder,
     chunkSize: config.textEncoder.kind === 'onnx' ? 1024 : 8192,
   });
-  const weight = config.concepts.taxonomyWeight;
-  if (!(weight > 0)) return text;
+  const setting = config.concepts.taxonomyWeight;
+  if (setting === 0) return text;
+  // 'fit': the parts side by side at equal weight, each weighed by the GP's marginal likelihood.
+  const weight = setting === 'fit' ? 0.5 : setting;
   const taxonomy = await ensureExtendedEmbeddings({ ...common, encoder: new TaxonomyEncoder(), chunkSize: 8192 });
-  return ensureCombinedEmbeddings({
+  const combined = await ensureCombinedEmbeddings({
     parts: [
       { info: text, weight: 1 - weight },
       { info: taxonomy, weight },
@@ -71,6 +73,7 @@ export async function ensureConceptFeatures(
     baseCount: vocabulary.wordnetCount,
     dir: options.dir,
   });
+  return setting === 'fit' ? { ...combined, blocks: [text.dim, taxonomy.dim] } : combined;
 }
 
 function heartbeat(details: unknown): void {

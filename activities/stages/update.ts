@@ -68,7 +68,10 @@ export async function updateDistribution(
     let predicted: Float32Array = new Float32Array(vocabulary.length);
     let temperature: number | null = null;
     let probs: Float64Array;
-    let fit: { lengthScale: number | null; noise: number | null } = { lengthScale: null, noise: null };
+    let fit: { lengthScale: number | null; noise: number | null; blockWeights?: number[] | null } = {
+      lengthScale: null,
+      noise: null,
+    };
     if (run.config.mode === 'random' || observed.length < 2) {
       probs = new Float64Array(vocabulary.length).fill(1 / vocabulary.length);
     } else {
@@ -76,6 +79,7 @@ export async function updateDistribution(
       const gp = await fitConceptGp({
         embeddingsPath: embeddings.path,
         dim: embeddings.dim,
+        blocks: embeddings.blocks,
         ids: observed.map((o) => o.conceptId),
         rewards: observed.map((o) => o.standardised),
         workDir: iterationFiles(ref).gpDir,
@@ -86,7 +90,8 @@ export async function updateDistribution(
         onProgress: (progress) => ctx.heartbeat({ gp: progress }),
       });
       predicted = gp.predicted;
-      fit = { lengthScale: gp.lengthScale, noise: gp.noise };
+      // With taxonomyWeight 'fit', the text and taxonomy parts' fitted shares (logged, not stored).
+      fit = { lengthScale: gp.lengthScale, noise: gp.noise, blockWeights: gp.blockWeights };
       // Without descriptors a concept's query text never changes, so asking it again returns the images
       // already downloaded: the next draw goes to concepts not yet queried.
       const queried = run.config.descriptors === 'none' ? await queriedConcepts(ref) : [];
@@ -102,6 +107,7 @@ export async function updateDistribution(
         const chance = await fitFindChance({
           embeddingsPath: embeddings.path,
           dim: embeddings.dim,
+          blocks: embeddings.blocks,
           queried: await foundFlags(ref.runId),
           workDir: path.join(iterationFiles(ref).gpDir, 'found'),
           python: run.config.train.python,

@@ -104,7 +104,7 @@ interface ArmOptions {
   vocabulary: string[];
   search(conceptId: number): Found[];
   near(concept: string): boolean;
-  features: { path: string; dim: number };
+  features: { path: string; dim: number; blocks?: number[] };
   groups: EmbeddingGroups;
   workDir: string;
 }
@@ -152,6 +152,7 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
         const gp = await fitConceptGp({
           embeddingsPath: o.features.path,
           dim: o.features.dim,
+          blocks: o.features.blocks,
           ids: keep.map((i) => rewards.ids[i]),
           rewards: keep.map((i) => rewards.standardised[i]),
           workDir: o.workDir,
@@ -170,6 +171,7 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
           const chance = await fitFindChance({
             embeddingsPath: o.features.path,
             dim: o.features.dim,
+            blocks: o.features.blocks,
             queried: rewards.ids.map((conceptId, i) => ({ conceptId, found: rewards.images[i] > 0 })),
             workDir: path.join(o.workDir, 'found'),
             exactLimit: config.gp.exactLimit,

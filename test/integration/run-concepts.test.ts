@@ -126,6 +126,14 @@ describe("the run's text encoder", () => {
       );
       expect(both).toMatchObject({ count: vocabulary.names.length, dim: 32 + 256 });
       expect(both.encoder).toBe(`${encoder.name}@0.5+wordnet-ic2@0.5`);
+      expect(both.blocks).toBeUndefined();
+      // 'fit': the same file, with the widths of its parts for the GP to weigh each.
+      const fitted = await ensureRunConceptEmbeddings(
+        runId,
+        parseRunConfig({ ...config, concepts: { taxonomyWeight: 'fit' } }),
+        { dir },
+      );
+      expect(fitted).toEqual({ ...both, blocks: [32, 256] });
       const combined = await loadConceptEmbeddings(both.path);
       probe.forEach((conceptId, k) => {
         for (let d = 0; d < 32; d++) {

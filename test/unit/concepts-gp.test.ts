@@ -48,6 +48,21 @@ describe('fitConceptGp', () => {
     expect(sparse.lengthScale).toBe(exact.lengthScale);
     expect([...new Set(progress.map((p) => p.phase))]).toEqual(['fit', 'inducing', 'solve', 'predict']);
     expect(progress.at(-1)).toEqual({ event: 'progress', phase: 'predict', done: 3000, total: 3000 });
+    expect(exact.blockWeights).toBeNull();
+  });
+
+  test('with blocks, fits one length scale per block and says how much each counts', async () => {
+    const dir = tempDir();
+    // The reward follows the first of the 16 coordinates: the 4-wide block holding it should outweigh the rest.
+    const input = { ...problem(dir), dim: 16, python: pythonExecutable(), blocks: [4, 12] };
+    const fit = await fitConceptGp({ ...input, workDir: path.join(dir, 'blocks') });
+    expect(fit.blockWeights).toHaveLength(2);
+    const [first, rest] = fit.blockWeights as number[];
+    expect(first + rest).toBeCloseTo(1, 6);
+    expect(first).toBeGreaterThan(0.7);
+    await expect(fitConceptGp({ ...input, blocks: [4, 4], workDir: path.join(dir, 'bad') })).rejects.toThrow(
+      /--blocks .* must add up to --dim 16/,
+    );
   });
 
   test('stops the GP process when cancelled and says why it failed otherwise', async () => {

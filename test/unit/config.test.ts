@@ -40,6 +40,12 @@ describe('run config', () => {
     expect(parseRunConfig({ target: '/x', gp: { emptyConcepts: 'lowest' } }).gp.emptyConcepts).toBe('lowest');
     expect(parseRunConfig({ target: '/x', gp: { emptyConcepts: 'discount' } }).gp.emptyConcepts).toBe('discount');
     expect(() => parseRunConfig({ target: '/x', gp: { emptyConcepts: 'zero' } })).toThrow(/gp\.emptyConcepts/);
+    expect(parseRunConfig({ target: '/x' }).concepts.taxonomyWeight).toBe(0.5);
+    expect(parseRunConfig({ target: '/x', concepts: { taxonomyWeight: 'fit' } }).concepts.taxonomyWeight).toBe('fit');
+    expect(() => parseRunConfig({ target: '/x', concepts: { taxonomyWeight: 'fitted' } })).toThrow(
+      /concepts\.taxonomyWeight/,
+    );
+    expect(() => parseRunConfig({ target: '/x', concepts: { taxonomyWeight: 1 } })).toThrow(/concepts\.taxonomyWeight/);
     expect(() => parseRunConfig({ target: '/x', gp: { exactLimit: 100 } })).toThrow(
       /gp\.inducingPoints.*must not exceed gp\.exactLimit/,
     );

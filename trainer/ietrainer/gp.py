@@ -2,8 +2,10 @@
 
 Usage: python -m ietrainer.gp --embeddings E.f32 --dim 100 --observed obs.json --out mean.f32
        [--exact-limit 4000] [--inducing-points 2000] [--max-fit-points 1000] [--seed 0]
+       [--blocks 100,256]
 
-Model: RBF kernel on L2-normalised concept-name embeddings plus white noise; rewards arrive
+Model: RBF kernel on L2-normalised concept-name embeddings plus white noise (with --blocks,
+one length scale per block of features: block_kernel.py); rewards arrive
 standardised per iteration and repeated concept ids are averaged. Hyperparameters (amplitude,
 length scale, noise) are fitted by marginal likelihood with scikit-learn on a seeded subset of
 at most --max-fit-points observations. The posterior mean is then written for every concept:
@@ -73,9 +75,10 @@ from scipy.linalg import cho_factor, cho_solve, cholesky, solve_triangular
 from scipy.linalg.blas import dsyrk
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, WhiteKernel
 
 from . import handover
+from .block_kernel import BlockRBF, normalise_blocks, scale_blocks
 from .errors import EXIT_USAGE, UsageError
 from .events import emit, log
 from .lifetime import die_with_parent
@@ -89,6 +92,12 @@ DEFAULT_MAX_FIT_POINTS = 1000
 # the M sequential passes stay cheap (about 1 s at M = 2,000).
 INDUCING_POOL_FACTOR = 4
 PROGRESS_EVERY_S = 1.0
+# Per-block length scales (--blocks). At 0.1 two concepts are already unrelated below a cosine
+# of about 0.99. Clusters of concepts with identical rewards (names that find the same images)
+# otherwise pull a scale down to 0.01, where the GP only interpolates between near-duplicates
+# and the float32 grams' rounding of 1 - a.b (1e-7), magnified 10,000-fold, outgrows the
+# fitted noise: the solve then fails as not positive definite.
+BLOCK_LENGTH_SCALE_BOUNDS = (0.1, 1e2)
 
 
 @dataclass
@@ -96,6 +105,8 @@ class GPParams:
     amplitude: float
     length_scale: float
     noise: float
+    # With --blocks: each block's share of the squared distance, fitted (block_kernel.py).
+    block_weights: tuple[float, ...] | None = None
 
 
 class Progress:
@@ -147,9 +158,8 @@ ProgressFactory = Callable[[str, "int | None"], Progress]
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
     # Concepts without a vector (all zeros) stay at the origin instead of becoming NaN.
-    return x / np.maximum(norms, 1e-12)
+    return normalise_blocks(x, (x.shape[1],))
 
 
 def aggregate(ids: np.ndarray, rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,8 +177,13 @@ def fit_hyperparameters(
     max_points: int,
     seed: int,
     progress: ProgressFactory = quiet_progress,
+    blocks: tuple[int, ...] | None = None,
 ) -> GPParams:
     """Marginal-likelihood fit on a seeded random subset (y already standardised).
+
+    With `blocks` (x's rows unit-normalised per block) the RBF has one length scale per
+    block, and the result gives their shares as `block_weights` with the one length scale
+    that the rows scaled by them take (block_kernel.py).
 
     The optimiser is scikit-learn's default (L-BFGS-B from the initial kernel, no restarts),
     called here only so that each likelihood evaluation can report progress.
@@ -177,9 +192,12 @@ def fit_hyperparameters(
     if len(x) > max_points:
         pick = rng.choice(len(x), size=max_points, replace=False)
         x, y = x[pick], y[pick]
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-2, 1e2)) + WhiteKernel(
-        0.5, (1e-4, 1e1)
+    rbf: Kernel = (
+        RBF(1.0, (1e-2, 1e2))
+        if blocks is None
+        else BlockRBF(blocks, [1.0] * len(blocks), BLOCK_LENGTH_SCALE_BOUNDS)
     )
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * rbf + WhiteKernel(0.5, (1e-4, 1e1))
     report = progress("fit", None)
 
     def optimizer(
@@ -211,11 +229,12 @@ def fit_hyperparameters(
         gpr.fit(x.astype(np.float64), y)
     report.finish()
     k = gpr.kernel_
-    return GPParams(
-        amplitude=float(k.k1.k1.constant_value),
-        length_scale=float(k.k1.k2.length_scale),
-        noise=float(k.k2.noise_level),
-    )
+    amplitude, noise = float(k.k1.k1.constant_value), float(k.k2.noise_level)
+    fitted = k.k1.k2
+    if isinstance(fitted, BlockRBF):
+        weights, length_scale = fitted.as_weights()
+        return GPParams(amplitude, length_scale, noise, weights)
+    return GPParams(amplitude, float(fitted.length_scale), noise)
 
 
 def _unit_rbf(a: np.ndarray, b: np.ndarray, length_scale: float) -> np.ndarray:
@@ -483,18 +502,23 @@ def run_gp(
     exact_limit: int = DEFAULT_EXACT_LIMIT,
     inducing_points: int = DEFAULT_INDUCING_POINTS,
     progress: ProgressFactory = quiet_progress,
+    blocks: tuple[int, ...] | None = None,
 ) -> GPResult:
     """Posterior mean for all concepts; with no observations the prior mean (0) is returned.
 
     Exact while the distinct observed concepts number at most max(exact_limit,
-    inducing_points) (with M >= n the sparse form only costs more), sparse above.
+    inducing_points) (with M >= n the sparse form only costs more), sparse above. With
+    `blocks` the embeddings are that many blocks of columns, each normalised on its own and
+    weighted by the fit (block_kernel.py); without, each row is normalised as a whole.
     """
-    x = l2_normalise(embeddings)
+    x = l2_normalise(embeddings) if blocks is None else normalise_blocks(embeddings, blocks)
     uid, y = aggregate(ids, rewards)
     if len(uid) == 0:
         return GPResult(np.zeros(len(x), dtype=np.float64), None, 0, "prior")
+    params = fit_hyperparameters(x[uid], y, max_fit_points, seed, progress, blocks)
+    if blocks is not None and params.block_weights is not None:
+        x = scale_blocks(x, blocks, params.block_weights)
     obs_x = x[uid]
-    params = fit_hyperparameters(obs_x, y, max_fit_points, seed, progress)
     if len(uid) <= max(exact_limit, inducing_points):
         return GPResult(posterior_mean(x, obs_x, y, params, progress), params, len(uid), "exact")
     inducing = choose_inducing(obs_x, inducing_points, seed, progress)
@@ -530,6 +554,18 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _blocks(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be positive integers separated by commas, not {text}"
+        )
+    return widths
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m ietrainer.gp",
@@ -556,6 +592,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--inducing-points", type=_positive, default=DEFAULT_INDUCING_POINTS,
         help="M, the sparse GP's inducing points (its cost grows as n M^2)",
     )  # fmt: skip
+    p.add_argument(
+        "--blocks", type=_blocks, default=None,
+        help="widths of the feature blocks, e.g. 100,256: one fitted length scale per block",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -565,11 +605,13 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     t0 = time.time()
     try:
+        if args.blocks and sum(args.blocks) != args.dim:
+            raise UsageError(f"--blocks {args.blocks} must add up to --dim {args.dim}")
         emb = read_embeddings(args.embeddings, args.dim)
         ids, rewards = read_observed(args.observed, len(emb))
         result = run_gp(
             emb, ids, rewards, args.max_fit_points, args.seed,
-            args.exact_limit, args.inducing_points, progress=Progress,
+            args.exact_limit, args.inducing_points, progress=Progress, blocks=args.blocks,
         )  # fmt: skip
         handover.write_f32(args.out, result.mean)
     except UsageError as exc:
@@ -582,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         lengthScale=params.length_scale if params else None,
         noise=params.noise if params else None,
         amplitude=params.amplitude if params else None,
+        blockWeights=list(params.block_weights) if params and params.block_weights else None,
         observed=result.observed,
         concepts=len(emb),
         method=result.method,
