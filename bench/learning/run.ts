@@ -41,6 +41,12 @@ export interface BenchmarkOptions {
   /** Run ids are `<idPrefix>-explore` and `<idPrefix>-random`. */
   idPrefix: string;
   print?: (line: string) => void;
+  /**
+   * Aborting it terminates both arms' workflows (a benchmark's runs serve nothing else, and left running they
+   * would resume beside the next benchmark once the services start again); the report then holds what they
+   * finished.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BenchmarkResult {
@@ -116,15 +122,31 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
     `benchmark on ${listing.dir}: ${listing.labels.length} classes, ${relevantInCorpus} relevant images in the corpus; ` +
       `runs ${runIds.explore} and ${runIds.random}`,
   );
+  opts.signal?.throwIfAborted();
   for (const arm of ARMS) await startRun(client, runIds[arm], configs[arm]);
-  const followed = await Promise.all(
-    ARMS.map((arm) =>
-      // A failed iteration leaves the run waiting for a retry by hand: the benchmark reports what it has.
-      followRun(client, runIds[arm], linesView(print, { format: (h) => iterationLine(arm, h), stages: false }), {
-        intervalMs: 3000,
-      }),
-    ),
-  );
+  let terminating: Promise<unknown> | undefined;
+  const terminate = (): void => {
+    print('interrupted: terminating both arms');
+    terminating ??= Promise.allSettled(
+      ARMS.map((arm) => client.workflow.getHandle(runIds[arm]).terminate('ie benchmark was interrupted')),
+    );
+  };
+  if (opts.signal?.aborted) terminate();
+  opts.signal?.addEventListener('abort', terminate, { once: true });
+  let followed;
+  try {
+    followed = await Promise.all(
+      ARMS.map((arm) =>
+        // A failed iteration leaves the run waiting for a retry by hand: the benchmark reports what it has.
+        followRun(client, runIds[arm], linesView(print, { format: (h) => iterationLine(arm, h), stages: false }), {
+          intervalMs: 3000,
+        }),
+      ),
+    );
+  } finally {
+    opts.signal?.removeEventListener('abort', terminate);
+    await terminating;
+  }
   const failed = ARMS.filter((arm, i) => {
     const f = followed[i];
     if (endedWell(f)) return false;

@@ -66,7 +66,7 @@ export function seedList(flags: Pick<BenchmarkFlags, 'seed' | 'seeds'>): number[
 
 /**
  * Runs the whole benchmark (with `--seeds`, one per seed, one after another, then the median and range of
- * each figure); resolves to the process exit code (0 done, 1 an arm failed).
+ * each figure); resolves to the process exit code (0 done, 1 an arm failed, 130 interrupted).
  */
 export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string) => void): Promise<number> {
   // What it reads from the datasets: the pets target, the classes (relevance) and the corpus an engine it starts serves.
@@ -110,11 +110,20 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
   const connection = await Connection.connect({ address: services.temporalAddress });
   const workers: Worker[] = await createWorkers(workerConnection);
   const running = workers.map((w) => w.run());
+  // Ctrl-C or SIGTERM ends the arms in progress and still writes their report; a second one exits at once.
+  const interrupt = new AbortController();
+  const onSignal = (): void => {
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let code = 0;
   try {
     const started = Date.now();
     const summaries: BenchmarkSummary[] = [];
     for (const seed of seeds ?? [budget.seed]) {
+      if (interrupt.signal.aborted) break;
       const perSeed = seeds !== undefined;
       if (perSeed) out(`— seed ${seed} —`);
       const result = await runBenchmark(new Client({ connection }), {
@@ -126,21 +135,29 @@ export async function benchmarkCommand(flags: BenchmarkFlags, out: (line: string
         outDir: perSeed ? path.join(outDir, `seed-${seed}`) : outDir,
         idPrefix: perSeed ? `${id}-s${seed}` : id,
         print: out,
+        signal: interrupt.signal,
+      }).catch((error: unknown) => {
+        if (interrupt.signal.aborted && error === interrupt.signal.reason) return null; // before the arms started
+        throw error;
       });
+      if (!result) break;
       out(result.printed);
       out(`table:   ${result.files.csv}\nsummary: ${result.files.json}\nreport:  ${result.files.html}`);
       summaries.push(result.summary);
       const arms = Object.values(result.summary.arms);
       if (arms.some((a) => a.status !== 'completed')) code = 1;
     }
-    if (seeds !== undefined) {
+    if (seeds !== undefined && !interrupt.signal.aborted) {
       const verdict = seedsVerdict(summaries);
       const files = await writeSeedsVerdict(outDir, verdict);
       out(`\n${summaries[0]?.target ?? target}, seeds ${seeds.join(', ')}:\n${formatSeedsVerdict(verdict)}`);
       out(`seeds:   ${files.md}\n         ${files.json}`);
     }
     out(`finished in ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    if (interrupt.signal.aborted) code = 130;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.allSettled(running);
     await workerConnection.close();

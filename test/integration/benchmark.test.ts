@@ -118,3 +118,37 @@ test('a benchmark of two tiny arms writes the table, the JSON summary and the HT
   expect(lines.some((l) => l.startsWith('[explore] iteration 1'))).toBe(true);
   expect(lines.some((l) => l.startsWith('[random] iteration 1'))).toBe(true);
 });
+
+test('an interrupted benchmark terminates both arms and still writes the report of what they finished', async () => {
+  const { client, connection } = await temporalClient();
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-benchmark-'));
+  const manifestPath = await ensureDefaultCorpus();
+  const idPrefix = uniqueId('it-bench-stop');
+  const interrupt = new AbortController();
+  const lines: string[] = [];
+  const result = await withWorkers(() =>
+    runBenchmark(client, {
+      target: smallPetsTarget(),
+      budget: { iterations: 3, queriesPerIteration: 24, resultsPerQuery: 10, trainSteps: 8, seed: 4 },
+      config: { train: { checkpointEvery: 4, batchSize: 32, initCheckpoint: 'none' } },
+      manifestPath,
+      engineUrl: engine.url,
+      outDir,
+      idPrefix,
+      signal: interrupt.signal,
+      print: (line) => {
+        lines.push(line);
+        // Both arms are started right after this line: interrupt once they are under way.
+        if (line.startsWith('benchmark on')) setTimeout(() => interrupt.abort(), 3000);
+      },
+    }),
+  );
+  const statuses = await Promise.all(
+    ['explore', 'random'].map(async (arm) => (await client.workflow.getHandle(`${idPrefix}-${arm}`).describe()).status),
+  );
+  await connection.close();
+  expect(statuses.map((s) => s.name)).toEqual(['TERMINATED', 'TERMINATED']);
+  expect(lines).toContain('interrupted: terminating both arms');
+  for (const arm of ['explore', 'random'] as const) expect(result.summary.arms[arm].status).not.toBe('completed');
+  expect(fs.existsSync(result.files.json)).toBe(true);
+});
