@@ -5,7 +5,7 @@ import { db, closeDb } from '../../lib/db';
 import { ensureDefaultCorpus } from '../../engine/build-corpus';
 import { loadManifest } from '../../engine/corpus';
 import type { RunningEngine } from '../../engine/server';
-import { runBenchmark } from '../../bench/learning/run';
+import { runBenchmark, type BenchmarkOptions } from '../../bench/learning/run';
 import { corpusKeyOfUrl } from '../../bench/learning/relevance';
 import type { BenchmarkSummary } from '../../bench/learning/report';
 import { createTestDatabase, smallPetsTarget, temporalClient, testEngine, uniqueId, withWorkers } from './harness';
@@ -24,24 +24,29 @@ afterAll(async () => {
   await closeDb();
 });
 
+/** Options of a benchmark of two tiny arms on the small pets target, from random weights. */
+async function tinyBenchmark(
+  idPrefix: string,
+  budget: { iterations: number; seed: number },
+): Promise<BenchmarkOptions> {
+  return {
+    target: smallPetsTarget(),
+    budget: { ...budget, queriesPerIteration: 24, resultsPerQuery: 10, trainSteps: 8 },
+    config: { train: { checkpointEvery: 4, batchSize: 32, initCheckpoint: 'none' } },
+    manifestPath: await ensureDefaultCorpus(),
+    engineUrl: engine.url,
+    outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'ie-benchmark-')),
+    idPrefix,
+  };
+}
+
 test('a benchmark of two tiny arms writes the table, the JSON summary and the HTML report with both arms', async () => {
   const { client, connection } = await temporalClient();
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-benchmark-'));
-  const manifestPath = await ensureDefaultCorpus();
   const idPrefix = uniqueId('it-bench');
+  const options = await tinyBenchmark(idPrefix, { iterations: 2, seed: 3 });
+  const { manifestPath } = options;
   const lines: string[] = [];
-  const result = await withWorkers(() =>
-    runBenchmark(client, {
-      target: smallPetsTarget(),
-      budget: { iterations: 2, queriesPerIteration: 24, resultsPerQuery: 10, trainSteps: 8, seed: 3 },
-      config: { train: { checkpointEvery: 4, batchSize: 32, initCheckpoint: 'none' } },
-      manifestPath,
-      engineUrl: engine.url,
-      outDir,
-      idPrefix,
-      print: (line) => lines.push(line),
-    }),
-  );
+  const result = await withWorkers(() => runBenchmark(client, { ...options, print: (line) => lines.push(line) }));
   await connection.close();
 
   // The files exist and the JSON summary holds both arms' per-iteration figures.
@@ -121,20 +126,12 @@ test('a benchmark of two tiny arms writes the table, the JSON summary and the HT
 
 test('an interrupted benchmark terminates both arms and still writes the report of what they finished', async () => {
   const { client, connection } = await temporalClient();
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ie-benchmark-'));
-  const manifestPath = await ensureDefaultCorpus();
   const idPrefix = uniqueId('it-bench-stop');
   const interrupt = new AbortController();
   const lines: string[] = [];
-  const result = await withWorkers(() =>
+  const result = await withWorkers(async () =>
     runBenchmark(client, {
-      target: smallPetsTarget(),
-      budget: { iterations: 3, queriesPerIteration: 24, resultsPerQuery: 10, trainSteps: 8, seed: 4 },
-      config: { train: { checkpointEvery: 4, batchSize: 32, initCheckpoint: 'none' } },
-      manifestPath,
-      engineUrl: engine.url,
-      outDir,
-      idPrefix,
+      ...(await tinyBenchmark(idPrefix, { iterations: 3, seed: 4 })),
       signal: interrupt.signal,
       print: (line) => {
         lines.push(line);
