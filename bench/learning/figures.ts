@@ -110,17 +110,22 @@ async function bestQueriedConcepts(runId: string, perIteration: number): Promise
   return out;
 }
 
-/** Everything the benchmark reports about one run, iteration by iteration. */
+/**
+ * Everything the benchmark reports about one run, iteration by iteration. A run whose workflow ended before
+ * its first stage recorded it (an interrupted benchmark) is reported as `not started`, in `mode`.
+ */
 export async function collectArmFigures(
   runId: string,
+  mode: string,
   labels: CorpusLabels,
   targetClasses: ReadonlySet<string>,
   bestConcepts = 5,
 ): Promise<ArmFigures> {
-  const run = await db().run.findUniqueOrThrow({
+  const run = await db().run.findUnique({
     where: { id: runId },
     select: { mode: true, status: true, config: true },
   });
+  if (!run) return { runId, mode, status: 'not started', iterations: [] };
   const config = parseRunConfig(run.config);
   const iterations = await db().iteration.findMany({
     where: { runId },

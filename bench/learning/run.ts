@@ -158,8 +158,8 @@ export async function runBenchmark(client: Client, opts: BenchmarkOptions): Prom
   }).length;
 
   const arms = {
-    explore: await collectArmFigures(runIds.explore, labels, targetClasses),
-    random: await collectArmFigures(runIds.random, labels, targetClasses),
+    explore: await collectArmFigures(runIds.explore, 'explore', labels, targetClasses),
+    random: await collectArmFigures(runIds.random, 'random', labels, targetClasses),
   };
   const summary: BenchmarkSummary = {
     target: listing.dir,

@@ -6,7 +6,8 @@ import { ensureDefaultCorpus } from '../../engine/build-corpus';
 import { loadManifest } from '../../engine/corpus';
 import type { RunningEngine } from '../../engine/server';
 import { runBenchmark, type BenchmarkOptions } from '../../bench/learning/run';
-import { corpusKeyOfUrl } from '../../bench/learning/relevance';
+import { CorpusLabels, corpusKeyOfUrl } from '../../bench/learning/relevance';
+import { collectArmFigures } from '../../bench/learning/figures';
 import type { BenchmarkSummary } from '../../bench/learning/report';
 import { createTestDatabase, smallPetsTarget, temporalClient, testEngine, uniqueId, withWorkers } from './harness';
 
@@ -148,4 +149,15 @@ test('an interrupted benchmark terminates both arms and still writes the report 
   expect(lines).toContain('interrupted: terminating both arms');
   for (const arm of ['explore', 'random'] as const) expect(result.summary.arms[arm].status).not.toBe('completed');
   expect(fs.existsSync(result.files.json)).toBe(true);
+});
+
+test('an arm whose run was ended before its first stage recorded it is reported as not started', async () => {
+  const labels = await CorpusLabels.load(await ensureDefaultCorpus());
+  const runId = uniqueId('it-bench-never');
+  expect(await collectArmFigures(runId, 'random', labels, new Set(['n02085620']))).toEqual({
+    runId,
+    mode: 'random',
+    status: 'not started',
+    iterations: [],
+  });
 });
