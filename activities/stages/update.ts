@@ -11,7 +11,7 @@ import {
   weightByFindChance,
   type EmbeddingGroups,
 } from '../concepts/distribution';
-import { fitConceptGp, fitFindChance } from '../concepts/gp';
+import { fitConceptGp, fitFindChance, type GpFit } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { dropEarlierCopies, iterationFiles } from '../iteration-files';
@@ -68,9 +68,10 @@ export async function updateDistribution(
     let predicted: Float32Array = new Float32Array(vocabulary.length);
     let temperature: number | null = null;
     let probs: Float64Array;
-    let fit: { lengthScale: number | null; noise: number | null; blockWeights?: number[] | null } = {
+    let fit: Pick<GpFit, 'lengthScale' | 'noise' | 'blockWeights'> = {
       lengthScale: null,
       noise: null,
+      blockWeights: null,
     };
     if (run.config.mode === 'random' || observed.length < 2) {
       probs = new Float64Array(vocabulary.length).fill(1 / vocabulary.length);

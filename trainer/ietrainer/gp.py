@@ -92,12 +92,6 @@ DEFAULT_MAX_FIT_POINTS = 1000
 # the M sequential passes stay cheap (about 1 s at M = 2,000).
 INDUCING_POOL_FACTOR = 4
 PROGRESS_EVERY_S = 1.0
-# Per-block length scales (--blocks). At 0.1 two concepts are already unrelated below a cosine
-# of about 0.99. Clusters of concepts with identical rewards (names that find the same images)
-# otherwise pull a scale down to 0.01, where the GP only interpolates between near-duplicates
-# and the float32 grams' rounding of 1 - a.b (1e-7), magnified 10,000-fold, outgrows the
-# fitted noise: the solve then fails as not positive definite.
-BLOCK_LENGTH_SCALE_BOUNDS = (0.1, 1e2)
 
 
 @dataclass
@@ -192,11 +186,7 @@ def fit_hyperparameters(
     if len(x) > max_points:
         pick = rng.choice(len(x), size=max_points, replace=False)
         x, y = x[pick], y[pick]
-    rbf: Kernel = (
-        RBF(1.0, (1e-2, 1e2))
-        if blocks is None
-        else BlockRBF(blocks, [1.0] * len(blocks), BLOCK_LENGTH_SCALE_BOUNDS)
-    )
+    rbf: Kernel = RBF(1.0, (1e-2, 1e2)) if blocks is None else BlockRBF(blocks, [1.0] * len(blocks))
     kernel = ConstantKernel(1.0, (1e-3, 1e3)) * rbf + WhiteKernel(0.5, (1e-4, 1e1))
     report = progress("fit", None)
 
