@@ -1,4 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { HandoverFileError, readFloat32File, writeFileAtomic, writeFloat32File } from '../../lib/files';
+import { logger } from '../../lib/logger';
+import { stateDir } from '../../lib/paths';
 
 /** A word → unit-vector table held in one contiguous Float32Array. */
 export interface WordVectors {
@@ -24,22 +29,98 @@ export function winkEmbeddingsPath(): string {
 const loaded = new Map<string, Promise<WordVectors>>();
 
 /**
- * Loads a wink-format embeddings file once per process (later calls share the same promise).
- * The 307 MB JSON is parsed, copied into a compact Float32Array and then dropped, so the table
- * costs ~140 MB resident after a transient peak of ~0.7 GB while parsing.
+ * Loads a wink-format embeddings file once per process (later calls share the same promise). The 307 MB
+ * JSON takes seconds of CPU and a transient ~0.7 GB to parse, so the first load in a state folder also keeps
+ * the parsed table there in binary (`binaryTableFiles`); every later load — each worker start — reads that
+ * (~140 MB, a fraction of a second) instead. The table costs ~140 MB resident either way.
  */
-export function loadWordVectors(path: string = winkEmbeddingsPath()): Promise<WordVectors> {
-  let pending = loaded.get(path);
+export function loadWordVectors(
+  source: string = winkEmbeddingsPath(),
+  options: { cacheDir?: string } = {},
+): Promise<WordVectors> {
+  const cacheDir = options.cacheDir ?? path.join(stateDir(), 'concepts');
+  const key = `${source}\0${cacheDir}`;
+  let pending = loaded.get(key);
   if (!pending) {
-    pending = readWordVectors(path);
+    pending = readWordVectorTable(source, cacheDir);
     // A failed load must not poison later attempts.
-    pending.catch(() => loaded.delete(path));
-    loaded.set(path, pending);
+    pending.catch(() => loaded.delete(key));
+    loaded.set(key, pending);
   }
   return pending;
 }
 
-async function readWordVectors(path: string): Promise<WordVectors> {
+const WordsFile = z.object({
+  source: z.object({ bytes: z.number(), mtimeMs: z.number() }),
+  dim: z.number().int().positive(),
+  words: z.array(z.string()),
+});
+
+/**
+ * Where the binary copy of `source` lives: the unit vectors (a checked float32 file, lib/files.ts) and the
+ * words of its rows with the source's size and mtime, which a changed source no longer matches.
+ */
+export function binaryTableFiles(source: string, cacheDir: string): { vectors: string; words: string } {
+  const base = path.join(cacheDir, `${path.basename(source).replace(/\.json$/, '')}.table`);
+  return { vectors: `${base}.f32`, words: `${base}.words.json` };
+}
+
+/** Reads `source` through its binary copy in `cacheDir`, making that copy when missing or stale (not memoised). */
+export async function readWordVectorTable(source: string, cacheDir: string): Promise<WordVectors> {
+  const info = await stat(source);
+  // Whole milliseconds: what every file system and copy tool keeps of a modification time.
+  const bytes = info.size;
+  const mtimeMs = Math.trunc(info.mtimeMs);
+  const files = binaryTableFiles(source, cacheDir);
+  const cached = await readBinaryTable(files, { bytes, mtimeMs });
+  if (cached) return cached;
+  const table = await readWordVectors(source);
+  try {
+    // The words first: the vectors file, checked whole, vouches for a complete pair.
+    const words = new Array<string>(table.size);
+    for (const [word, row] of table.rows) words[row] = word;
+    await writeFileAtomic(files.words, JSON.stringify({ source: { bytes, mtimeMs }, dim: table.dim, words }));
+    await writeFloat32File(files.vectors, table.vectors, { rows: table.size, dim: table.dim });
+  } catch (error) {
+    // A read-only or full state folder costs the next start the slow parse again, nothing else.
+    logger.warn(
+      { err: error, dir: cacheDir },
+      'could not keep the word vectors in binary; the next load parses the JSON again',
+    );
+  }
+  return table;
+}
+
+/** The binary copy when it exists, is whole and was made from this source; undefined otherwise. */
+async function readBinaryTable(
+  files: { vectors: string; words: string },
+  source: { bytes: number; mtimeMs: number },
+): Promise<WordVectors | undefined> {
+  let words: z.infer<typeof WordsFile>;
+  try {
+    words = WordsFile.parse(JSON.parse(await readFile(files.words, 'utf8')));
+  } catch {
+    return undefined; // missing, torn or of another format: made again
+  }
+  if (words.source.bytes !== source.bytes || words.source.mtimeMs !== source.mtimeMs) return undefined;
+  try {
+    const { values } = await readFloat32File(files.vectors, { rows: words.words.length, dim: words.dim });
+    return tableOf(words.dim, values, new Map(words.words.map((w, i) => [w, i])));
+  } catch (error) {
+    if (error instanceof HandoverFileError) return undefined;
+    throw error;
+  }
+}
+
+function tableOf(
+  dim: number,
+  vectors: Float32Array,
+  rows: Map<string, number>,
+): WordVectors & { rows: Map<string, number> } {
+  return { dim, size: rows.size, vectors, rows, row: (word) => rows.get(word) ?? -1 };
+}
+
+async function readWordVectors(path: string): Promise<WordVectors & { rows: Map<string, number> }> {
   const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<WinkEmbeddingsFile>;
   const dim = parsed.dimensions;
   const entries = parsed.vectors;
@@ -64,10 +145,5 @@ async function readWordVectors(path: string): Promise<WordVectors> {
     rows.set(word, size);
     size++;
   }
-  return {
-    dim,
-    size,
-    vectors: size === words.length ? vectors : vectors.slice(0, size * dim),
-    row: (word) => rows.get(word) ?? -1,
-  };
+  return tableOf(dim, size === words.length ? vectors : vectors.slice(0, size * dim), rows);
 }
