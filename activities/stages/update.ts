@@ -19,6 +19,7 @@ import { foundFlags, latestRewards } from '../score/evidence';
 import { TOP_MASS_KS, distributionStats } from '../../lib/distribution-stats';
 import { DISTRIBUTION_TOP, type StageRef, type TopConcept } from '../../lib/contract';
 import { temperatureOverride } from '../run-records';
+import { yieldToEventLoop } from '../../lib/yield';
 
 /** Groups of the embedding files used last (a worker serves a handful of runs; each may have its own file). */
 const groupsByFile = new Map<string, Promise<EmbeddingGroups>>();
@@ -117,15 +118,23 @@ export async function updateDistribution(
           signal: ctx.signal,
           onProgress: (progress) => ctx.heartbeat({ gpFound: progress }),
         });
+        await yieldToEventLoop();
         probs = weightByFindChance(probs, chance);
       }
     }
+    // Each pass over the vocabulary below takes a tenth of a second or so; between them the event loop gets
+    // a turn, so a loaded machine's heartbeats never wait for all of them together.
+    await yieldToEventLoop();
     // Concepts other runs added are not this run's to draw.
     probs = restrictToRun(probs, runVocabulary);
+    await yieldToEventLoop();
     const top: TopConcept[] = topConcepts(probs, DISTRIBUTION_TOP).map((id) => ({
       concept: vocabulary[id],
       probability: probs[id],
     }));
+    await yieldToEventLoop();
+    const stats = distributionStats(probs, TOP_MASS_KS);
+    await yieldToEventLoop();
     const row = {
       temperature,
       predicted: float32ToBytes(predicted),
@@ -134,7 +143,7 @@ export async function updateDistribution(
       noise: fit.noise,
       observed: observed.length,
       topConcepts: top as unknown as object,
-      stats: distributionStats(probs, TOP_MASS_KS) as unknown as object,
+      stats: stats as unknown as object,
     };
     await db().distribution.upsert({
       where: { runId_iteration: { runId: ref.runId, iteration: ref.iteration } },
