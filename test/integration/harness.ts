@@ -1,40 +1,31 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { Client as PgClient } from 'pg';
 import { closeDb } from '../../lib/db';
-import { localDatabaseUrl, migrateDeploy } from '../../lib/services/postgres';
 import { startEngine, type EngineOptions, type RunningEngine } from '../../engine/server';
 import { prepareValTarget, PETS_CLASSES } from '../../lib/targets';
 import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
 import type { Progress } from '../../lib/contract';
 import { TEST_TEMPORAL_ADDRESS, TEST_TEMPORAL_PORT } from './services';
+import { TEMPLATE_DATABASE, testDatabaseUrl, withAdmin } from './template-database';
 import { startRun } from '../../lib/client';
 
 /**
- * A fresh database for one test file, migrated with the committed migrations; sets DATABASE_URL. With
- * `template` (a name given to createTestDatabase before, no longer connected to), a copy of that database.
+ * A fresh database for one test file, a copy of the suites' template (migrated, with the concept table:
+ * template-database.ts); sets DATABASE_URL.
  */
-export async function createTestDatabase(name: string, options: { template?: string } = {}): Promise<string> {
+export async function createTestDatabase(name: string): Promise<string> {
   // Suffixed by the suite's Temporal port so suites running at once never share a database.
   const database = `ie_test_${name}_${TEST_TEMPORAL_PORT}`;
-  const base = process.env.IE_TEST_DATABASE_URL ?? localDatabaseUrl('postgres');
-  const admin = new PgClient({ connectionString: base });
-  await admin.connect();
-  try {
+  await withAdmin(async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    const template = options.template && `ie_test_${options.template}_${TEST_TEMPORAL_PORT}`;
-    await admin.query(`CREATE DATABASE "${database}"${template ? ` TEMPLATE "${template}"` : ''}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${database}`;
-  if (!options.template) migrateDeploy(url.toString());
+    await admin.query(`CREATE DATABASE "${database}" TEMPLATE "${TEMPLATE_DATABASE}"`);
+  });
   await closeDb();
-  process.env.DATABASE_URL = url.toString();
+  const url = testDatabaseUrl(database);
+  process.env.DATABASE_URL = url;
   process.env.TEMPORAL_ADDRESS = TEST_TEMPORAL_ADDRESS;
-  return url.toString();
+  return url;
 }
 
 /** A small labelled target carved from the validation split (3 pet classes × 10 images). */

@@ -12,7 +12,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { closeDb, db } from '../../../lib/db';
-import { ensureConceptTable } from '../../../activities/concepts/concept-table';
 import { sampleQueries } from '../../../activities/stages/sample';
 import { stateDir } from '../../../lib/paths';
 import { progressQuery } from '../../../lib/contract';
@@ -96,12 +95,8 @@ beforeAll(async () => {
   llm = await startFakeChatCompletions(() => ({ content: '["close up", "in daylight"]' }), { delayMs: 600 });
   ({ client, connection } = await temporalClient());
 
-  // Every run gets a database of its own, copied from one that already holds the concept vocabulary.
-  await createTestDatabase('kill_template');
-  await ensureConceptTable();
-  await closeDb();
-
-  const databaseUrl = await createTestDatabase('kill_baseline', { template: 'kill_template' });
+  // Every run gets a database of its own.
+  const databaseUrl = await createTestDatabase('kill_baseline');
   removeRunFolder();
   const worker = startWatchedWorker('baseline', databaseUrl);
   let ms: number;
@@ -223,7 +218,7 @@ const CASES: [string, KillCase][] = [
 test.each(CASES)(
   'SIGKILL of the %s: the run completes by itself and its database equals the uninterrupted run',
   async (name, kill) => {
-    const databaseUrl = await createTestDatabase(`kill_${name}`, { template: 'kill_template' });
+    const databaseUrl = await createTestDatabase(`kill_${name}`);
     removeRunFolder();
     const workers: WatchedWorker[] = [];
     try {
