@@ -6,6 +6,7 @@ import {
   Worker,
   type LogLevel,
   type WorkerOptions,
+  type WorkflowBundle,
 } from '@temporalio/worker';
 import * as activities from '../activities';
 import { databaseWait } from '../activities/database-wait';
@@ -17,6 +18,7 @@ import { closeDb } from '../lib/db';
 import { temporalAddress, temporalNamespace, temporalTarget } from '../lib/client/connect';
 import { logger } from '../lib/logger';
 import { UsageError } from '../lib/errors';
+import { workflowBundle } from './workflow-bundle';
 import { DOWNLOAD_QUEUE, IO_QUEUE, SCORE_QUEUE, TRAIN_QUEUE, WORKFLOW_QUEUE } from '../lib/contract';
 
 export type WorkerRole = 'workflows' | 'io' | 'score' | 'train';
@@ -27,13 +29,13 @@ const { scoreCandidates, evaluateEncoder, trainEncoder, downloadShard } = activi
 type RoleWorkerOptions = Omit<WorkerOptions, 'connection' | 'namespace'>;
 
 /** The workers a role runs: one per task queue it polls. */
-function optionsFor(role: WorkerRole): RoleWorkerOptions[] {
+function optionsFor(role: WorkerRole, bundle?: WorkflowBundle): RoleWorkerOptions[] {
   switch (role) {
     case 'workflows':
       return [
         {
           taskQueue: WORKFLOW_QUEUE,
-          workflowsPath: require.resolve('../workflows'),
+          ...(bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') }),
           // The iteration's check for a stage waiting on a queue nobody polls runs here, as a local activity.
           activities: { stageWorkerCheck },
           enableNonLocalActivities: false,
@@ -206,20 +208,23 @@ export function deploymentOptions(env: NodeJS.ProcessEnv = process.env): WorkerO
 }
 
 /** Creates (does not run) the workers of each role on `connection`: one per task queue the role polls. */
-export function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
+export async function createWorkers(connection: NativeConnection, roles: WorkerRole[] = ALL_ROLES): Promise<Worker[]> {
   const versioning = deploymentOptions();
+  const bundle = roles.includes('workflows') ? await workflowBundle() : undefined;
   return Promise.all(
-    roles.flatMap(optionsFor).map((options) =>
-      Worker.create({
-        connection,
-        namespace: temporalNamespace(),
-        ...(versioning && { workerDeploymentOptions: versioning }),
-        // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database or
-        // an object store that is away instead of failing (activities/database-wait.ts, store-wait.ts).
-        interceptors: { activity: [heartbeatPump, databaseWait, storeWait] },
-        ...options,
-      }),
-    ),
+    roles
+      .flatMap((role) => optionsFor(role, bundle))
+      .map((options) =>
+        Worker.create({
+          connection,
+          namespace: temporalNamespace(),
+          ...(versioning && { workerDeploymentOptions: versioning }),
+          // Every activity heartbeats through one pump (activities/heartbeat.ts), and waits out a database or
+          // an object store that is away instead of failing (activities/database-wait.ts, store-wait.ts).
+          interceptors: { activity: [heartbeatPump, databaseWait, storeWait] },
+          ...options,
+        }),
+      ),
   );
 }
 

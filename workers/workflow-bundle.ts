@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { bundleWorkflowCode, Runtime, type WorkflowBundle } from '@temporalio/worker';
+import { writeFileAtomic } from '../lib/files';
+import { logger } from '../lib/logger';
+import { PROJECT_ROOT, stateDir } from '../lib/paths';
+
+/** Folders whose files the workflow bundle can include: workflow code imports only lib/ (.dependency-cruiser.cjs). */
+const SOURCE_DIRS = ['workflows', 'lib'];
+/** Files that decide how it is built: the packages (the SDK and webpack among them) and the compiler options. */
+const BUILD_FILES = ['package-lock.json', 'tsconfig.json'];
+const PREFIX = 'workflow-bundle-';
+
+let pending: Promise<WorkflowBundle> | undefined;
+
+/**
+ * The workflow code as the SDK runs it, bundled (webpack: ~5 s of CPU) once per version of its sources and
+ * kept as `<state>/cache/workflow-bundle-<hash>.js`: every workflow worker a host starts after the first
+ * loads that file. The hash covers every file under workflows/ and lib/ and the build files, so any change
+ * to what the bundle could hold makes a new one; older bundles are removed then (one file, ~2 MB, per host).
+ */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  if (!pending) {
+    pending = cachedBundle();
+    pending.catch(() => (pending = undefined));
+  }
+  return pending;
+}
+
+async function cachedBundle(): Promise<WorkflowBundle> {
+  const dir = path.join(stateDir(), 'cache');
+  const file = path.join(dir, `${PREFIX}${await sourcesHash()}.js`);
+  try {
+    return { code: await readFile(file, 'utf8') };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    // The bundler logs through the SDK's runtime logger, as Worker.create's own bundling did.
+    logger: Runtime.instance().logger,
+  });
+  try {
+    const stale = (await readdir(dir).catch(() => [])).filter((f) => f.startsWith(PREFIX) && f !== path.basename(file));
+    await writeFileAtomic(file, code);
+    await Promise.all(stale.map((f) => rm(path.join(dir, f), { force: true })));
+  } catch (error) {
+    // The next start bundles again; nothing else is lost.
+    logger.warn({ err: error, file }, 'could not keep the workflow bundle; the next worker start bundles again');
+  }
+  return { code };
+}
+
+/** sha256 over the build files and every file under the source folders (path and content, in path order). */
+async function sourcesHash(): Promise<string> {
+  const files = [...BUILD_FILES];
+  for (const dir of SOURCE_DIRS) {
+    const entries = await readdir(path.join(PROJECT_ROOT, dir), { recursive: true, withFileTypes: true });
+    for (const e of entries) if (e.isFile()) files.push(path.relative(PROJECT_ROOT, path.join(e.parentPath, e.name)));
+  }
+  const hash = createHash('sha256');
+  for (const file of files.sort()) {
+    hash.update(file).update('\0');
+    hash.update(await readFile(path.join(PROJECT_ROOT, file))).update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
