@@ -44,8 +44,11 @@ def normalise_blocks(x: np.ndarray, blocks: Sequence[int]) -> np.ndarray:
         raise ValueError(f"blocks {list(blocks)} do not add up to the width {x.shape[1]}")
     out = np.empty_like(x)
     for cols in block_slices(blocks):
-        norms = np.linalg.norm(x[:, cols], axis=1, keepdims=True)
-        out[:, cols] = x[:, cols] / np.maximum(norms, 1e-12)
+        part = x[:, cols]
+        # einsum and in-place ops: a fraction of np.linalg.norm's time (every update).
+        norms = np.sqrt(np.einsum("ij,ij->i", part, part))
+        np.maximum(norms, 1e-12, out=norms)
+        np.divide(part, norms[:, None], out=out[:, cols])
     return out
 
 
