@@ -51,7 +51,8 @@ function filesUnder(dir: string): string[] {
 }
 
 test('io, score and train on separate hosts sharing only Temporal, PostgreSQL and S3: the run equals a one-host run, and a killed train host resumes elsewhere from its checkpoint', async () => {
-  const config = env.runConfig({ train: { steps: 40, checkpointEvery: 4, batchSize: 32 } });
+  // Enough steps that the train host is killed mid-training after a checkpoint of iteration 1.
+  const config = env.runConfig({ train: { steps: 24, checkpointEvery: 4, batchSize: 32 } });
   const runId = uniqueId('it-hosts');
   const { client, connection } = await temporalClient();
   const hostEnv = (dir: string): NodeJS.ProcessEnv => ({

@@ -23,18 +23,19 @@ export async function insertRunRow(
 }
 
 /**
- * Asserts that a finished run of `smallRunConfig` (2 iterations of 24 queries) holds one row per natural key:
- * one fetch outcome per URL its queries found, one query and one concept reward per sampled concept, one
- * timing per stage, one reward per distinct candidate, one Image row per stored file.
+ * Asserts that a finished run of `smallRunConfig` (24 queries an iteration; `iterations` of them, 2 unless
+ * the test set another number) holds one row per natural key: one fetch outcome per URL its queries found, one
+ * query and one concept reward per sampled concept, one timing per stage, one reward per distinct candidate,
+ * one Image row per stored file.
  */
-export async function expectOneRowPerNaturalKey(runId: string): Promise<void> {
+export async function expectOneRowPerNaturalKey(runId: string, iterations = 2): Promise<void> {
   const urls = await db().$queryRaw<{ url: string }[]>`
     SELECT DISTINCT r.url FROM "Query" q JOIN "SearchResult" r ON r.query = q."searchKey" AND r.provider = q.provider
     WHERE q."runId" = ${runId} AND r.rank < 10`;
   expect(await db().fetch.count({ where: { runId } })).toBe(urls.length);
-  expect(await db().query.count({ where: { runId } })).toBe(48);
-  expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
-  expect(await db().stageTiming.count({ where: { runId } })).toBe(14);
+  expect(await db().query.count({ where: { runId } })).toBe(24 * iterations);
+  expect(await db().conceptReward.count({ where: { runId } })).toBe(24 * iterations);
+  expect(await db().stageTiming.count({ where: { runId } })).toBe(7 * iterations);
   const distinctCandidates = await db().candidate.findMany({ where: { runId }, distinct: ['iteration', 'sha256'] });
   expect(await db().imageReward.count({ where: { runId } })).toBe(distinctCandidates.length);
   const images = await db().image.findMany({ select: { path: true } });

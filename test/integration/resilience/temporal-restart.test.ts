@@ -43,7 +43,8 @@ afterAll(async () => {
 });
 
 test('Temporal stopped mid-training and started again: the worker reconnects, the run completes, the database equals an uninterrupted run', async () => {
-  const config = env.runConfig({ train: { steps: 30, checkpointEvery: 5, batchSize: 32 } });
+  // One iteration: the outage falls in its training.
+  const config = env.runConfig({ iterations: 1, train: { steps: 30, checkpointEvery: 5, batchSize: 32 } });
   const runId = uniqueId('it-temporal-restart');
 
   // The uninterrupted run, under the same id (the id seeds the run's draws), in a database of its own.
@@ -82,13 +83,13 @@ test('Temporal stopped mid-training and started again: the worker reconnects, th
       const result = (await new Client({ connection }).workflow.getHandle(runId).result()) as Progress;
       faultedMs = performance.now() - runStarted;
       expect(result.status).toBe('completed');
-      expect(result.history.map((h) => h.iteration)).toEqual([0, 1]);
+      expect(result.history.map((h) => h.iteration)).toEqual([0]);
     } finally {
       await connection.close();
     }
   });
   expect(await db().iterationFailure.count({ where: { runId } })).toBe(0);
-  await expectOneRowPerNaturalKey(runId);
+  await expectOneRowPerNaturalKey(runId, 1);
   const actual = await naturalKeys(runId);
   recordRecovery({
     fault: 'Temporal server stopped mid-training and restarted',
