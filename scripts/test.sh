@@ -45,15 +45,17 @@ if [ $# -gt 0 ]; then
   exec npx --no-install jest --ci "$@"
 fi
 # Two streams at once: the fault tests (test/integration/resilience) spend most of their time waiting
-# (heartbeat timeouts, outages, frozen workers) on a Temporal server of their own; everything else runs
-# beside them. What both share was made above and is stopped after both end.
+# (heartbeat timeouts, outages, frozen workers) on a Temporal server of their own, so the multi-host test (CPU
+# for the minutes they wait) runs there too; everything else runs beside them. What both share was made above
+# and is stopped after both end.
+second_stream=(test/integration/resilience/ test/integration/multi-host.test.ts)
 faults_port=$((${IE_TEST_TEMPORAL_PORT:-7299} - 1))
 (
   set -o pipefail
-  IE_TEST_TEMPORAL_PORT=$faults_port npx --no-install jest --ci test/integration/resilience 2>&1 | sed -u 's/^/[faults] /'
+  IE_TEST_TEMPORAL_PORT=$faults_port npx --no-install jest --ci "${second_stream[@]}" 2>&1 | sed -u 's/^/[faults] /'
 ) &
 faults=$!
 status=0
-npx --no-install jest --ci --testPathIgnorePatterns '/test/integration/resilience/' || status=$?
+npx --no-install jest --ci --testPathIgnorePatterns "${second_stream[@]}" || status=$?
 wait "$faults" || status=$?
 exit "$status"
