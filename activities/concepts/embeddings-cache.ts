@@ -47,9 +47,11 @@ type Sidecar = z.infer<typeof Sidecar>;
 
 /** sha256 over the vocabulary in id order, so a reordered or edited vocabulary invalidates the cache. */
 export function vocabularySha256(vocabulary: string[]): string {
-  const hash = createHash('sha256');
-  for (const concept of vocabulary) hash.update(concept).update('\n');
-  return hash.digest('hex');
+  // One update over the joined names (each followed by a newline): the same digest as one update per name,
+  // without 117,798 calls into the hash that held the event loop for a quarter of a second.
+  return createHash('sha256')
+    .update(vocabulary.length ? `${vocabulary.join('\n')}\n` : '')
+    .digest('hex');
 }
 
 /**

@@ -149,6 +149,8 @@ export async function updateDistribution(
       where: { runId_iteration: { runId: ref.runId, iteration: ref.iteration } },
       create: { runId: ref.runId, iteration: ref.iteration, ...row },
       update: row,
+      // Not the row back: decoding its two vocabulary-long byte columns held the event loop for half a second.
+      select: { iteration: true },
     });
     ctx.log.info(
       { observed: observed.length, temperature, ...fit, top: top.slice(0, 5).map((t) => t.concept) },
