@@ -57,29 +57,45 @@ const WordsFile = z.object({
 });
 
 /**
- * Where the binary copy of `source` lives: the unit vectors (a checked float32 file, lib/files.ts) and the
- * words of its rows with the source's size and mtime, which a changed source no longer matches.
+ * Where the binary copy of this version of `source` (its size and whole-millisecond mtime) lives: the unit
+ * vectors (a checked float32 file, lib/files.ts) and the words of its rows. Named by the version, a pair never
+ * mixes files made from two versions; a changed source gets a pair of its own.
  */
-export function binaryTableFiles(source: string, cacheDir: string): { vectors: string; words: string } {
-  const base = path.join(cacheDir, `${path.basename(source).replace(/\.json$/, '')}.table`);
+export function binaryTableFiles(
+  source: string,
+  cacheDir: string,
+  version: SourceVersion,
+): { vectors: string; words: string } {
+  const name = path.basename(source).replace(/\.json$/, '');
+  const base = path.join(cacheDir, `${name}-${version.bytes}-${version.mtimeMs}.table`);
   return { vectors: `${base}.f32`, words: `${base}.words.json` };
+}
+
+/** What tells one version of a source file from another. */
+interface SourceVersion {
+  bytes: number;
+  mtimeMs: number;
+}
+
+/** The version of `source` on disk now. */
+export async function sourceVersion(source: string): Promise<SourceVersion> {
+  const info = await stat(source);
+  // Whole milliseconds: what every file system and copy tool keeps of a modification time.
+  return { bytes: info.size, mtimeMs: Math.trunc(info.mtimeMs) };
 }
 
 /** Reads `source` through its binary copy in `cacheDir`, making that copy when missing or stale (not memoised). */
 export async function readWordVectorTable(source: string, cacheDir: string): Promise<WordVectors> {
-  const info = await stat(source);
-  // Whole milliseconds: what every file system and copy tool keeps of a modification time.
-  const bytes = info.size;
-  const mtimeMs = Math.trunc(info.mtimeMs);
-  const files = binaryTableFiles(source, cacheDir);
-  const cached = await readBinaryTable(files, { bytes, mtimeMs });
+  const version = await sourceVersion(source);
+  const files = binaryTableFiles(source, cacheDir, version);
+  const cached = await readBinaryTable(files, version);
   if (cached) return cached;
   const table = await readWordVectors(source);
   try {
     // The words first: the vectors file, checked whole, vouches for a complete pair.
     const words = new Array<string>(table.size);
     for (const [word, row] of table.rows) words[row] = word;
-    await writeFileAtomic(files.words, JSON.stringify({ source: { bytes, mtimeMs }, dim: table.dim, words }));
+    await writeFileAtomic(files.words, JSON.stringify({ source: version, dim: table.dim, words }));
     await writeFloat32File(files.vectors, table.vectors, { rows: table.size, dim: table.dim });
   } catch (error) {
     // A read-only or full state folder costs the next start the slow parse again, nothing else.
@@ -94,7 +110,7 @@ export async function readWordVectorTable(source: string, cacheDir: string): Pro
 /** The binary copy when it exists, is whole and was made from this source; undefined otherwise. */
 async function readBinaryTable(
   files: { vectors: string; words: string },
-  source: { bytes: number; mtimeMs: number },
+  source: SourceVersion,
 ): Promise<WordVectors | undefined> {
   let words: z.infer<typeof WordsFile>;
   try {

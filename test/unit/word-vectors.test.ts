@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { binaryTableFiles, readWordVectorTable } from '../../activities/concepts/word-vectors';
+import { binaryTableFiles, readWordVectorTable, sourceVersion } from '../../activities/concepts/word-vectors';
 
 let dir: string;
 let source: string;
@@ -33,7 +33,7 @@ test('the first read keeps the table in binary; a later read answers from it, wi
   expect(Array.from(first.vectors.subarray(first.row('dog') * 3, first.row('dog') * 3 + 3))).toEqual(
     [0.6, 0.8, 0].map(Math.fround),
   );
-  const files = binaryTableFiles(source, cacheDir);
+  const files = binaryTableFiles(source, cacheDir, await sourceVersion(source));
   expect(existsSync(files.vectors) && existsSync(files.words)).toBe(true);
 
   garbleKeepingSizeAndMtime(source);
@@ -55,7 +55,7 @@ test('a source changed since its binary copy was made is parsed again, and a tor
 
   writeFileSync(source, JSON.stringify({ dimensions: 3, vectors: { dog: [1, 0, 0, 1, 0] } }));
   await readWordVectorTable(source, cacheDir);
-  const files = binaryTableFiles(source, cacheDir);
+  const files = binaryTableFiles(source, cacheDir, await sourceVersion(source));
   writeFileSync(files.vectors, statSync(files.vectors).size > 8 ? 'torn' : '');
   const again = await readWordVectorTable(source, cacheDir);
   expect(again.size).toBe(1);
