@@ -16,13 +16,12 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, symlin
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { Client as PgClient } from 'pg';
 import { closeDb, db } from '../lib/db';
 import { PROJECT_ROOT, stateDir } from '../lib/paths';
 import { iterationWorkflowId } from '../lib/contract';
 import type { RunConfigInput } from '../lib/config';
 import { startRun } from '../lib/client';
-import { ensureLocalPostgres, localDatabaseUrl, migrateDeploy } from '../lib/services/postgres';
+import { ensureLocalPostgres, localDatabaseUrl, migrateDeploy, recreateDatabase } from '../lib/services/postgres';
 import { ensureTemporalDevServer, stopTemporalDevServer } from '../lib/services/temporal';
 import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { startEngine } from '../engine/server';
@@ -106,12 +105,7 @@ async function runArm(
   temporalAddress: string,
 ): Promise<Arm> {
   const database = `ie_bench_shards_${io}`;
-  const admin = new PgClient({ connectionString: localDatabaseUrl('postgres') });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${database}"`);
-  await admin.end();
-  const databaseUrl = localDatabaseUrl(database);
+  const databaseUrl = await recreateDatabase(localDatabaseUrl('postgres'), database);
   migrateDeploy(databaseUrl);
   await closeDb();
   process.env.DATABASE_URL = databaseUrl;

@@ -33,7 +33,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { closeDb } from '../lib/db';
 import { PROJECT_ROOT, pythonExecutable, stateDir } from '../lib/paths';
-import { ensureLocalPostgres, localDatabaseUrl, migrateDeploy } from '../lib/services/postgres';
+import { ensureLocalPostgres, localDatabaseUrl, migrateDeploy, recreateDatabase } from '../lib/services/postgres';
 import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { iterationFiles } from '../activities/iteration-files';
 import { seedRun, shapeFor, type Seeded } from './scale/seed';
@@ -200,15 +200,7 @@ async function runStage(stage: Stage, seeded: Seeded, work: string, r50: string)
 }
 
 async function freshDatabase(name: string): Promise<string> {
-  const admin = new Client({ connectionString: localDatabaseUrl('postgres') });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = localDatabaseUrl(name);
+  const url = await recreateDatabase(localDatabaseUrl('postgres'), name);
   migrateDeploy(url);
   return url;
 }

@@ -35,7 +35,8 @@ function optionsFor(role: WorkerRole, bundle?: WorkflowBundle): RoleWorkerOption
       return [
         {
           taskQueue: WORKFLOW_QUEUE,
-          ...(bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') }),
+          // workers/workflow-bundle.ts; absent only where nothing is created (readyLine reads the queues).
+          workflowBundle: bundle,
           // The iteration's check for a stage waiting on a queue nobody polls runs here, as a local activity.
           activities: { stageWorkerCheck },
           enableNonLocalActivities: false,

@@ -224,6 +224,29 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
+/**
+ * Drops `database` on the server of `serverUrl` (any database URL on that server) and creates it afresh: empty,
+ * or a copy of `template` (which nobody may be connected to). Returns the new database's URL.
+ */
+export async function recreateDatabase(
+  serverUrl: string,
+  database: string,
+  options: { template?: string } = {},
+): Promise<string> {
+  const url = new URL(serverUrl);
+  url.pathname = '/postgres';
+  const client = new Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await client.query(`CREATE DATABASE "${database}"${options.template ? ` TEMPLATE "${options.template}"` : ''}`);
+  } finally {
+    await client.end();
+  }
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
 /** Applies the committed migrations (`prisma migrate deploy`): safe to run on every start. */
 export function migrateDeploy(databaseUrl: string): void {
   try {

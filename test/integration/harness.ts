@@ -7,7 +7,8 @@ import { createWorkers, installRuntimeLogging } from '../../workers/create';
 import type { RunConfigInput } from '../../lib/config';
 import type { Progress } from '../../lib/contract';
 import { TEST_TEMPORAL_ADDRESS, TEST_TEMPORAL_PORT } from './services';
-import { TEMPLATE_DATABASE, testDatabaseUrl, withAdmin } from './template-database';
+import { TEMPLATE_DATABASE, testServerUrl } from './template-database';
+import { recreateDatabase } from '../../lib/services/postgres';
 import { startRun } from '../../lib/client';
 
 /**
@@ -17,12 +18,8 @@ import { startRun } from '../../lib/client';
 export async function createTestDatabase(name: string): Promise<string> {
   // Suffixed by the suite's Temporal port so suites running at once never share a database.
   const database = `ie_test_${name}_${TEST_TEMPORAL_PORT}`;
-  await withAdmin(async (admin) => {
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${database}" TEMPLATE "${TEMPLATE_DATABASE}"`);
-  });
+  const url = await recreateDatabase(testServerUrl(), database, { template: TEMPLATE_DATABASE });
   await closeDb();
-  const url = testDatabaseUrl(database);
   process.env.DATABASE_URL = url;
   process.env.TEMPORAL_ADDRESS = TEST_TEMPORAL_ADDRESS;
   return url;
