@@ -16,7 +16,7 @@ import { db } from '../../lib/db';
 import { logger } from '../../lib/logger';
 import { askedConcept, startFakeChatCompletions, type FakeChatCompletions } from '../support/fake-chat-completions';
 import { runToCompletion, temporalClient, uniqueId, useTestEnvironment } from './harness';
-import { insertRunRow } from './run-rows';
+import { expectTemperatureFromPredictions, insertRunRow } from './run-rows';
 
 jest.setTimeout(15 * 60_000);
 
@@ -297,7 +297,7 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
     const distribution = await db().distribution.findUniqueOrThrow({
       where: { runId_iteration: { runId, iteration: 0 } },
     });
-    expect(distribution.temperature).not.toBeNull();
+    await expectTemperatureFromPredictions(runId, 0, distribution.temperature);
     const probs = float32FromBytes(distribution.probs);
     const predicted = float32FromBytes(distribution.predicted);
     expect(probs).toHaveLength(names.names.length);

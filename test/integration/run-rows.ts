@@ -1,5 +1,6 @@
-// What a run leaves in the database, for fault tests that assert it equals an uninterrupted run's; and a bare
-// run row for tests that fill a run's tables themselves.
+// What a run leaves in the database, for fault tests that assert it equals an uninterrupted run's; a bare run
+// row for tests that fill a run's tables themselves; and what an update stage's distribution row must hold.
+import { float32FromBytes } from '../../lib/bytes';
 import { db } from '../../lib/db';
 
 /** A run row with no workflow behind it (status running), for tests that write the run's other rows. */
@@ -78,4 +79,32 @@ export async function naturalKeys(runId: string): Promise<Record<string, string[
     evaluation: keys(await db().evaluation.findMany(where), (r) => [r.iteration, r.metric]),
     iterationFailure: keys(await db().iterationFailure.findMany(where), (r) => [r.iteration, r.failure]),
   };
+}
+
+/**
+ * Iteration `iteration`'s update fitted the GP on the concepts that found images, and the temperature it reports
+ * is the stored one: calibrated (> 0) when the predictions over the concepts still drawable differ, null (a
+ * uniform draw) when the fit found no pattern and predicted them all alike — which a run this short, with
+ * rewards from an encoder trained a few steps, can do.
+ */
+export async function expectTemperatureFromPredictions(
+  runId: string,
+  iteration: number,
+  reported: number | null,
+): Promise<void> {
+  const row = await db().distribution.findUniqueOrThrow({ where: { runId_iteration: { runId, iteration } } });
+  expect(row.observed).toBeGreaterThanOrEqual(2);
+  expect(row.temperature).toBe(reported);
+  const predicted = float32FromBytes(row.predicted);
+  const probs = float32FromBytes(row.probs);
+  const drawable = new Set<number>();
+  probs.forEach((p, id) => {
+    if (p > 0) drawable.add(predicted[id]);
+  });
+  expect(drawable.size).toBeGreaterThan(0);
+  if (reported === null) expect(drawable.size).toBe(1);
+  else {
+    expect(reported).toBeGreaterThan(0);
+    expect(drawable.size).toBeGreaterThan(1);
+  }
 }

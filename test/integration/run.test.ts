@@ -10,6 +10,7 @@ import {
 } from '../../lib/contract';
 import { temporalClient, uniqueId, useTestEnvironment, withWorkers } from './harness';
 import { currentDetails } from './run-watch';
+import { expectTemperatureFromPredictions } from './run-rows';
 import { startRun } from '../../lib/client';
 
 jest.setTimeout(15 * 60_000);
@@ -51,7 +52,6 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
     ]);
   }
   expect(result.imagesDownloaded).toBeGreaterThan(0);
-  expect(result.history[1].temperature).not.toBeNull();
 
   // Each iteration is its own workflow execution named after the run, with a static summary
   for (const i of [0, 1]) {
@@ -93,6 +93,7 @@ test('a 2-iteration run completes end to end on the real services, trainer and O
   expect(await db().query.count({ where: { runId } })).toBe(48);
   expect(await db().conceptReward.count({ where: { runId } })).toBe(48);
   expect(await db().distribution.count({ where: { runId } })).toBe(2);
+  await expectTemperatureFromPredictions(runId, 1, result.history[1].temperature);
   expect(await db().evaluation.count({ where: { runId, metric: 'knn_accuracy' } })).toBe(2);
   const candidates = await db().candidate.findMany({ where: { runId }, distinct: ['iteration', 'sha256'] });
   expect(await db().imageReward.count({ where: { runId } })).toBe(candidates.length);
