@@ -1,4 +1,4 @@
-import MiniSearch from 'minisearch';
+import MiniSearch, { type Options } from 'minisearch';
 import type { ManifestRecord } from './corpus';
 import { stableHash, normaliseText, processTerm, tokenize } from './text';
 
@@ -6,6 +6,14 @@ interface IndexedDoc {
   id: number;
   caption: string;
 }
+
+const MINISEARCH_OPTIONS: Options<IndexedDoc> = {
+  fields: ['caption'],
+  storeFields: [],
+  tokenize,
+  processTerm,
+  searchOptions: { combineWith: 'OR', fuzzy: false, prefix: false },
+};
 
 export interface SearchPage {
   /** Number of images matching the query. */
@@ -20,26 +28,35 @@ export interface SearchPage {
  * the way a real engine would, using nothing but the query and the key.
  */
 export class SearchIndex {
-  private readonly mini: MiniSearch<IndexedDoc>;
   private readonly cache = new Map<string, Int32Array>();
 
   private constructor(
     private readonly records: readonly ManifestRecord[],
+    private readonly mini: MiniSearch<IndexedDoc>,
     private readonly cacheSize: number,
-  ) {
-    this.mini = new MiniSearch<IndexedDoc>({
-      fields: ['caption'],
-      storeFields: [],
-      tokenize,
-      processTerm,
-      searchOptions: { combineWith: 'OR', fuzzy: false, prefix: false },
-    });
-    // One document per image, so document frequencies and lengths are exactly per-image BM25.
-    this.mini.addAll(records.map((r, id) => ({ id, caption: r.caption })));
-  }
+  ) {}
 
   static build(records: readonly ManifestRecord[], cacheSize = 256): SearchIndex {
-    return new SearchIndex(records, cacheSize);
+    const mini = new MiniSearch<IndexedDoc>(MINISEARCH_OPTIONS);
+    // One document per image, so document frequencies and lengths are exactly per-image BM25.
+    mini.addAll(records.map((r, id) => ({ id, caption: r.caption })));
+    return new SearchIndex(records, mini, cacheSize);
+  }
+
+  /**
+   * The index `toJSON` wrote for these same records (index-cache.ts checks that it is theirs). A copy for
+   * another number of images is refused.
+   */
+  static async fromJSON(records: readonly ManifestRecord[], json: string, cacheSize = 256): Promise<SearchIndex> {
+    const mini = await MiniSearch.loadJSONAsync<IndexedDoc>(json, MINISEARCH_OPTIONS);
+    if (mini.documentCount !== records.length)
+      throw new Error(`the saved index holds ${mini.documentCount} images, the manifest ${records.length}`);
+    return new SearchIndex(records, mini, cacheSize);
+  }
+
+  /** The index as minisearch serialises it: loading it back costs a fraction of building it. */
+  toJSON(): string {
+    return JSON.stringify(this.mini);
   }
 
   get size(): number {

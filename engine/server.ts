@@ -21,7 +21,8 @@ import {
 } from './faults';
 import { ImageStore } from './image-store';
 import { encodeKey } from './keys';
-import { SearchIndex } from './search-index';
+import { openSearchIndex } from './index-cache';
+import type { SearchIndex } from './search-index';
 import { normaliseText } from './text';
 
 export { encodeKey } from './keys';
@@ -101,10 +102,10 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
   const started = Date.now();
   const records = await loadManifest(manifestPath);
   const loadedMs = Date.now() - started;
-  const index = SearchIndex.build(records);
+  const { index, loaded } = await openSearchIndex(manifestPath, records);
   log.info(
     { manifestPath, images: records.length, loadMs: loadedMs, indexMs: Date.now() - started - loadedMs },
-    'index built',
+    loaded ? 'index loaded' : 'index built',
   );
 
   const byKey = new Map(records.map((r) => [r.key, r]));
