@@ -5,29 +5,30 @@ import type { ManifestRecord } from './corpus';
 import { SearchIndex } from './search-index';
 import { writeFileAtomic } from '../lib/files';
 import { logger } from '../lib/logger';
-import { PROJECT_ROOT, stateDir } from '../lib/paths';
+import { PROJECT_ROOT } from '../lib/paths';
 
 const log = logger.child({ component: 'engine' });
 
 /** Files whose code decides what the index holds: the tokenizer, the index itself, and the packages (minisearch). */
 const INDEX_CODE = ['engine/text.ts', 'engine/search-index.ts', 'package-lock.json'];
-const PREFIX = 'search-index-';
+const INFIX = 'search-index-';
 
 /**
- * The engine's search index, kept on disk per manifest: building it takes ~8 s of CPU for the default
- * corpus's 100,000 captions at every engine start, loading the kept copy a fraction of that
- * (docs/benchmarks.md). The copy is `<cacheDir>/search-index-<manifest>-<content>.json`: <manifest> names
- * the manifest's path, <content> hashes the records' keys and captions in order with the code that indexes
- * them, so a changed corpus, tokenizer or minisearch version builds a new one, which replaces the
- * manifest's older copies (one file per manifest, about a third of the manifest's size). A copy that cannot
- * be read back is rebuilt, with a warning; a copy that cannot be written costs only the next start's build.
+ * The engine's search index, kept on disk beside its manifest: building it takes ~9 s of CPU for the
+ * default corpus's 101,000 captions at every engine start, loading the kept copy a third of that
+ * (docs/benchmarks.md). The copy is `<manifest>.search-index-<hash>.json` in the manifest's folder (or
+ * `cacheDir`), so it goes where the corpus goes; <hash> covers the records' keys and captions in order with
+ * the code that indexes them, so a changed corpus, tokenizer or minisearch version builds a new one, which
+ * replaces the manifest's older copies (one file per manifest, about a third of the manifest's size). A copy
+ * that cannot be read back is rebuilt, with a warning; one that cannot be written (a read-only corpus
+ * folder) costs each start a build, with a warning.
  */
 export async function openSearchIndex(
   manifestPath: string,
   records: readonly ManifestRecord[],
-  cacheDir = path.join(stateDir(), 'cache'),
+  cacheDir = path.dirname(path.resolve(manifestPath)),
 ): Promise<{ index: SearchIndex; loaded: boolean }> {
-  const prefix = `${PREFIX}${shortHash(path.resolve(manifestPath))}-`;
+  const prefix = `${path.basename(manifestPath)}.${INFIX}`;
   const file = path.join(cacheDir, `${prefix}${await contentHash(records)}.json`);
   const kept = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
@@ -51,10 +52,6 @@ export async function openSearchIndex(
     log.warn({ err: error, file }, 'could not keep the search index; the next engine start builds it again');
   }
   return { index, loaded: false };
-}
-
-function shortHash(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }
 
 async function contentHash(records: readonly ManifestRecord[]): Promise<string> {

@@ -23,7 +23,7 @@ const QUERIES = ['golden retriever', 'retriever', 'go-kart', 'cat', 'nothing her
 
 describe('openSearchIndex', () => {
   let dir: string;
-  const manifest = '/corpora/a/manifest.jsonl';
+  const manifest = '/corpora/a/manifest.jsonl'; // only its name matters: the copies go to `dir`
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'ie-index-cache-'));
@@ -51,9 +51,16 @@ describe('openSearchIndex', () => {
     expect(readdirSync(dir)).toHaveLength(1);
     expect(readdirSync(dir)).not.toContain(old);
     // Another manifest's copy is its own, and stays.
-    await openSearchIndex('/corpora/b/manifest.jsonl', recordsOf(CAPTIONS), dir);
+    await openSearchIndex('/corpora/a/other.jsonl', recordsOf(CAPTIONS), dir);
     await openSearchIndex(manifest, recordsOf(changed), dir);
     expect(readdirSync(dir)).toHaveLength(2);
+  });
+
+  it('keeps the copy beside its manifest by default', async () => {
+    const manifestPath = path.join(dir, 'corpus.jsonl');
+    await openSearchIndex(manifestPath, recordsOf(CAPTIONS));
+    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^corpus\.jsonl\.search-index-[0-9a-f]{16}\.json$/)]);
+    expect((await openSearchIndex(manifestPath, recordsOf(CAPTIONS))).loaded).toBe(true);
   });
 
   it('rebuilds a kept copy that cannot be read back, and replaces it', async () => {
