@@ -15,20 +15,16 @@ describe('default corpus', () => {
   let state: string;
   let records: ManifestRecord[];
   let manifestPath: string;
-  let buildMs: number;
 
   beforeAll(async () => {
     state = mkdtempSync(path.join(tmpdir(), 'ie-corpus-'));
-    const started = Date.now();
     manifestPath = await ensureDefaultCorpus({ stateDir: state });
-    buildMs = Date.now() - started;
     records = await loadManifest(manifestPath);
   });
 
   afterAll(() => rmSync(state, { recursive: true, force: true }));
 
   it('holds Tiny ImageNet train plus the full-size photos, never val or test', () => {
-    expect(buildMs).toBeLessThan(60_000);
     expect(records).toHaveLength(101_000);
     expect(records.filter((r) => r.key.startsWith('tiny/'))).toHaveLength(100_000);
     expect(records.filter((r) => r.key.startsWith('photo/'))).toHaveLength(1000);
