@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { HandoverFileError, readFloat32File, writeFileAtomic, writeFloat32File } from '../../lib/files';
@@ -97,6 +97,7 @@ export async function readWordVectorTable(source: string, cacheDir: string): Pro
     for (const [word, row] of table.rows) words[row] = word;
     await writeFileAtomic(files.words, JSON.stringify({ source: version, dim: table.dim, words }));
     await writeFloat32File(files.vectors, table.vectors, { rows: table.size, dim: table.dim });
+    await removeOlderCopies(source, cacheDir, files);
   } catch (error) {
     // A read-only or full state folder costs the next start the slow parse again, nothing else.
     logger.warn(
@@ -106,6 +107,26 @@ export async function readWordVectorTable(source: string, cacheDir: string): Pro
   }
   return table;
 }
+
+/**
+ * Removes the copies of `source`'s earlier versions (each ~140 MB for the default table; a reinstall of the
+ * package gives the source a new mtime), keeping `current`.
+ */
+async function removeOlderCopies(
+  source: string,
+  cacheDir: string,
+  current: { vectors: string; words: string },
+): Promise<void> {
+  const prefix = `${path.basename(source).replace(/\.json$/, '')}-`;
+  const keep = new Set([path.basename(current.vectors), path.basename(current.words)]);
+  const older = (await readdir(cacheDir)).filter(
+    (f) => f.startsWith(prefix) && OLDER_COPY.test(f.slice(prefix.length)) && !keep.has(f),
+  );
+  await Promise.all(older.map((f) => rm(path.join(cacheDir, f), { force: true })));
+}
+
+/** What follows `<name>-` in a binary copy's file name (binaryTableFiles). */
+const OLDER_COPY = /^\d+-\d+\.table\.(f32|words\.json)$/;
 
 /** The binary copy when it exists, is whole and was made from this source; undefined otherwise. */
 async function readBinaryTable(

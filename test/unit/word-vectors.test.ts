@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binaryTableFiles, readWordVectorTable, sourceVersion } from '../../activities/concepts/word-vectors';
@@ -53,9 +53,14 @@ test('a source changed since its binary copy was made is parsed again, and a tor
   utimesSync(source, SOURCE_MTIME_S + 10, SOURCE_MTIME_S + 10);
   await expect(readWordVectorTable(source, cacheDir)).rejects.toThrow(/JSON/);
 
+  const olderCopies = readdirSync(cacheDir);
+  expect(olderCopies).toHaveLength(2);
   writeFileSync(source, JSON.stringify({ dimensions: 3, vectors: { dog: [1, 0, 0, 1, 0] } }));
   await readWordVectorTable(source, cacheDir);
   const files = binaryTableFiles(source, cacheDir, await sourceVersion(source));
+  // The new version's pair replaced the older one.
+  expect(readdirSync(cacheDir).sort()).toEqual([path.basename(files.vectors), path.basename(files.words)].sort());
+  for (const f of olderCopies) expect(readdirSync(cacheDir)).not.toContain(f);
   writeFileSync(files.vectors, statSync(files.vectors).size > 8 ? 'torn' : '');
   const again = await readWordVectorTable(source, cacheDir);
   expect(again.size).toBe(1);
