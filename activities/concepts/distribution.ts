@@ -161,6 +161,8 @@ export interface EmbeddingGroups {
   multiplicity: Uint32Array;
   /** One concept per distinct embedding (the first), ascending. */
   representatives: number[];
+  /** For each concept, its point: the index in `representatives` of the concept its embedding is first seen at. */
+  point: Uint32Array;
 }
 
 /**
@@ -194,7 +196,30 @@ export async function embeddingGroups(vectors: Float32Array, dim: number): Promi
     group[i] = g;
     sizes[g]++;
   }
-  return { multiplicity: group.map((g) => sizes[g]), representatives };
+  return { multiplicity: group.map((g) => sizes[g]), representatives, point: group };
+}
+
+/**
+ * One concept per distinct embedding that still has a drawable concept (neither in `excluded` nor, when
+ * `member` is given, outside the run), ascending: what τ is calibrated on. A point whose first concept was
+ * queried still counts through its other names, which stay drawable. O(vocabulary).
+ */
+export function drawablePoints(
+  groups: EmbeddingGroups,
+  count: number,
+  excluded: ReadonlySet<number>,
+  member?: ArrayLike<number>,
+): number[] {
+  const seen = new Uint8Array(groups.representatives.length);
+  const out: number[] = [];
+  for (let id = 0; id < count; id++) {
+    if (excluded.has(id) || (member !== undefined && !member[id])) continue;
+    const point = groups.point[id];
+    if (seen[point]) continue;
+    seen[point] = 1;
+    out.push(id);
+  }
+  return out;
 }
 
 /** Scores of the given concepts only (e.g. one per distinct embedding, for calibrating τ). */
@@ -218,30 +243,26 @@ export function spreadOverDuplicates(probs: Float64Array, multiplicity: ArrayLik
 /**
  * The next iteration's p(c) ∝ exp(r̂(c)/τ) from the GP's predictions: concepts in `excluded` (those already
  * queried, when a repeated query would return the same images) get nothing; τ is `fixedTemperature` when
- * given, else calibrated so that the `topK` best distinct points of the embedding space still drawable
- * hold `topMass`; each point's mass is shared by the names on it. A τ that cannot be found (all
- * predictions equal) gives the uniform distribution and a null temperature.
+ * given, else calibrated so that the `topK` best distinct points of the embedding space still drawable (by
+ * a concept not excluded and, with `member`, of the run) hold `topMass`; each point's mass is shared by the
+ * names on it. A τ that cannot be found (every drawable point predicted alike, or none left) gives the
+ * uniform distribution and a null temperature.
  */
 export function conceptDistribution(opts: {
   predicted: Float32Array;
   excluded: number[];
   groups: EmbeddingGroups;
+  /** The run's concepts (1) among all (restrictToRun zeroes the others afterwards). */
+  member?: ArrayLike<number>;
   fixedTemperature?: number | null;
   topK: number;
   topMass: number;
 }): { probs: Float64Array; temperature: number | null } {
   const { predicted, excluded, groups } = opts;
-  const drawable = new Set(excluded);
+  const points = drawablePoints(groups, predicted.length, new Set(excluded), opts.member);
   let temperature: number | null =
     opts.fixedTemperature ??
-    temperatureForTopMass(
-      scoresOf(
-        predicted,
-        groups.representatives.filter((i) => !drawable.has(i)),
-      ),
-      opts.topK,
-      opts.topMass,
-    );
+    (points.length === 0 ? null : temperatureForTopMass(scoresOf(predicted, points), opts.topK, opts.topMass));
   if (!Number.isFinite(temperature)) temperature = null;
   const probs = excludeConcepts(
     spreadOverDuplicates(

@@ -101,6 +101,7 @@ export async function updateDistribution(
         predicted,
         excluded: queried,
         groups: await groupsOf(embeddings.path, embeddings.dim),
+        member: runVocabulary.member,
         fixedTemperature: (await temperatureOverride(ref.runId, ref.iteration)) ?? run.config.temperature.fixed,
         topK: run.config.temperature.topK,
         topMass: run.config.temperature.topMass,

@@ -1,4 +1,6 @@
 import {
+  conceptDistribution,
+  drawablePoints,
   embeddingGroups,
   excludeConcepts,
   scoresOf,
@@ -31,6 +33,37 @@ describe('concepts sharing one embedding share one point of probability', () => 
     expect(
       Array.from(scoresOf(Float32Array.from([5, 1, 5, 5]), (await embeddingGroups(vectors, 2)).representatives)),
     ).toEqual([5, 1]);
+  });
+
+  test('a point whose first name was queried is still calibrated on through its other names', async () => {
+    const groups = await embeddingGroups(vectors, 2);
+    expect(Array.from(groups.point)).toEqual([0, 1, 0, 0]);
+    expect(drawablePoints(groups, 4, new Set([0]))).toEqual([1, 2]);
+    expect(drawablePoints(groups, 4, new Set([0, 2, 3]))).toEqual([1]);
+    // Concepts outside the run do not keep a point drawable.
+    expect(drawablePoints(groups, 4, new Set([0, 2]), [1, 1, 1, 0])).toEqual([1]);
+
+    // The shared point (predicted 5) against the other (1): τ is calibrated on both, and the shared point's
+    // remaining names hold most of the mass.
+    const predicted = Float32Array.from([5, 1, 5, 5]);
+    const drawn = conceptDistribution({ predicted, excluded: [0], groups, topK: 1, topMass: 0.9 });
+    expect(drawn.temperature).not.toBeNull();
+    expect(drawn.probs[0]).toBe(0);
+    // τ gives the shared point 9× the other's weight (0.9 / 0.1); each of its three names a third of that;
+    // the queried name's third is shared out again: 3 : 3 : 1.
+    expect(drawn.probs[2]).toBeCloseTo(3 / 7, 6);
+    expect(drawn.probs[3]).toBeCloseTo(3 / 7, 6);
+    expect(drawn.probs[1]).toBeCloseTo(1 / 7, 6);
+    // Only one drawable point left: nothing to calibrate on, a uniform draw over what is left.
+    const single = conceptDistribution({
+      predicted,
+      excluded: [0],
+      groups,
+      member: [1, 1, 0, 0],
+      topK: 1,
+      topMass: 0.9,
+    });
+    expect(single.temperature).toBeNull();
   });
 });
 
