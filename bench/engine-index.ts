@@ -1,7 +1,7 @@
 /**
  * The engine's search index at start: building it against loading the copy the engine keeps
  * (engine/index-cache.ts), over the default corpus (or --manifest). Prints each step's wall and CPU time, the
- * kept copy's size, and checks that the loaded index ranks every probe query exactly as the built one.
+ * kept copy's size, and checks that the loaded index ranks every probe query exactly as the built one (whole rankings).
  *
  *   node --import tsx bench/engine-index.ts [--manifest FILE] [--repeat N]
  */
@@ -66,8 +66,8 @@ async function main(): Promise<void> {
   );
   console.log('| engine start, index step | wall | CPU |');
   console.log('| --- | --- | --- |');
-  console.log(row('build (first start; writes the copy)', builds));
-  console.log(row('load the kept copy (later starts)', loads));
+  console.log(row('build (first start: hash, build, write the copy)', builds));
+  console.log(row('load the kept copy (later starts: hash, read, load)', loads));
   const ratio = median(builds.map((t) => t.cpuS)) / median(loads.map((t) => t.cpuS));
   console.log(`CPU ratio build / load: ${ratio.toFixed(1)}×`);
 }
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
 function sameRanking(a: SearchIndex, b: SearchIndex, query: string): boolean {
   const keys = (index: SearchIndex): string =>
     index
-      .search(query, 0, 100)
+      .search(query, 0, index.size)
       .records.map((r) => r.key)
       .join('\n');
   return keys(a) === keys(b);

@@ -9,16 +9,20 @@ import { PROJECT_ROOT } from '../lib/paths';
 
 const log = logger.child({ component: 'engine' });
 
-/** Files whose code decides what the index holds: the tokenizer, the index itself, and the packages (minisearch). */
-const INDEX_CODE = ['engine/text.ts', 'engine/search-index.ts', 'package-lock.json'];
+/** Files whose code decides what the index holds: the tokenizer and the index itself. */
+const INDEX_CODE = ['engine/text.ts', 'engine/search-index.ts'];
+/** The installed minisearch's manifest (its version decides the serialised format). */
+const MINISEARCH_PACKAGE = 'node_modules/minisearch/package.json';
 const INFIX = 'search-index-';
+/** What follows `<manifest>.search-index-` in a finished copy's name. */
+const COPY_SUFFIX = /^[0-9a-f]{16}\.json$/;
 
 /**
  * The engine's search index, kept on disk beside its manifest: building it takes ~9 s of CPU for the
  * default corpus's 101,000 captions at every engine start, loading the kept copy a third of that
  * (docs/benchmarks.md). The copy is `<manifest>.search-index-<hash>.json` in the manifest's folder (or
  * `cacheDir`), so it goes where the corpus goes; <hash> covers the records' keys and captions in order with
- * the code that indexes them, so a changed corpus, tokenizer or minisearch version builds a new one, which
+ * the code that indexes them, so a changed corpus, tokenizer, minisearch or Unicode version builds a new one, which
  * replaces the manifest's older copies (one file per manifest, about a third of the manifest's size). A copy
  * that cannot be read back is rebuilt, with a warning; one that cannot be written (a read-only corpus
  * folder) costs each start a build, with a warning.
@@ -29,10 +33,17 @@ export async function openSearchIndex(
   cacheDir = path.dirname(path.resolve(manifestPath)),
 ): Promise<{ index: SearchIndex; loaded: boolean }> {
   const prefix = `${path.basename(manifestPath)}.${INFIX}`;
-  const file = path.join(cacheDir, `${prefix}${await contentHash(records)}.json`);
+  let hash: string;
+  try {
+    hash = await contentHash(records);
+  } catch (error) {
+    log.warn({ err: error, manifestPath }, 'cannot tell which search index copy fits this code; building it');
+    return { index: SearchIndex.build(records), loaded: false };
+  }
+  const file = path.join(cacheDir, `${prefix}${hash}.json`);
   const kept = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
+    if (error.code !== 'ENOENT') log.warn({ err: error, file }, 'cannot read the kept search index; building it');
+    return undefined;
   });
   if (kept !== undefined) {
     try {
@@ -43,8 +54,9 @@ export async function openSearchIndex(
   }
   const index = SearchIndex.build(records);
   try {
+    // Only finished copies of this manifest: another process's temp file (lib/files.ts) is left alone.
     const stale = (await readdir(cacheDir).catch(() => [])).filter(
-      (f) => f.startsWith(prefix) && f !== path.basename(file),
+      (f) => f.startsWith(prefix) && COPY_SUFFIX.test(f.slice(prefix.length)) && f !== path.basename(file),
     );
     await writeFileAtomic(file, index.toJSON());
     await Promise.all(stale.map((f) => rm(path.join(cacheDir, f), { force: true })));
@@ -54,13 +66,18 @@ export async function openSearchIndex(
   return { index, loaded: false };
 }
 
+/**
+ * sha256 over what decides the index: its code, the minisearch version, the Unicode version (the tokenizer's
+ * letter classes and lower-casing) and the records' keys and captions in order (document ids are positions).
+ */
 async function contentHash(records: readonly ManifestRecord[]): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of INDEX_CODE)
+  for (const file of [...INDEX_CODE, MINISEARCH_PACKAGE])
     hash
       .update(file)
       .update('\0')
       .update(await readFile(path.join(PROJECT_ROOT, file)));
+  hash.update(`unicode ${process.versions.unicode}\n`);
   for (const r of records) hash.update(r.key).update('\0').update(r.caption).update('\n');
   return hash.digest('hex').slice(0, 16);
 }

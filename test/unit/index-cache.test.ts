@@ -50,10 +50,13 @@ describe('openSearchIndex', () => {
     expect(keysFor(rebuilt.index, 'siamese')).toEqual(['img-5']);
     expect(readdirSync(dir)).toHaveLength(1);
     expect(readdirSync(dir)).not.toContain(old);
-    // Another manifest's copy is its own, and stays.
+    // Another manifest's copy is its own, and stays; so does a copy another process is still writing.
     await openSearchIndex('/corpora/a/other.jsonl', recordsOf(CAPTIONS), dir);
-    await openSearchIndex(manifest, recordsOf(changed), dir);
-    expect(readdirSync(dir)).toHaveLength(2);
+    const writing = `${readdirSync(dir).find((f) => f.startsWith('manifest.jsonl.'))}.4242.a1b2c3.tmp`;
+    writeFileSync(path.join(dir, writing), '');
+    await openSearchIndex(manifest, recordsOf(CAPTIONS), dir);
+    expect(readdirSync(dir)).toHaveLength(3);
+    expect(readdirSync(dir)).toContain(writing);
   });
 
   it('keeps the copy beside its manifest by default', async () => {
