@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -66,9 +67,17 @@ export function binaryTableFiles(
   cacheDir: string,
   version: SourceVersion,
 ): { vectors: string; words: string } {
-  const name = path.basename(source).replace(/\.json$/, '');
-  const base = path.join(cacheDir, `${name}-${version.bytes}-${version.mtimeMs}.table`);
+  const base = path.join(cacheDir, `${copyPrefix(source)}${version.bytes}-${version.mtimeMs}.table`);
   return { vectors: `${base}.f32`, words: `${base}.words.json` };
+}
+
+/**
+ * How the copies of `source` begin: its name and a hash of its absolute path, so two checkouts (or two
+ * sources of one name) sharing a state folder each keep their own and never remove each other's.
+ */
+function copyPrefix(source: string): string {
+  const name = path.basename(source).replace(/\.json$/, '');
+  return `${name}-${createHash('sha256').update(path.resolve(source)).digest('hex').slice(0, 8)}-`;
 }
 
 /** What tells one version of a source file from another. */
@@ -97,14 +106,17 @@ export async function readWordVectorTable(source: string, cacheDir: string): Pro
     for (const [word, row] of table.rows) words[row] = word;
     await writeFileAtomic(files.words, JSON.stringify({ source: version, dim: table.dim, words }));
     await writeFloat32File(files.vectors, table.vectors, { rows: table.size, dim: table.dim });
-    await removeOlderCopies(source, cacheDir, files);
   } catch (error) {
     // A read-only or full state folder costs the next start the slow parse again, nothing else.
     logger.warn(
       { err: error, dir: cacheDir },
       'could not keep the word vectors in binary; the next load parses the JSON again',
     );
+    return table;
   }
+  await removeOlderCopies(source, cacheDir, files).catch((error: unknown) =>
+    logger.warn({ err: error, dir: cacheDir }, 'could not remove older binary copies of the word vectors'),
+  );
   return table;
 }
 
@@ -117,7 +129,7 @@ async function removeOlderCopies(
   cacheDir: string,
   current: { vectors: string; words: string },
 ): Promise<void> {
-  const prefix = `${path.basename(source).replace(/\.json$/, '')}-`;
+  const prefix = copyPrefix(source);
   const keep = new Set([path.basename(current.vectors), path.basename(current.words)]);
   const older = (await readdir(cacheDir)).filter(
     (f) => f.startsWith(prefix) && OLDER_COPY.test(f.slice(prefix.length)) && !keep.has(f),

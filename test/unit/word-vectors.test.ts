@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binaryTableFiles, readWordVectorTable, sourceVersion } from '../../activities/concepts/word-vectors';
@@ -65,4 +65,19 @@ test('a source changed since its binary copy was made is parsed again, and a tor
   const again = await readWordVectorTable(source, cacheDir);
   expect(again.size).toBe(1);
   expect(statSync(files.vectors).size).toBeGreaterThan(12);
+});
+
+test("a source of the same name elsewhere keeps its own copy: a new version of one never removes the other's", async () => {
+  const elsewhere = path.join(dir, 'other', path.basename(source));
+  mkdirSync(path.dirname(elsewhere));
+  writeFileSync(elsewhere, JSON.stringify({ dimensions: 3, vectors: { owl: [0, 1, 0, 1, 0] } }));
+  await readWordVectorTable(elsewhere, cacheDir);
+  await readWordVectorTable(source, cacheDir);
+  writeFileSync(source, JSON.stringify({ dimensions: 3, vectors: { dog: [1, 0, 0, 1, 0] } }));
+  await readWordVectorTable(source, cacheDir);
+  const other = binaryTableFiles(elsewhere, cacheDir, await sourceVersion(elsewhere));
+  const current = binaryTableFiles(source, cacheDir, await sourceVersion(source));
+  expect(readdirSync(cacheDir).sort()).toEqual(
+    [other.vectors, other.words, current.vectors, current.words].map((f) => path.basename(f)).sort(),
+  );
 });
