@@ -297,7 +297,7 @@ describe('a run with LLM descriptors and the target class names as concepts', ()
     const distribution = await db().distribution.findUniqueOrThrow({
       where: { runId_iteration: { runId, iteration: 0 } },
     });
-    await expectTemperatureFromPredictions(runId, 0, distribution.temperature);
+    await expectTemperatureFromPredictions(runId, 0, result.history[0].temperature);
     const probs = float32FromBytes(distribution.probs);
     const predicted = float32FromBytes(distribution.predicted);
     expect(probs).toHaveLength(names.names.length);
