@@ -1,7 +1,8 @@
 /**
  * The engine's search index at start: building it against loading the copy the engine keeps
- * (engine/index-cache.ts), over the default corpus (or --manifest). Prints each step's wall and CPU time, the
- * kept copy's size, and checks that the loaded index ranks every probe query exactly as the built one (whole rankings).
+ * (engine/index-cache.ts), over the default corpus (or --manifest). Prints each step's wall and CPU time and
+ * the kept copy's size, and checks that the loaded index ranks every probe query exactly as the built one
+ * (whole rankings).
  *
  *   node --import tsx bench/engine-index.ts [--manifest FILE] [--repeat N]
  */
