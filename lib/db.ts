@@ -53,8 +53,18 @@ interface InternalParams {
   transaction?: unknown;
 }
 
+/**
+ * How long a transaction (batch or interactive) may wait for a connection and then run. Prisma's defaults
+ * (2 s, 5 s) failed batches on a loaded host: a search whose results had already come from the provider was
+ * recorded as a failed query because saving them took 8 s. These still bound a stuck transaction.
+ */
+export const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 120_000 } as const;
+
 function createClient(databaseUrl: string) {
-  const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 8 }) });
+  const base = new PrismaClient({
+    adapter: new PrismaPg({ connectionString: databaseUrl, max: 8 }),
+    transactionOptions: TRANSACTION_OPTIONS,
+  });
   return base.$extends({
     query: {
       async $allOperations({ args, query, ...request }) {
