@@ -47,7 +47,7 @@ export async function openSearchIndex(
   });
   if (kept !== undefined) {
     try {
-      return { index: await SearchIndex.fromJSON(records, kept), loaded: true };
+      return { index: SearchIndex.fromJSON(records, kept), loaded: true };
     } catch (error) {
       log.warn({ err: error, file }, 'the kept search index could not be read back; building it again');
     }
