@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ManifestRecord } from './corpus';
 import { SearchIndex } from './search-index';
-import { writeFileAtomic } from '../lib/files';
+import { removeOtherVersions, writeFileAtomic } from '../lib/files';
 import { logger } from '../lib/logger';
 import { PROJECT_ROOT } from '../lib/paths';
 
@@ -54,12 +54,8 @@ export async function openSearchIndex(
   }
   const index = SearchIndex.build(records);
   try {
-    // Only finished copies of this manifest: another process's temp file (lib/files.ts) is left alone.
-    const stale = (await readdir(cacheDir).catch(() => [])).filter(
-      (f) => f.startsWith(prefix) && COPY_SUFFIX.test(f.slice(prefix.length)) && f !== path.basename(file),
-    );
     await writeFileAtomic(file, index.toJSON());
-    await Promise.all(stale.map((f) => rm(path.join(cacheDir, f), { force: true })));
+    await removeOtherVersions(cacheDir, prefix, COPY_SUFFIX, [path.basename(file)]);
   } catch (error) {
     log.warn({ err: error, file }, 'could not keep the search index; the next engine start builds it again');
   }

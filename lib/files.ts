@@ -32,6 +32,25 @@ export function tempPathFor(target: string): string {
   return `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
 }
 
+/**
+ * Removes the files in `dir` named `prefix` + a name `version` matches, except those named in `keep`: the
+ * older versions of a file kept once per version (a cache named by a hash or a source's version). Only whole
+ * names match, so a writer's temp file (tempPathFor) is never removed under it. A missing `dir` is empty.
+ */
+export async function removeOtherVersions(
+  dir: string,
+  prefix: string,
+  version: RegExp,
+  keep: readonly string[],
+): Promise<void> {
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const others = names.filter((f) => f.startsWith(prefix) && version.test(f.slice(prefix.length)) && !keep.includes(f));
+  await Promise.all(others.map((f) => rm(path.join(dir, f), { force: true })));
+}
+
 // Float32 arrays handed between stages carry a header, the same one trainer/ietrainer/handover.py reads and
 // writes: the magic `IEF32v1\n`, a little-endian uint32 header length, a JSON header {format, rows, dim, bytes,
 // sha256} padded with spaces so the data starts at a multiple of 16, then rows × dim little-endian float32.

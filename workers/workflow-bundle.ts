@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode, Runtime, type WorkflowBundle } from '@temporalio/worker';
-import { writeFileAtomic } from '../lib/files';
+import { removeOtherVersions, writeFileAtomic } from '../lib/files';
 import { logger } from '../lib/logger';
 import { PROJECT_ROOT, stateDir } from '../lib/paths';
 
@@ -11,6 +11,8 @@ const SOURCE_DIRS = ['workflows', 'lib'];
 /** Files that decide how it is built: the packages (the SDK and webpack among them) and the compiler options. */
 const BUILD_FILES = ['package-lock.json', 'tsconfig.json'];
 const PREFIX = 'workflow-bundle-';
+/** What follows PREFIX in a kept bundle's name: the sources' hash (sourcesHash). */
+const BUNDLE_VERSION = /^[0-9a-f]{16}\.js$/;
 
 let pending: Promise<WorkflowBundle> | undefined;
 
@@ -42,9 +44,8 @@ async function cachedBundle(): Promise<WorkflowBundle> {
     logger: Runtime.instance().logger,
   });
   try {
-    const stale = (await readdir(dir).catch(() => [])).filter((f) => f.startsWith(PREFIX) && f !== path.basename(file));
     await writeFileAtomic(file, code);
-    await Promise.all(stale.map((f) => rm(path.join(dir, f), { force: true })));
+    await removeOtherVersions(dir, PREFIX, BUNDLE_VERSION, [path.basename(file)]);
   } catch (error) {
     // The next start bundles again; nothing else is lost.
     logger.warn({ err: error, file }, 'could not keep the workflow bundle; the next worker start bundles again');

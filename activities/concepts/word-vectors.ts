@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { HandoverFileError, readFloat32File, writeFileAtomic, writeFloat32File } from '../../lib/files';
+import {
+  HandoverFileError,
+  readFloat32File,
+  removeOtherVersions,
+  writeFileAtomic,
+  writeFloat32File,
+} from '../../lib/files';
 import { logger } from '../../lib/logger';
 import { stateDir } from '../../lib/paths';
 
@@ -114,30 +120,18 @@ export async function readWordVectorTable(source: string, cacheDir: string): Pro
     );
     return table;
   }
-  await removeOlderCopies(source, cacheDir, files).catch((error: unknown) =>
+  await removeOtherVersions(cacheDir, copyPrefix(source), OLDER_COPY, [
+    path.basename(files.vectors),
+    path.basename(files.words),
+  ]).catch((error: unknown) =>
+    // The copies of the source's earlier versions (each ~140 MB for the default table; a reinstall of the
+    // package gives the source a new mtime) stay until the next new version.
     logger.warn({ err: error, dir: cacheDir }, 'could not remove older binary copies of the word vectors'),
   );
   return table;
 }
 
-/**
- * Removes the copies of `source`'s earlier versions (each ~140 MB for the default table; a reinstall of the
- * package gives the source a new mtime), keeping `current`.
- */
-async function removeOlderCopies(
-  source: string,
-  cacheDir: string,
-  current: { vectors: string; words: string },
-): Promise<void> {
-  const prefix = copyPrefix(source);
-  const keep = new Set([path.basename(current.vectors), path.basename(current.words)]);
-  const older = (await readdir(cacheDir)).filter(
-    (f) => f.startsWith(prefix) && OLDER_COPY.test(f.slice(prefix.length)) && !keep.has(f),
-  );
-  await Promise.all(older.map((f) => rm(path.join(cacheDir, f), { force: true })));
-}
-
-/** What follows `<name>-` in a binary copy's file name (binaryTableFiles). */
+/** What follows copyPrefix(source) in a binary copy's file name (binaryTableFiles). */
 const OLDER_COPY = /^\d+-\d+\.table\.(f32|words\.json)$/;
 
 /** The binary copy when it exists, is whole and was made from this source; undefined otherwise. */

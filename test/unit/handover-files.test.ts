@@ -7,6 +7,7 @@ import {
   encodeFloat32File,
   HandoverFileError,
   readFloat32File,
+  removeOtherVersions,
   writeFileAtomic,
   writeFloat32File,
 } from '../../lib/files';
@@ -109,4 +110,19 @@ test('a training manifest is checked against the counts its writer recorded', as
   expect(() => checkedManifest(file, JSON.stringify({ ...manifest, replay: ['d.jpg'], counts }))).toThrow(
     /lists 2 target, 1 candidates, 1 replay but was written with/,
   );
+});
+
+test('removeOtherVersions removes older versions of a kept file, never the kept one, a temp file or another file', async () => {
+  const cache = fs.mkdtempSync(path.join(dir, 'versions-'));
+  const names = [
+    'bundle-aaaa.js', // older version
+    'bundle-bbbb.js', // kept
+    'bundle-cccc.js.4242.a1b2c3d4.tmp', // a writer still at work
+    'bundle-notes.txt', // not a version
+    'other-aaaa.js', // another prefix
+  ];
+  for (const name of names) fs.writeFileSync(path.join(cache, name), '');
+  await removeOtherVersions(cache, 'bundle-', /^[0-9a-f]{4}\.js$/, ['bundle-bbbb.js']);
+  expect(fs.readdirSync(cache).sort()).toEqual(names.slice(1).sort());
+  await expect(removeOtherVersions(path.join(cache, 'missing'), 'bundle-', /^x$/, [])).resolves.toBeUndefined();
 });
