@@ -1,10 +1,11 @@
 /**
- * The concept distribution p(c) ∝ exp(r̂(c)/τ) and sampling from it. Pure functions, no I/O.
+ * The concept distribution p(c) ∝ exp(r̂(c)/τ) and sampling from it. No I/O; the passes over the whole
+ * vocabulary that run back to back are async only to give the event loop (the heartbeat pump) turns.
  */
 import { createHash } from 'node:crypto';
 import { seededRandom } from './prng';
 import { topIndices } from './select';
-import { yieldEvery } from '../../lib/yield';
+import { yieldEvery, yieldToEventLoop } from '../../lib/yield';
 
 // The per-concept loops below run over the whole vocabulary (117,798 names), some dozens of times: they
 // call these through module bindings. A global lookup (`Math.exp`) is free in a plain Node process but goes
@@ -19,7 +20,7 @@ const { exp, log, max } = Math;
  * (all scores equal, or topK/n ≥ mass); returns the smallest τ searched when even τ → 0 cannot
  * reach `mass` (more than topK concepts tied for the maximum).
  */
-export function temperatureForTopMass(scores: Float32Array, topK = 250, mass = 0.5): number {
+export async function temperatureForTopMass(scores: Float32Array, topK = 250, mass = 0.5): Promise<number> {
   if (!(mass > 0 && mass < 1)) throw new RangeError(`mass must be in (0, 1), got ${mass}`);
   const n = scores.length;
   const k = Math.floor(topK);
@@ -51,6 +52,9 @@ export function temperatureForTopMass(scores: Float32Array, topK = 250, mass = 0
   if (topMass(Math.exp(lo)) <= mass) return Math.exp(lo);
   if (topMass(Math.exp(hi)) >= mass) return Math.exp(hi);
   for (let iter = 0; iter < 100 && hi - lo > 1e-12; iter++) {
+    // Each step is a pass over up to the whole vocabulary; ~45 of them back to back held the event loop
+    // for over a second on a loaded host, so the heartbeat pump gets a turn every few.
+    await yieldEvery(iter, 4);
     const mid = (lo + hi) / 2;
     if (topMass(Math.exp(mid)) > mass) lo = mid;
     else hi = mid;
@@ -248,7 +252,7 @@ export function spreadOverDuplicates(probs: Float64Array, multiplicity: ArrayLik
  * names on it. A τ that cannot be found (every drawable point predicted alike, or none left) gives the
  * uniform distribution and a null temperature.
  */
-export function conceptDistribution(opts: {
+export async function conceptDistribution(opts: {
   predicted: Float32Array;
   excluded: number[];
   groups: EmbeddingGroups;
@@ -257,23 +261,23 @@ export function conceptDistribution(opts: {
   fixedTemperature?: number | null;
   topK: number;
   topMass: number;
-}): { probs: Float64Array; temperature: number | null } {
+}): Promise<{ probs: Float64Array; temperature: number | null }> {
   const { predicted, excluded, groups } = opts;
   const points = drawablePoints(groups, predicted.length, new Set(excluded), opts.member);
   let temperature: number | null =
     opts.fixedTemperature ??
-    (points.length === 0 ? null : temperatureForTopMass(scoresOf(predicted, points), opts.topK, opts.topMass));
+    (points.length === 0 ? null : await temperatureForTopMass(scoresOf(predicted, points), opts.topK, opts.topMass));
   if (!Number.isFinite(temperature)) temperature = null;
-  const probs = excludeConcepts(
-    spreadOverDuplicates(
-      temperature === null
-        ? new Float64Array(predicted.length).fill(1 / predicted.length)
-        : softmax(maskScores(predicted, excluded), temperature),
-      groups.multiplicity,
-    ),
-    excluded,
-  );
-  return { probs, temperature };
+  // Each pass below runs over the vocabulary; the event loop gets a turn between them.
+  await yieldToEventLoop();
+  const drawn =
+    temperature === null
+      ? new Float64Array(predicted.length).fill(1 / predicted.length)
+      : softmax(maskScores(predicted, excluded), temperature);
+  await yieldToEventLoop();
+  const spread = spreadOverDuplicates(drawn, groups.multiplicity);
+  await yieldToEventLoop();
+  return { probs: excludeConcepts(spread, excluded), temperature };
 }
 
 /** The least weight a concept's predicted chance of finding images can give it (a GP's mean can reach 0). */

@@ -97,7 +97,7 @@ export async function updateDistribution(
       // Without descriptors a concept's query text never changes, so asking it again returns the images
       // already downloaded: the next draw goes to concepts not yet queried.
       const queried = run.config.descriptors === 'none' ? await queriedConcepts(ref) : [];
-      ({ probs, temperature } = conceptDistribution({
+      ({ probs, temperature } = await conceptDistribution({
         predicted,
         excluded: queried,
         groups: await groupsOf(embeddings.path, embeddings.dim),

@@ -159,14 +159,16 @@ async function runArm(mode: 'explore' | 'random', o: ArmOptions): Promise<Iterat
           exactLimit: config.gp.exactLimit,
           inducingPoints: config.gp.inducingPoints,
         });
-        probs = conceptDistribution({
-          predicted: gp.predicted,
-          excluded: config.descriptors === 'none' ? queried : [],
-          groups: o.groups,
-          fixedTemperature: config.temperature.fixed,
-          topK: config.temperature.topK,
-          topMass: config.temperature.topMass,
-        }).probs;
+        probs = (
+          await conceptDistribution({
+            predicted: gp.predicted,
+            excluded: config.descriptors === 'none' ? queried : [],
+            groups: o.groups,
+            fixedTemperature: config.temperature.fixed,
+            topK: config.temperature.topK,
+            topMass: config.temperature.topMass,
+          })
+        ).probs;
         if (config.gp.emptyConcepts === 'discount') {
           const chance = await fitFindChance({
             embeddingsPath: o.features.path,

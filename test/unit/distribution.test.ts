@@ -21,31 +21,31 @@ function topMass(probs: Float64Array, k: number): number {
 }
 
 describe('temperatureForTopMass', () => {
-  it('puts 50% of the mass on the 250 highest-scoring of 117,798 concepts', () => {
+  it('puts 50% of the mass on the 250 highest-scoring of 117,798 concepts', async () => {
     const scores = gaussianScores(117_798, 'gp-posterior');
-    const tau = temperatureForTopMass(scores);
+    const tau = await temperatureForTopMass(scores);
     expect(Number.isFinite(tau)).toBe(true);
     expect(Math.abs(topMass(softmax(scores, tau), 250) - 0.5)).toBeLessThan(1e-3);
   });
 
-  it('hits other targets too, and scales with the scores', () => {
+  it('hits other targets too, and scales with the scores', async () => {
     const scores = gaussianScores(5_000, 'other');
-    const tau = temperatureForTopMass(scores, 50, 0.8);
+    const tau = await temperatureForTopMass(scores, 50, 0.8);
     expect(Math.abs(topMass(softmax(scores, tau), 50) - 0.8)).toBeLessThan(1e-3);
     const scaled = scores.map((s) => s * 10);
-    expect(temperatureForTopMass(scaled, 50, 0.8) / tau).toBeCloseTo(10, 3);
+    expect((await temperatureForTopMass(scaled, 50, 0.8)) / tau).toBeCloseTo(10, 3);
   });
 
-  it('returns Infinity (uniform) when all scores are equal or uniform already suffices', () => {
-    expect(temperatureForTopMass(new Float32Array(1000).fill(0.3))).toBe(Infinity);
-    expect(temperatureForTopMass(gaussianScores(400, 's'), 250, 0.5)).toBe(Infinity);
+  it('returns Infinity (uniform) when all scores are equal or uniform already suffices', async () => {
+    expect(await temperatureForTopMass(new Float32Array(1000).fill(0.3))).toBe(Infinity);
+    expect(await temperatureForTopMass(gaussianScores(400, 's'), 250, 0.5)).toBe(Infinity);
     const uniform = softmax(new Float32Array(4), Infinity);
     expect(Array.from(uniform)).toEqual([0.25, 0.25, 0.25, 0.25]);
   });
 });
 
 describe('softmax', () => {
-  it('is stable for large scores and sums to 1', () => {
+  it('is stable for large scores and sums to 1', async () => {
     const p = softmax(Float32Array.from([1000, 1001, 1002]), 1);
     expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     expect(p[2] / p[1]).toBeCloseTo(Math.E, 6);
@@ -55,7 +55,7 @@ describe('softmax', () => {
 describe('sampleWithoutReplacement', () => {
   const probs = softmax(gaussianScores(2_000, 'probs'), 0.5);
 
-  it('is deterministic per seed and differs across seeds', () => {
+  it('is deterministic per seed and differs across seeds', async () => {
     expect(sampleWithoutReplacement(probs, 256, 'run-1/iter-3')).toEqual(
       sampleWithoutReplacement(probs, 256, 'run-1/iter-3'),
     );
@@ -64,7 +64,7 @@ describe('sampleWithoutReplacement', () => {
     );
   });
 
-  it('draws distinct, in-range indices and never zero-probability items', () => {
+  it('draws distinct, in-range indices and never zero-probability items', async () => {
     const sparse = new Float64Array(100);
     for (let i = 0; i < 30; i++) sparse[i * 3] = 1 / 30;
     const sample = sampleWithoutReplacement(sparse, 50, 'sparse');
@@ -75,7 +75,7 @@ describe('sampleWithoutReplacement', () => {
     expect(new Set(full).size).toBe(256);
   });
 
-  it('draws the first item with the categorical probabilities', () => {
+  it('draws the first item with the categorical probabilities', async () => {
     const p = Float64Array.from([0.5, 0.3, 0.15, 0.05]);
     const counts = [0, 0, 0, 0];
     const trials = 20_000;
@@ -83,7 +83,7 @@ describe('sampleWithoutReplacement', () => {
     counts.forEach((c, i) => expect(Math.abs(c / trials - p[i])).toBeLessThan(0.015));
   });
 
-  it('favours high-probability items', () => {
+  it('favours high-probability items', async () => {
     // 10 items hold half the mass; a 20-item sample should contain most of them, and few of any 10 others.
     const p = new Float64Array(1000).fill(0.5 / 990);
     for (let i = 0; i < 10; i++) p[i] = 0.05;
@@ -101,7 +101,7 @@ describe('sampleWithoutReplacement', () => {
 });
 
 describe('sampleUniform', () => {
-  it('draws q distinct indices, deterministically, roughly uniformly', () => {
+  it('draws q distinct indices, deterministically, roughly uniformly', async () => {
     expect(sampleUniform(117_798, 256, 'a')).toEqual(sampleUniform(117_798, 256, 'a'));
     const s = sampleUniform(117_798, 256, 'a');
     expect(new Set(s).size).toBe(256);
@@ -115,20 +115,20 @@ describe('sampleUniform', () => {
 });
 
 describe('topConcepts', () => {
-  it('returns the most probable indices first, ties by index', () => {
+  it('returns the most probable indices first, ties by index', async () => {
     expect(topConcepts(Float64Array.from([0.1, 0.4, 0.1, 0.4, 0.0]), 3)).toEqual([1, 3, 0]);
     expect(topConcepts(Float64Array.from([0.2, 0.8]), 5)).toEqual([1, 0]);
   });
 });
 
 describe('maskScores', () => {
-  test('excluded before the softmax, concepts that held nearly all the mass leave a usable distribution', () => {
+  test('excluded before the softmax, concepts that held nearly all the mass leave a usable distribution', async () => {
     // One queried concept far above a nearly flat rest, τ calibrated on the rest (as the update stage does).
     const n = 2000;
     const scores = new Float32Array(n).map((_, i) => 0.001 * Math.sin(i));
     scores[7] = 10;
     const rest = Float32Array.from(scores.filter((_, i) => i !== 7));
-    const tau = temperatureForTopMass(rest, 250, 0.5);
+    const tau = await temperatureForTopMass(rest, 250, 0.5);
     // Excluding after the softmax loses everything but the excluded concept (the rest underflows to 0).
     expect(excludeConcepts(softmax(scores, tau), [7])[7]).toBeCloseTo(1, 12);
     const probs = softmax(maskScores(scores, [7]), tau);
@@ -146,7 +146,7 @@ describe('maskScores', () => {
 });
 
 describe('weightByFindChance', () => {
-  it('moves probability away from concepts unlikely to find images, keeping zeros at zero', () => {
+  it('moves probability away from concepts unlikely to find images, keeping zeros at zero', async () => {
     const probs = Float64Array.of(0.4, 0.4, 0.2, 0);
     const weighted = weightByFindChance(probs, [1, 0.25, 1, 1]);
     expect(weighted.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
@@ -154,12 +154,12 @@ describe('weightByFindChance', () => {
     expect(Array.from(weighted)).toEqual([0.4 / 0.7, 0.1 / 0.7, 0.2 / 0.7, 0].map((p) => expect.closeTo(p, 12)));
   });
 
-  it('clips a GP mean outside [0, 1] to the floor and to 1', () => {
+  it('clips a GP mean outside [0, 1] to the floor and to 1', async () => {
     const weighted = weightByFindChance(Float64Array.of(0.5, 0.5), [-0.3, 1.4]);
     expect(weighted[0] / weighted[1]).toBeCloseTo(FIND_CHANCE_FLOOR, 12);
   });
 
-  it('refuses chances that do not match the concepts', () => {
+  it('refuses chances that do not match the concepts', async () => {
     expect(() => weightByFindChance(Float64Array.of(1), [1, 1])).toThrow(/1 probabilities but 2 chances/);
   });
 });

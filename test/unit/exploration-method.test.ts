@@ -46,7 +46,7 @@ describe('concepts sharing one embedding share one point of probability', () => 
     // The shared point (predicted 5) against the other (1): τ is calibrated on both, and the shared point's
     // remaining names hold most of the mass.
     const predicted = Float32Array.from([5, 1, 5, 5]);
-    const drawn = conceptDistribution({ predicted, excluded: [0], groups, topK: 1, topMass: 0.9 });
+    const drawn = await conceptDistribution({ predicted, excluded: [0], groups, topK: 1, topMass: 0.9 });
     expect(drawn.temperature).not.toBeNull();
     expect(drawn.probs[0]).toBe(0);
     // τ gives the shared point 9× the other's weight (0.9 / 0.1); each of its three names a third of that;
@@ -55,7 +55,7 @@ describe('concepts sharing one embedding share one point of probability', () => 
     expect(drawn.probs[3]).toBeCloseTo(3 / 7, 6);
     expect(drawn.probs[1]).toBeCloseTo(1 / 7, 6);
     // Only one drawable point left: nothing to calibrate on, a uniform draw over what is left.
-    const single = conceptDistribution({
+    const single = await conceptDistribution({
       predicted,
       excluded: [0],
       groups,
