@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../lib/files';
+import { removeOtherVersions, writeFileAtomic } from '../../lib/files';
 import { logger } from '../../lib/logger';
 import { stateDir } from '../../lib/paths';
 import { yieldEvery } from '../../lib/yield';
@@ -103,7 +103,8 @@ export async function loadConceptEmbeddings(file: string): Promise<Float32Array>
  * Embeddings of a vocabulary that extends the cached one: the first `baseCount` names are the cached
  * vocabulary (the WordNet nouns), the rest are concepts runs added. Their rows are appended to a copy of
  * the cached matrix, cached as `<encoder>-<count>x<dim>-<hash of the added names>.f32`, so concept ids
- * stay the rows and adding a concept never re-embeds the whole vocabulary.
+ * stay the rows and adding a concept never re-embeds the whole vocabulary. Disk: one such file per encoder
+ * (`removeEarlierAdditions`), beside the WordNet matrix.
  */
 export async function ensureExtendedEmbeddings(
   options: EnsureConceptEmbeddingsOptions & { vocabulary: string[]; baseCount: number },
@@ -131,6 +132,7 @@ export async function ensureExtendedEmbeddings(
   out.set(await embedAll(encoder, added, options.chunkSize ?? 8192, options.onProgress), baseCount * encoder.dim);
   await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  await removeEarlierAdditions(file, encoder.name);
   logger.info({ ...info, added: added.length }, 'added concepts embedded');
   return info;
 }
@@ -201,8 +203,25 @@ export async function ensureCombinedEmbeddings(options: {
   await mkdir(dir, { recursive: true });
   await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  if (suffix) await removeEarlierAdditions(file, encoder);
   logger.info({ ...info }, 'combined concept embeddings written');
   return info;
+}
+
+/** A cached file of an encoder over the WordNet nouns plus added concepts: `<count>x<dim>-<hash>.f32[.json]`. */
+const WITH_ADDITIONS = /^\d+x\d+-[0-9a-f]{12}\.f32(\.json)?$/;
+
+/**
+ * Removes the encoder's files for other sets of added concepts once `file` (and its sidecar) is written. The
+ * concepts table only grows and every run's vocabulary is all of it, so those files describe a vocabulary no
+ * run asks for again; kept, each concept a run adds would leave another ~170 MB behind. The WordNet-only
+ * matrix (no hash) stays: it is the base the next file is built from. A GP that opened an earlier file
+ * before it went reads it to the end; one that had not yet opened it fails, and its activity's retry
+ * ensures the current file.
+ */
+async function removeEarlierAdditions(file: string, encoder: string): Promise<void> {
+  const name = path.basename(file);
+  await removeOtherVersions(path.dirname(file), `${encoder}-`, WITH_ADDITIONS, [name, `${name}.json`]);
 }
 
 async function embedAll(

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  ensureCombinedEmbeddings,
   ensureConceptEmbeddings,
   ensureExtendedEmbeddings,
   loadConceptEmbeddings,
@@ -109,10 +110,56 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
       baseCount: 3,
     });
     expect(other.path).not.toBe(info.path);
+    // The file for the earlier additions is gone; the WordNet matrix it was built from stays.
+    expect(existsSync(info.path) || existsSync(`${info.path}.json`)).toBe(false);
+    expect(existsSync(other.path) && existsSync(`${other.path}.json`)).toBe(true);
+    expect(existsSync(baseInfo.path) && existsSync(`${baseInfo.path}.json`)).toBe(true);
     expect(Array.from((await loadConceptEmbeddings(other.path)).subarray(12, 16))).toEqual(
       Array.from(seededUnitVector('Sphynx', 4)),
     );
     // Nothing added: the cached matrix itself.
     expect(await ensureExtendedEmbeddings({ encoder, dir, vocabulary: base, baseCount: 3 })).toEqual(baseInfo);
+  });
+
+  it('keeps one combined file per weighting for the added concepts: a grown vocabulary replaces it', async () => {
+    const text = new CountingEncoder();
+    const other = Object.assign(new CountingEncoder(), { name: 'other-test' });
+    const combine = async (vocabulary: string[]) => {
+      const parts = [text, other].map((encoder) =>
+        ensureExtendedEmbeddings({ encoder, dir, vocabulary, baseCount: 3 }),
+      );
+      const [a, b] = await Promise.all(parts);
+      return ensureCombinedEmbeddings({
+        parts: [
+          { info: a, weight: 0.5 },
+          { info: b, weight: 0.5 },
+        ],
+        vocabulary,
+        baseCount: 3,
+        dir,
+      });
+    };
+    const wordnetOnly = await combine(base);
+    const first = await combine([...base, 'Abyssinian']);
+    const grown = await combine([...base, 'Abyssinian', 'Bengal']);
+    expect(grown.encoder).toBe('counting-test@0.5+other-test@0.5');
+    expect(existsSync(first.path)).toBe(false);
+    expect(existsSync(grown.path) && existsSync(`${grown.path}.json`)).toBe(true);
+    // The combination over the WordNet nouns alone is a file of its own, and stays.
+    expect(existsSync(wordnetOnly.path)).toBe(true);
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.f32'))
+        .sort(),
+    ).toEqual(
+      [
+        path.basename(grown.path),
+        path.basename(wordnetOnly.path),
+        'counting-test-3x4.f32',
+        'counting-test-5x4-' + path.basename(grown.path).split('-').pop(),
+        'other-test-3x4.f32',
+        'other-test-5x4-' + path.basename(grown.path).split('-').pop(),
+      ].sort(),
+    );
   });
 });
