@@ -6,13 +6,17 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from PIL import Image
 
 from .errors import UsageError
+
+T = TypeVar("T")
 
 SPLITS = ("target", "candidates", "replay")
 
@@ -83,6 +87,30 @@ def describe_failure(path: str, split: str, exc: BaseException | str) -> UsageEr
         f"cannot read image {path!r} (listed under '{split}'): {exc}. "
         "Re-run normalisation to produce an RGB JPEG at that path, or remove it from the manifest."
     )
+
+
+def decode_all(
+    paths: Sequence[str], split: str, threads: int, decode: Callable[[str], T]
+) -> list[T]:
+    """Decode every image into memory; JPEG decoding releases the GIL, so threads help.
+
+    A file that cannot be decoded stops the whole load with an error naming it and its split.
+    """
+
+    def load(path: str) -> T:
+        try:
+            return decode(path)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise describe_failure(path, split, exc) from None
+
+    if threads <= 1 or len(paths) < 64:
+        return [load(p) for p in paths]
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        return list(pool.map(load, paths))
+    finally:
+        # Do not wait for queued decodes when an error or cancellation unwinds us.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def check_readable(paths: Sequence[str], split: str) -> list[int]:

@@ -9,14 +9,13 @@ batched pipeline's. Each sample is augmented on its own, seeded by the per-sampl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
 
-from .data import describe_failure
+from .data import decode_all, describe_failure
 
 
 def open_rgb(path: str, min_side: int) -> Image.Image:
@@ -41,22 +40,8 @@ def _load_small(path: str, max_short_side: int) -> Image.Image:
 def load_images(
     paths: Sequence[str], split: str, max_short_side: int, threads: int
 ) -> list[Image.Image]:
-    """Decode every image into memory; JPEG decoding releases the GIL, so threads help."""
-
-    def load(path: str) -> Image.Image:
-        try:
-            return _load_small(path, max_short_side)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise describe_failure(path, split, exc) from None
-
-    if threads <= 1 or len(paths) < 64:
-        return [load(p) for p in paths]
-    pool = ThreadPoolExecutor(max_workers=threads)
-    try:
-        return list(pool.map(load, paths))
-    finally:
-        # Do not wait for queued decodes when an error or cancellation unwinds us.
-        pool.shutdown(wait=False, cancel_futures=True)
+    """Decode every image into memory, the shorter side at most ``max_short_side``."""
+    return decode_all(paths, split, threads, lambda path: _load_small(path, max_short_side))
 
 
 def build_augmentation(

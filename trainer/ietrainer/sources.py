@@ -6,12 +6,11 @@ Index space as in :class:`~ietrainer.data.BatchPlan`: the target images first, t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from PIL import Image
 
-from .data import describe_failure
+from .data import decode_all, describe_failure
 from .decode import decode_file
 
 
@@ -22,22 +21,8 @@ def _split_of(index: int, n_target: int) -> str:
 def load_tensors(
     paths: Sequence[str], split: str, max_side: int, threads: int
 ) -> list[torch.Tensor]:
-    """Decode every image into memory; JPEG decoding releases the GIL, so threads help."""
-
-    def load(path: str) -> torch.Tensor:
-        try:
-            return decode_file(path, max_side)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise describe_failure(path, split, exc) from None
-
-    if threads <= 1 or len(paths) < 64:
-        return [load(p) for p in paths]
-    pool = ThreadPoolExecutor(max_workers=threads)
-    try:
-        return list(pool.map(load, paths))
-    finally:
-        # Do not wait for queued decodes when an error or cancellation unwinds us.
-        pool.shutdown(wait=False, cancel_futures=True)
+    """Decode every image into memory as uint8 tensors, the longer side at most ``max_side``."""
+    return decode_all(paths, split, threads, lambda path: decode_file(path, max_side))
 
 
 class InMemoryImages:
