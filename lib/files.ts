@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -36,19 +36,36 @@ export function tempPathFor(target: string): string {
  * Removes the files in `dir` named `prefix` + a name `version` matches, except those named in `keep`: the
  * older versions of a file kept once per version (a cache named by a hash or a source's version). Only whole
  * names match, so a writer's temp file (tempPathFor) is never removed under it. A missing `dir` is empty.
+ * With `unusedForMs`, only versions whose modification time is at least that old go: for caches where
+ * several versions are in use at once and each use touches its file (`touch`).
  */
 export async function removeOtherVersions(
   dir: string,
   prefix: string,
   version: RegExp,
   keep: readonly string[],
+  options: { unusedForMs?: number } = {},
 ): Promise<void> {
   const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     throw error;
   });
   const others = names.filter((f) => f.startsWith(prefix) && version.test(f.slice(prefix.length)) && !keep.includes(f));
-  await Promise.all(others.map((f) => rm(path.join(dir, f), { force: true })));
+  const { unusedForMs } = options;
+  const unused = async (f: string): Promise<boolean> => {
+    if (unusedForMs === undefined) return true;
+    const info = await stat(path.join(dir, f)).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs >= unusedForMs;
+  };
+  await Promise.all(others.map(async (f) => (await unused(f)) && rm(path.join(dir, f), { force: true })));
+}
+
+/** Sets a file's modification time to now (a cache's "last used"); a file that has gone is left gone. */
+export async function touch(file: string): Promise<void> {
+  const now = new Date();
+  await utimes(file, now, now).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }
 
 // Float32 arrays handed between stages carry a header, the same one trainer/ietrainer/handover.py reads and

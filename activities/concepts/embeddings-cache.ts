@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { removeOtherVersions, writeFileAtomic } from '../../lib/files';
+import { removeOtherVersions, touch, writeFileAtomic } from '../../lib/files';
 import { logger } from '../../lib/logger';
 import { stateDir } from '../../lib/paths';
 import { yieldEvery } from '../../lib/yield';
@@ -103,8 +103,8 @@ export async function loadConceptEmbeddings(file: string): Promise<Float32Array>
  * Embeddings of a vocabulary that extends the cached one: the first `baseCount` names are the cached
  * vocabulary (the WordNet nouns), the rest are concepts runs added. Their rows are appended to a copy of
  * the cached matrix, cached as `<encoder>-<count>x<dim>-<hash of the added names>.f32`, so concept ids
- * stay the rows and adding a concept never re-embeds the whole vocabulary. Disk: one such file per encoder
- * (`removeEarlierAdditions`), beside the WordNet matrix.
+ * stay the rows and adding a concept never re-embeds the whole vocabulary. Disk: the files used in the last
+ * day, per encoder (`removeUnusedAdditions`), beside the WordNet matrix.
  */
 export async function ensureExtendedEmbeddings(
   options: EnsureConceptEmbeddingsOptions & { vocabulary: string[]; baseCount: number },
@@ -126,13 +126,13 @@ export async function ensureExtendedEmbeddings(
     `${encoder.name}-${expected.count}x${expected.dim}-${vocabularySha256(added).slice(0, 12)}.f32`,
   );
   const info: ConceptEmbeddingsInfo = { path: file, count: expected.count, dim: expected.dim, encoder: encoder.name };
-  if (isCached(file, expected)) return info;
+  if (isCached(file, expected)) return usedNow(info);
   const out = new Float32Array(vocabulary.length * encoder.dim);
   out.set(await loadConceptEmbeddings(base.path));
   out.set(await embedAll(encoder, added, options.chunkSize ?? 8192, options.onProgress), baseCount * encoder.dim);
   await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
-  await removeEarlierAdditions(file, encoder.name);
+  await removeUnusedAdditions(file, encoder.name);
   logger.info({ ...info, added: added.length }, 'added concepts embedded');
   return info;
 }
@@ -184,7 +184,7 @@ export async function ensureCombinedEmbeddings(options: {
   const suffix = vocabulary.length > baseCount ? `-${vocabularySha256(vocabulary.slice(baseCount)).slice(0, 12)}` : '';
   const file = path.join(dir, `${encoder}-${expected.count}x${dim}${suffix}.f32`);
   const info: ConceptEmbeddingsInfo = { path: file, count: expected.count, dim, encoder };
-  if (isCached(file, expected)) return info;
+  if (isCached(file, expected)) return suffix ? usedNow(info) : info;
   const out = new Float32Array(vocabulary.length * dim);
   let offset = 0;
   for (const part of parts) {
@@ -203,7 +203,7 @@ export async function ensureCombinedEmbeddings(options: {
   await mkdir(dir, { recursive: true });
   await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
-  if (suffix) await removeEarlierAdditions(file, encoder);
+  if (suffix) await removeUnusedAdditions(file, encoder);
   logger.info({ ...info }, 'combined concept embeddings written');
   return info;
 }
@@ -211,17 +211,29 @@ export async function ensureCombinedEmbeddings(options: {
 /** A cached file of an encoder over the WordNet nouns plus added concepts: `<count>x<dim>-<hash>.f32[.json]`. */
 const WITH_ADDITIONS = /^\d+x\d+-[0-9a-f]{12}\.f32(\.json)?$/;
 
+/** How long a file for added concepts may go unused before the next write removes it. */
+export const UNUSED_ADDITIONS_MS = 24 * 3600_000;
+
 /**
- * Removes the encoder's files for other sets of added concepts once `file` (and its sidecar) is written. The
- * concepts table only grows and every run's vocabulary is all of it, so those files describe a vocabulary no
- * run asks for again; kept, each concept a run adds would leave another ~170 MB behind. The WordNet-only
- * matrix (no hash) stays: it is the base the next file is built from. A GP that opened an earlier file
- * before it went reads it to the end; one that had not yet opened it fails, and its activity's retry
- * ensures the current file.
+ * Removes the encoder's files for other sets of added concepts that no run has used for a day, once `file`
+ * is written. A run's vocabulary grows as concepts are added, so each addition leaves the previous file
+ * behind (~170 MB for a combination); but databases sharing this folder (test suites, a second deployment)
+ * each have their own, in use at once. Each use touches its file (`usedNow`), and an update stage uses it
+ * every iteration, so a day unused means no run needs it; one that does builds it again from the WordNet
+ * matrix, which always stays.
  */
-async function removeEarlierAdditions(file: string, encoder: string): Promise<void> {
+async function removeUnusedAdditions(file: string, encoder: string): Promise<void> {
   const name = path.basename(file);
-  await removeOtherVersions(path.dirname(file), `${encoder}-`, WITH_ADDITIONS, [name, `${name}.json`]);
+  await removeOtherVersions(path.dirname(file), `${encoder}-`, WITH_ADDITIONS, [name, `${name}.json`], {
+    unusedForMs: UNUSED_ADDITIONS_MS,
+  });
+}
+
+/** Marks a cached file for added concepts as used now (its modification time), so the pruning keeps it. */
+async function usedNow(info: ConceptEmbeddingsInfo): Promise<ConceptEmbeddingsInfo> {
+  await touch(info.path);
+  await touch(`${info.path}.json`);
+  return info;
 }
 
 async function embedAll(

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -6,6 +6,7 @@ import {
   ensureConceptEmbeddings,
   ensureExtendedEmbeddings,
   loadConceptEmbeddings,
+  UNUSED_ADDITIONS_MS,
 } from '../../activities/concepts/embeddings-cache';
 import type { TextEncoder } from '../../activities/concepts/encoder';
 import { seededUnitVector } from '../../activities/concepts/prng';
@@ -110,8 +111,8 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
       baseCount: 3,
     });
     expect(other.path).not.toBe(info.path);
-    // The file for the earlier additions is gone; the WordNet matrix it was built from stays.
-    expect(existsSync(info.path) || existsSync(`${info.path}.json`)).toBe(false);
+    // Both stay: another database sharing this folder may be using the first (it was used just now).
+    expect(existsSync(info.path) && existsSync(`${info.path}.json`)).toBe(true);
     expect(existsSync(other.path) && existsSync(`${other.path}.json`)).toBe(true);
     expect(existsSync(baseInfo.path) && existsSync(`${baseInfo.path}.json`)).toBe(true);
     expect(Array.from((await loadConceptEmbeddings(other.path)).subarray(12, 16))).toEqual(
@@ -121,7 +122,7 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
     expect(await ensureExtendedEmbeddings({ encoder, dir, vocabulary: base, baseCount: 3 })).toEqual(baseInfo);
   });
 
-  it('keeps one combined file per weighting for the added concepts: a grown vocabulary replaces it', async () => {
+  it('removes files for added concepts that went a day unused when it writes a new one, never the WordNet matrices', async () => {
     const text = new CountingEncoder();
     const other = Object.assign(new CountingEncoder(), { name: 'other-test' });
     const combine = async (vocabulary: string[]) => {
@@ -141,9 +142,28 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
     };
     const wordnetOnly = await combine(base);
     const first = await combine([...base, 'Abyssinian']);
+    const firstHash = path.basename(first.path).split('-').pop() as string;
+    const firstFiles = () => readdirSync(dir).filter((f) => f.includes(firstHash.replace('.f32', '')));
+    expect(firstFiles()).toHaveLength(6); // text, other and combined, each with its sidecar
+    // Left unused for two days, then used again: using a cached file marks it used.
+    const twoDaysAgo = new Date(Date.now() - 2 * UNUSED_ADDITIONS_MS);
+    for (const f of firstFiles()) utimesSync(path.join(dir, f), twoDaysAgo, twoDaysAgo);
+    expect(await combine([...base, 'Abyssinian'])).toEqual(first);
+    expect(Date.now() - statSync(first.path).mtimeMs).toBeLessThan(UNUSED_ADDITIONS_MS);
+    // A file still in use stays when the vocabulary grows...
+    await combine([...base, 'Abyssinian', 'Sphynx']);
+    expect(firstFiles()).toHaveLength(6);
+    // ...and a file unused for a day goes with the next write.
+    for (const f of firstFiles()) utimesSync(path.join(dir, f), twoDaysAgo, twoDaysAgo);
+    const sphynxHash = path
+      .basename((await combine([...base, 'Abyssinian', 'Sphynx'])).path)
+      .split('-')
+      .pop() as string;
+    for (const f of readdirSync(dir).filter((f) => f.includes(sphynxHash.replace('.f32', ''))))
+      utimesSync(path.join(dir, f), twoDaysAgo, twoDaysAgo);
     const grown = await combine([...base, 'Abyssinian', 'Bengal']);
     expect(grown.encoder).toBe('counting-test@0.5+other-test@0.5');
-    expect(existsSync(first.path)).toBe(false);
+    expect(firstFiles()).toEqual([]);
     expect(existsSync(grown.path) && existsSync(`${grown.path}.json`)).toBe(true);
     // The combination over the WordNet nouns alone is a file of its own, and stays.
     expect(existsSync(wordnetOnly.path)).toBe(true);
