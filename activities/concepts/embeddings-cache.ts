@@ -229,10 +229,17 @@ async function removeUnusedAdditions(file: string, encoder: string): Promise<voi
   });
 }
 
-/** Marks a cached file for added concepts as used now (its modification time), so the pruning keeps it. */
+/**
+ * Marks a cached file for added concepts as used now (its modification time), so the pruning keeps it. A
+ * folder this process may read but not modify (copied from another host, read-only) still serves the file.
+ */
 async function usedNow(info: ConceptEmbeddingsInfo): Promise<ConceptEmbeddingsInfo> {
-  await touch(info.path);
-  await touch(`${info.path}.json`);
+  try {
+    await touch(info.path);
+    await touch(`${info.path}.json`);
+  } catch (error) {
+    logger.warn({ path: info.path, err: String(error) }, 'could not mark concept embeddings as used; serving them');
+  }
   return info;
 }
 
