@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -77,10 +77,10 @@ export async function ensureConceptEmbeddings(
 
   const started = Date.now();
   const vectors = await embedAll(encoder, vocabulary, options.chunkSize ?? 8192, options.onProgress);
-  await mkdir(dir, { recursive: true });
-  writeAtomic(file, Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength));
+  assertLittleEndianHost();
+  await writeFileAtomic(file, Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength));
   // The sidecar goes last: its presence vouches for a complete .f32 file.
-  writeAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
+  await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
   logger.info({ ...info, ms: Date.now() - started }, 'concept embeddings computed');
   return info;
 }
@@ -200,7 +200,6 @@ export async function ensureCombinedEmbeddings(options: {
     }
     offset += d;
   }
-  await mkdir(dir, { recursive: true });
   await writeFileAtomic(file, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   await writeFileAtomic(`${file}.json`, JSON.stringify(expected, null, 2) + '\n');
   if (suffix) await removeUnusedAdditions(file, encoder);
@@ -277,19 +276,6 @@ function isCached(file: string, expected: Sidecar): boolean {
     );
   } catch {
     return false; // unreadable sidecar: recompute
-  }
-}
-
-/** Write to a unique temp name in the same folder, then rename over the target. */
-function writeAtomic(file: string, data: Buffer | string): void {
-  assertLittleEndianHost();
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, file);
-  } catch (error) {
-    if (existsSync(tmp)) unlinkSync(tmp);
-    throw error;
   }
 }
 

@@ -13,9 +13,9 @@ import { seededUnitVector } from '../../activities/concepts/prng';
 
 /** Deterministic stand-in encoder that counts how many texts it embedded. */
 class CountingEncoder implements TextEncoder {
-  readonly name = 'counting-test';
   readonly dim = 4;
   embedded = 0;
+  constructor(readonly name = 'counting-test') {}
   async embed(texts: string[]): Promise<Float32Array> {
     this.embedded += texts.length;
     const out = new Float32Array(texts.length * this.dim);
@@ -124,7 +124,7 @@ describe('ensureExtendedEmbeddings (concepts runs added after the cached vocabul
 
   it('removes files for added concepts that went a day unused when it writes a new one, never the WordNet matrices', async () => {
     const text = new CountingEncoder();
-    const other = Object.assign(new CountingEncoder(), { name: 'other-test' });
+    const other = new CountingEncoder('other-test');
     const combine = async (vocabulary: string[]) => {
       const parts = [text, other].map((encoder) =>
         ensureExtendedEmbeddings({ encoder, dir, vocabulary, baseCount: 3 }),
