@@ -26,19 +26,32 @@ export async function loadManifest(manifestPath: string): Promise<ManifestRecord
   const base = path.dirname(path.resolve(manifestPath));
   const records: ManifestRecord[] = [];
   const keys = new Set<string>();
+  // A corpus names a handful of archives for ~100k records: resolve each name once.
+  const resolved = new Map<string, string>();
   const lines = createInterface({ input: createReadStream(manifestPath, 'utf8'), crlfDelay: Infinity });
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
     if (line.trim() === '') continue;
-    const parsed = manifestRecordSchema.safeParse(JSON.parse(line));
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (err) {
+      throw new Error(
+        `${manifestPath}:${lineNo}: not a JSON object (${(err as Error).message}); ` +
+          'each line of a manifest is one record: rebuild the corpus or mend that line',
+      );
+    }
+    const parsed = manifestRecordSchema.safeParse(json);
     if (!parsed.success) {
       throw new Error(`${manifestPath}:${lineNo}: invalid manifest record: ${parsed.error.message}`);
     }
     const record = parsed.data;
     if (keys.has(record.key)) throw new Error(`${manifestPath}:${lineNo}: duplicate key ${record.key}`);
     keys.add(record.key);
-    records.push({ ...record, file: path.resolve(base, record.file) });
+    let file = resolved.get(record.file);
+    if (file === undefined) resolved.set(record.file, (file = path.resolve(base, record.file)));
+    records.push({ ...record, file });
   }
   return records;
 }

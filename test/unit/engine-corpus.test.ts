@@ -85,5 +85,8 @@ describe('loadManifest', () => {
     const line = JSON.stringify({ key: 'a', caption: 'cat', file: 'x', offset: 0, size: 3 }) + '\n';
     writeFileSync(dup, line + line);
     await expect(loadManifest(dup)).rejects.toThrow(/dup\.jsonl:2: duplicate key a/);
+    const cut = path.join(dir, 'cut.jsonl');
+    writeFileSync(cut, line + line.slice(0, 20) + '\n');
+    await expect(loadManifest(cut)).rejects.toThrow(/cut\.jsonl:2: not a JSON object .*rebuild the corpus/);
   });
 });
