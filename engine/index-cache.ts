@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ManifestRecord } from './corpus';
 import { SearchIndex } from './search-index';
-import { removeOtherVersions, writeFileAtomic } from '../lib/files';
+import { hashFiles, removeOtherVersions, writeFileAtomic } from '../lib/files';
 import { logger } from '../lib/logger';
 import { PROJECT_ROOT } from '../lib/paths';
 
@@ -67,12 +67,7 @@ export async function openSearchIndex(
  * letter classes and lower-casing) and the records' keys and captions in order (document ids are positions).
  */
 async function contentHash(records: readonly ManifestRecord[]): Promise<string> {
-  const hash = createHash('sha256');
-  for (const file of [...INDEX_CODE, MINISEARCH_PACKAGE])
-    hash
-      .update(file)
-      .update('\0')
-      .update(await readFile(path.join(PROJECT_ROOT, file)));
+  const hash = await hashFiles(createHash('sha256'), PROJECT_ROOT, [...INDEX_CODE, MINISEARCH_PACKAGE]);
   hash.update(`unicode ${process.versions.unicode}\n`);
   for (const r of records) hash.update(r.key).update('\0').update(r.caption).update('\n');
   return hash.digest('hex').slice(0, 16);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -181,6 +181,20 @@ export async function fileChecksum(file: string): Promise<{ bytes: number; sha25
     bytes += (chunk as Buffer).length;
   }
   return { bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * Feeds each file's path (relative to `root`, as given) and content into `hash`, each framed by a NUL, in the
+ * order given: a cache key for code or data that must be rebuilt when any of those files changes.
+ */
+export async function hashFiles(hash: Hash, root: string, files: readonly string[]): Promise<Hash> {
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(await readFile(path.join(root, file)))
+      .update('\0');
+  return hash;
 }
 
 /** The names in a folder; none when the folder does not exist (yet, or any more). */

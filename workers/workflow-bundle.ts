@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode, Runtime, type WorkflowBundle } from '@temporalio/worker';
-import { removeOtherVersions, writeFileAtomic } from '../lib/files';
+import { hashFiles, removeOtherVersions, writeFileAtomic } from '../lib/files';
 import { logger } from '../lib/logger';
 import { PROJECT_ROOT, stateDir } from '../lib/paths';
 
@@ -60,10 +60,6 @@ async function sourcesHash(): Promise<string> {
     const entries = await readdir(path.join(PROJECT_ROOT, dir), { recursive: true, withFileTypes: true });
     for (const e of entries) if (e.isFile()) files.push(path.relative(PROJECT_ROOT, path.join(e.parentPath, e.name)));
   }
-  const hash = createHash('sha256');
-  for (const file of files.sort()) {
-    hash.update(file).update('\0');
-    hash.update(await readFile(path.join(PROJECT_ROOT, file))).update('\0');
-  }
+  const hash = await hashFiles(createHash('sha256'), PROJECT_ROOT, files.sort());
   return hash.digest('hex').slice(0, 16);
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { checkedManifest } from '../../activities/stages/train';
 import {
   encodeFloat32File,
   HandoverFileError,
+  hashFiles,
   readFloat32File,
   removeOtherVersions,
   writeFileAtomic,
@@ -125,4 +127,20 @@ test('removeOtherVersions removes older versions of a kept file, never the kept 
   await removeOtherVersions(cache, 'bundle-', /^[0-9a-f]{4}\.js$/, ['bundle-bbbb.js']);
   expect(fs.readdirSync(cache).sort()).toEqual(names.slice(1).sort());
   await expect(removeOtherVersions(path.join(cache, 'missing'), 'bundle-', /^x$/, [])).resolves.toBeUndefined();
+});
+
+test('hashFiles keys on each file name and content, so moving bytes between files or renaming one changes it', async () => {
+  const root = fs.mkdtempSync(path.join(dir, 'hash-'));
+  const write = (files: Record<string, string>) => {
+    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(root, name), content);
+  };
+  const key = async (files: string[]) => (await hashFiles(createHash('sha256'), root, files)).digest('hex');
+  write({ a: 'ab', b: 'c' });
+  const first = await key(['a', 'b']);
+  expect(await key(['a', 'b'])).toBe(first);
+  write({ a: 'a', b: 'bc' });
+  expect(await key(['a', 'b'])).not.toBe(first);
+  write({ a: 'ab', b: 'c', c: 'c' });
+  expect(await key(['a', 'c'])).not.toBe(first);
+  await expect(key(['a', 'missing'])).rejects.toThrow(/missing/);
 });
