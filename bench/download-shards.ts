@@ -26,21 +26,28 @@ import { ensureTemporalDevServer, stopTemporalDevServer } from '../lib/services/
 import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { startEngine } from '../engine/server';
 import { ensureDefaultCorpus } from '../engine/build-corpus';
+import { benchOptions, numberListOption, numberOption } from './options';
 
 const TEMPORAL_PORT = 7352;
 const TEMPORAL_NAME = `temporal-bench-${TEMPORAL_PORT}`;
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-const latencyMs = Number(option('--latency-ms', '250'));
-const queries = Number(option('--queries', '128'));
-const results = Number(option('--results', '20'));
-const shards = Number(option('--shards', '4'));
-const concurrency = Number(option('--concurrency', '8'));
-const arms = option('--io', '1,2').split(',').map(Number);
+const options = benchOptions(
+  'node --import tsx bench/download-shards.ts [--latency-ms 250] [--queries 128] [--results 20] [--shards 4] [--concurrency 8] [--io 1,2]',
+  {
+    'latency-ms': { type: 'string', default: '250' },
+    queries: { type: 'string', default: '128' },
+    results: { type: 'string', default: '20' },
+    shards: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '8' },
+    io: { type: 'string', default: '1,2' },
+  },
+);
+const latencyMs = numberOption(options['latency-ms'], 'latency-ms');
+const queries = numberOption(options.queries, 'queries');
+const results = numberOption(options.results, 'results');
+const shards = numberOption(options.shards, 'shards');
+const concurrency = numberOption(options.concurrency, 'concurrency');
+const arms = numberListOption(options.io, 'io');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -30,6 +30,7 @@ import { ensureDefaultCorpus } from '../engine/build-corpus';
 import { encodeKey } from '../engine/keys';
 import type { SearchResponse } from '../engine/server';
 import { PROJECT_ROOT, datasetsDir, stateDir } from '../lib/paths';
+import { benchOptions, numberOption } from './options';
 
 const CONCURRENCY = 16;
 const TIMEOUT_MS = 10_000;
@@ -48,9 +49,19 @@ interface ToolResult extends Measure {
   failed: number;
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+function commandLine() {
+  return benchOptions(
+    'node --import tsx bench/download.ts [--quick] [--no-img2dataset] [--cases tiny,photos,iteration] [--repeat N]',
+    {
+      quick: { type: 'boolean', default: false },
+      'no-img2dataset': { type: 'boolean', default: false },
+      cases: { type: 'string', default: 'tiny,photos,iteration' },
+      repeat: { type: 'string', default: '1' },
+      // A worker process of this script (see `worker`), started by the script itself.
+      worker: { type: 'string' },
+      store: { type: 'string', default: '' },
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -253,13 +264,13 @@ function row(cells: (string | number)[], widths: number[]): string {
 }
 
 async function main(): Promise<void> {
-  const worker0 = arg('--worker');
-  if (worker0) return worker(worker0, arg('--store') ?? '');
+  const options = commandLine();
+  if (options.worker) return worker(options.worker, options.store);
 
-  const quick = process.argv.includes('--quick');
-  const cases = (arg('--cases') ?? 'tiny,photos,iteration').split(',');
-  const withImg2dataset = !process.argv.includes('--no-img2dataset');
-  const repeat = Math.max(1, Number(arg('--repeat') ?? 1));
+  const quick = options.quick;
+  const cases = options.cases.split(',');
+  const withImg2dataset = !options['no-img2dataset'];
+  const repeat = Math.max(1, numberOption(options.repeat, 'repeat'));
   const sizes = quick ? { tiny: 500, photos: 100, queries: 8 } : { tiny: 5000, photos: 1000, queries: 256 };
   const skipWhy = withImg2dataset ? ensureImg2dataset() : 'disabled by --no-img2dataset';
   if (skipWhy) console.log(`img2dataset not run: ${skipWhy}`);

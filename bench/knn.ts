@@ -19,22 +19,29 @@ import { exactSearch as usearchExactSearch, MetricKind } from 'usearch';
 import { seededRandom } from '../activities/concepts/prng';
 import { chooseMode, nearestNeighbours, recallAtK, type Neighbours } from '../activities/score/nearest';
 import { baselineNearestNeighbours } from './knn-baseline';
+import { benchOptions, numberListOption, numberOption } from './options';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-const sizes = arg('--sizes', '25600x450,25600x25600,40000x75000')
+const options = benchOptions(
+  'node --import tsx bench/knn.ts [--sizes 25600x450,...] [--dim 128,2048] [--k 15] [--limit 60] [--threads N] [--json FILE]',
+  {
+    sizes: { type: 'string', default: '25600x450,25600x25600,40000x75000' },
+    dim: { type: 'string', default: '128,2048' },
+    k: { type: 'string', default: '15' },
+    limit: { type: 'string', default: '60' },
+    threads: { type: 'string' },
+    json: { type: 'string', default: '' },
+  },
+);
+const sizes = options.sizes
   .split(',')
-  .map((s) => s.split('x').map(Number) as [number, number]);
-const dims = arg('--dim', '128,2048').split(',').map(Number);
-const k = Number(arg('--k', '15'));
-const limitS = Number(arg('--limit', '60'));
+  .map((s) => s.split('x').map((n) => numberOption(n, 'sizes')) as [number, number]);
+const dims = numberListOption(options.dim, 'dim');
+const k = numberOption(options.k, 'k');
+const limitS = numberOption(options.limit, 'limit');
 /** Threads for the library searches (default: the module's, all cores but one). */
-const threads = process.argv.includes('--threads') ? Number(arg('--threads', '')) : undefined;
+const threads = options.threads === undefined ? undefined : numberOption(options.threads, 'threads');
 const threadCount = threads ?? Math.max(1, availableParallelism() - 1);
-const jsonPath = arg('--json', '');
+const jsonPath = options.json;
 
 /** Rough rates (multiply-adds per second on one core here), only to decide what to subsample. */
 const RATE = { baseline: 1.3e9, exact: 2e10, usearchExact: 4e9 };

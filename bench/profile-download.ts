@@ -20,14 +20,16 @@ import sharp from 'sharp';
 import { ensureDefaultCorpus } from '../engine/build-corpus';
 import { encodeKey } from '../engine/keys';
 import { PROJECT_ROOT } from '../lib/paths';
+import { benchOptions, numberOption } from './options';
 
 const MAX_SIDE = 256;
 const CONCURRENCY = 16;
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const options = benchOptions('node --import tsx bench/profile-download.ts [--photos 250] [--rounds 2] [--tiny]', {
+  photos: { type: 'string', default: '250' },
+  rounds: { type: 'string', default: '2' },
+  tiny: { type: 'boolean', default: false },
+});
 
 async function startEngine(): Promise<{ url: string; stop: () => void }> {
   const child = spawn(
@@ -52,8 +54,8 @@ async function cpuMs(work: () => Promise<unknown>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const count = arg('--photos', 250);
-  const rounds = arg('--rounds', 2);
+  const count = numberOption(options.photos, 'photos');
+  const rounds = numberOption(options.rounds, 'rounds');
   const store = await mkdtemp(path.join(os.tmpdir(), 'ie-profile-download-'));
   process.env.IE_STORE_DIR = store;
   const { fetchBytes } = await import('../activities/download/fetch');
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
   const manifest = await ensureDefaultCorpus();
   const keys = (await readFile(manifest, 'utf8'))
     .split('\n')
-    .filter((l) => l !== '' && l.includes('"photo/') !== process.argv.includes('--tiny'))
+    .filter((l) => l !== '' && l.includes('"photo/') !== options.tiny)
     .map((l) => (JSON.parse(l) as { key: string }).key);
   const engine = await startEngine();
   try {
@@ -142,7 +144,7 @@ async function main(): Promise<void> {
     }
     totals.set('putImage', storeMs);
     const n = photos.length * rounds;
-    const what = process.argv.includes('--tiny') ? '32 px images' : 'photos';
+    const what = options.tiny ? '32 px images' : 'photos';
     console.log(`${photos.length} ${what} × ${rounds} rounds; CPU ms per image (user + system, all threads)`);
     for (const [name, ms] of totals) console.log(`${name.padEnd(30)} ${(ms / n).toFixed(3)}`);
   } finally {

@@ -37,6 +37,7 @@ import { ensureLocalPostgres, localDatabaseUrl, migrateDeploy, recreateDatabase 
 import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { iterationFiles } from '../activities/iteration-files';
 import { seedRun, shapeFor, type Seeded } from './scale/seed';
+import { benchOptions, numberListOption, numberOption } from './options';
 
 const STAGES = ['download', 'train', 'score-2048', 'score', 'update', 'evaluate', 'report', 'list'] as const;
 type Stage = (typeof STAGES)[number];
@@ -63,18 +64,25 @@ interface PythonProcess {
   peakRssMb: number;
 }
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-const sizes = option('--sizes', '10000,100000,1000000').split(',').map(Number);
-const queries = Number(option('--queries', '256'));
-const results = Number(option('--results', '10'));
-const r50Size = Number(option('--r50-size', '32'));
-const repeat = Number(option('--repeat', '1'));
-const jsonFile = process.argv.includes('--json') ? option('--json', '') : undefined;
-const keep = process.argv.includes('--keep');
+const options = benchOptions(
+  'node --import tsx bench/scale.ts [--sizes 10000,100000,1000000] [--json FILE] [--queries 256] [--results 10] [--r50-size 32] [--repeat 1] [--keep]',
+  {
+    sizes: { type: 'string', default: '10000,100000,1000000' },
+    queries: { type: 'string', default: '256' },
+    results: { type: 'string', default: '10' },
+    'r50-size': { type: 'string', default: '32' },
+    repeat: { type: 'string', default: '1' },
+    json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+);
+const sizes = numberListOption(options.sizes, 'sizes');
+const queries = numberOption(options.queries, 'queries');
+const results = numberOption(options.results, 'results');
+const r50Size = numberOption(options['r50-size'], 'r50-size');
+const repeat = numberOption(options.repeat, 'repeat');
+const jsonFile = options.json;
+const keep = options.keep;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -15,13 +15,19 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { OnnxImageEmbedder } from '../activities/score/embedder';
 import { PROJECT_ROOT, pythonExecutable } from '../lib/paths';
+import { benchOptions, numberOption } from './options';
 
 const ITERATION_IMAGES = 25_000;
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const options = benchOptions(
+  'node --import tsx bench/score-gpu-shape.ts [--images 256] [--batch 64] [--synthetic] [--no-trainer]',
+  {
+    images: { type: 'string', default: '256' },
+    batch: { type: 'string', default: '64' },
+    synthetic: { type: 'boolean', default: false },
+    'no-trainer': { type: 'boolean', default: false },
+  },
+);
 
 interface Fixture {
   checkpoint: string;
@@ -50,12 +56,12 @@ function forIteration(rate: number): string {
 }
 
 async function main(): Promise<void> {
-  const count = arg('--images', 256);
-  const batchSize = arg('--batch', 64);
+  const count = numberOption(options.images, 'images');
+  const batchSize = numberOption(options.batch, 'batch');
   const dir = await mkdtemp(path.join(tmpdir(), 'ie-score-bench-'));
   try {
     const fixtureArgs = ['-m', 'ietrainer.score_fixture', '--out', dir, '--images', String(count)];
-    if (process.argv.includes('--synthetic')) fixtureArgs.push('--synthetic');
+    if (options.synthetic) fixtureArgs.push('--synthetic');
     const fixture = JSON.parse(python(fixtureArgs).trim().split('\n').pop()!) as Fixture;
     console.log(
       `encoder: gpu-r50 shape, ${fixture.imageSize} px → ${fixture.dim}-d (ONNX via ${fixture.exporter}); ` +
@@ -81,7 +87,7 @@ async function main(): Promise<void> {
       await embedder.close();
     }
 
-    if (!process.argv.includes('--no-trainer')) {
+    if (!options['no-trainer']) {
       const list = path.join(dir, 'images.json');
       writeFileSync(list, JSON.stringify(fixture.images));
       const out = python([

@@ -39,23 +39,30 @@ import { sleep } from '../lib/services/process';
 import { PETS_CLASSES, prepareValTarget } from '../lib/targets';
 import { startEngine } from '../engine/server';
 import { ensureDefaultCorpus } from '../engine/build-corpus';
+import { benchOptions, numberOption } from './options';
 
 const TEMPORAL_PORT = 7351;
 const TEMPORAL_NAME = `temporal-bench-${TEMPORAL_PORT}`;
 const DATABASE = 'ie_bench_soak';
 const WINDOW = 10;
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-const iterations = Number(option('--iterations', '150'));
-const queries = Number(option('--queries', '12'));
-const results = Number(option('--results', '5'));
-const jsonFile = process.argv.includes('--json') ? option('--json', '') : undefined;
-const defaultCaps = process.argv.includes('--default-caps');
-const keep = process.argv.includes('--keep');
+const options = benchOptions(
+  'node --import tsx bench/soak.ts [--iterations 150] [--json FILE] [--queries 12] [--results 5] [--default-caps] [--keep]',
+  {
+    iterations: { type: 'string', default: '150' },
+    queries: { type: 'string', default: '12' },
+    results: { type: 'string', default: '5' },
+    json: { type: 'string' },
+    'default-caps': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+);
+const iterations = numberOption(options.iterations, 'iterations');
+const queries = numberOption(options.queries, 'queries');
+const results = numberOption(options.results, 'results');
+const jsonFile = options.json;
+const defaultCaps = options['default-caps'];
+const keep = options.keep;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
