@@ -71,6 +71,13 @@ const runConfigObject = z.strictObject({
        * own length scale and fits both by marginal likelihood every update, so the run's own rewards decide.
        */
       taxonomyWeight: z.union([z.number().min(0).lt(1), z.literal('fit')]).default(0.5),
+      /**
+       * How the distribution counts named individuals (WordNet instances: rivers, lakes, cities, people).
+       * `each`: every name is a concept of its own. `byClass`: the names of one class (some 350 rivers) share
+       * one concept's worth of probability, as names on one embedding point do, so a class of hundreds of
+       * near-identical names cannot fill the distribution's top (activities/concepts/instance-groups.ts).
+       */
+      instances: z.enum(['each', 'byClass']).default('each'),
     })
     .prefault({}),
   /** The text encoder behind the concept embeddings the GP regresses on. */

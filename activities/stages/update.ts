@@ -4,15 +4,11 @@ import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../../lib/bytes';
 import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
-import {
-  conceptDistribution,
-  embeddingGroups,
-  topConcepts,
-  weightByFindChance,
-  type EmbeddingGroups,
-} from '../concepts/distribution';
+import { conceptDistribution, topConcepts, weightByFindChance, type EmbeddingGroups } from '../concepts/distribution';
 import { fitConceptGp, fitFindChance, type GpFit } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
+import { distributionGroups } from '../concepts/instance-groups';
+import type { RunConfig } from '../../lib/config';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { dropEarlierCopies, iterationFiles } from '../iteration-files';
 import { foundFlags, latestRewards } from '../score/evidence';
@@ -25,13 +21,22 @@ import { yieldToEventLoop } from '../../lib/yield';
 const groupsByFile = new Map<string, Promise<EmbeddingGroups>>();
 const GROUP_FILES_KEPT = 4;
 
-/** Concepts grouped by identical embedding (computed once per embedding file, off the event loop). */
-function groupsOf(file: string, dim: number): Promise<EmbeddingGroups> {
-  let groups = groupsByFile.get(file);
+/**
+ * The distribution's points for an embedding file (activities/concepts/instance-groups.ts), computed once
+ * per file and `concepts.instances` setting, off the event loop.
+ */
+function groupsOf(
+  file: string,
+  dim: number,
+  names: readonly string[],
+  instances: RunConfig['concepts']['instances'],
+): Promise<EmbeddingGroups> {
+  const key = `${instances}:${file}`;
+  let groups = groupsByFile.get(key);
   if (!groups) {
-    groups = loadConceptEmbeddings(file).then((rows) => embeddingGroups(rows, dim));
-    groups.catch(() => groupsByFile.delete(file));
-    groupsByFile.set(file, groups);
+    groups = loadConceptEmbeddings(file).then((rows) => distributionGroups(rows, dim, names, instances));
+    groups.catch(() => groupsByFile.delete(key));
+    groupsByFile.set(key, groups);
     if (groupsByFile.size > GROUP_FILES_KEPT) groupsByFile.delete(groupsByFile.keys().next().value as string);
   }
   return groups;
@@ -100,7 +105,7 @@ export async function updateDistribution(
       ({ probs, temperature } = await conceptDistribution({
         predicted,
         excluded: queried,
-        groups: await groupsOf(embeddings.path, embeddings.dim),
+        groups: await groupsOf(embeddings.path, embeddings.dim, vocabulary, run.config.concepts.instances),
         member: runVocabulary.member,
         fixedTemperature: (await temperatureOverride(ref.runId, ref.iteration)) ?? run.config.temperature.fixed,
         topK: run.config.temperature.topK,

@@ -36,7 +36,6 @@ import { ensureConceptFeatures } from '../../activities/concepts/run-embeddings'
 import { loadConceptEmbeddings } from '../../activities/concepts/embeddings-cache';
 import {
   conceptDistribution,
-  embeddingGroups,
   sampleUniform,
   sampleWithoutReplacement,
   topConcepts,
@@ -44,6 +43,7 @@ import {
   type EmbeddingGroups,
 } from '../../activities/concepts/distribution';
 import { fitConceptGp, fitFindChance } from '../../activities/concepts/gp';
+import { distributionGroups } from '../../activities/concepts/instance-groups';
 import { seededRandom } from '../../activities/concepts/prng';
 import { runConceptRewards } from '../../activities/score/run-rewards';
 import { listTarget } from '../../activities/target';
@@ -292,7 +292,12 @@ async function main(): Promise<void> {
   const { index } = await openSearchIndex(manifestPath, records);
   const vocabulary = loadVocabulary();
   const features = await ensureConceptFeatures({ names: vocabulary, wordnetCount: vocabulary.length }, config);
-  const groups = await embeddingGroups(await loadConceptEmbeddings(features.path), features.dim);
+  const groups = await distributionGroups(
+    await loadConceptEmbeddings(features.path),
+    features.dim,
+    vocabulary,
+    config.concepts.instances,
+  );
   const near = nearConcepts(loadNouns(), targetClasses);
   const results = new Map<number, Found[]>();
   const search = (conceptId: number): Found[] => {

@@ -1,0 +1,76 @@
+/**
+ * Named individuals grouped by what they are. WordNet's nouns hold about 7,700 instances (synsets whose
+ * hypernym pointers are '@i': Lake Ladoga, the Ganges, Mount Everest, May Day, Mozart) in classes of up to
+ * several hundred (some 300 rivers, 250 cities of one kind). To the GP they are near twins: their taxonomy
+ * features share the whole ancestry of their class and differ in one leaf. Evidence for one instance thus
+ * raises its whole class, and a class of hundreds of names outnumbers every kind of thing next to it: the
+ * distribution's top fills with "X river" and its draws with one kind of picture. Counted as one point of
+ * the distribution, such a class gets one concept's worth of mass (shared among its names, like names whose
+ * embeddings coincide), and kinds of things keep their place beside it.
+ *
+ * Cost: one pass over the vocabulary's lemmas (a WordNet lookup each), once per vocabulary.
+ */
+import { loadNouns, type WordNetNouns } from '../../lib/wordnet';
+import { yieldEvery } from '../../lib/yield';
+import type { RunConfig } from '../../lib/config';
+import { embeddingGroups, type EmbeddingGroups } from './distribution';
+
+/**
+ * The points the distribution shares its mass over (`conceptDistribution`'s `groups`): concepts on one
+ * embedding, and with `concepts.instances` 'byClass' the names of one instance class. `names` are the
+ * concepts of the embedding rows, in order.
+ */
+export async function distributionGroups(
+  rows: Float32Array,
+  dim: number,
+  names: readonly string[],
+  instances: RunConfig['concepts']['instances'],
+): Promise<EmbeddingGroups> {
+  const groups = await embeddingGroups(rows, dim);
+  if (instances === 'each') return groups;
+  return mergeInstanceClasses(groups, await instanceClasses(names, loadNouns()));
+}
+
+/**
+ * For each name, the class (wnid) it is an instance of when every sense of it is a named individual, else
+ * null: "Chihuahua" (a dog, a city, a state) stays a kind of thing. The class is that of its most frequent
+ * sense. A name that is no WordNet noun is no instance.
+ */
+export async function instanceClasses(names: readonly string[], nouns: WordNetNouns): Promise<(string | null)[]> {
+  const out: (string | null)[] = [];
+  for (let i = 0; i < names.length; i++) {
+    // A lookup each: about 0.15 s over the whole vocabulary, so the heartbeat pump gets turns.
+    await yieldEvery(i, 8192);
+    const synsets = nouns.synsetsOfLemma(names[i]);
+    const named = synsets.length > 0 && synsets.every((s) => s.instance && s.hypernyms.length > 0);
+    out.push(named ? synsets[0].hypernyms[0] : null);
+  }
+  return out;
+}
+
+/**
+ * `groups` with the names of each instance class merged into one point: its multiplicity is the class's
+ * size (plus any names already sharing an embedding with its members) and its representative its first name.
+ */
+export function mergeInstanceClasses(groups: EmbeddingGroups, classes: readonly (string | null)[]): EmbeddingGroups {
+  const n = groups.point.length;
+  if (classes.length !== n) throw new RangeError(`${n} concepts but ${classes.length} instance classes`);
+  const pointOfKey = new Map<string, number>();
+  const point = new Uint32Array(n);
+  const representatives: number[] = [];
+  const sizes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const cls = classes[i];
+    const key = cls === null ? `p${groups.point[i]}` : `c${cls}`;
+    let p = pointOfKey.get(key);
+    if (p === undefined) {
+      p = representatives.length;
+      pointOfKey.set(key, p);
+      representatives.push(i);
+      sizes.push(0);
+    }
+    point[i] = p;
+    sizes[p]++;
+  }
+  return { multiplicity: point.map((p) => sizes[p]), representatives, point };
+}
