@@ -38,7 +38,7 @@ export async function loadManifest(manifestPath: string): Promise<ManifestRecord
       json = JSON.parse(line);
     } catch (err) {
       throw new Error(
-        `${manifestPath}:${lineNo}: not a JSON object (${(err as Error).message}); ` +
+        `${manifestPath}:${lineNo}: not valid JSON (${(err as Error).message}); ` +
           'each line of a manifest is one record: rebuild the corpus or mend that line',
       );
     }

@@ -87,6 +87,6 @@ describe('loadManifest', () => {
     await expect(loadManifest(dup)).rejects.toThrow(/dup\.jsonl:2: duplicate key a/);
     const cut = path.join(dir, 'cut.jsonl');
     writeFileSync(cut, line + line.slice(0, 20) + '\n');
-    await expect(loadManifest(cut)).rejects.toThrow(/cut\.jsonl:2: not a JSON object .*rebuild the corpus/);
+    await expect(loadManifest(cut)).rejects.toThrow(/cut\.jsonl:2: not valid JSON .*rebuild the corpus/);
   });
 });
