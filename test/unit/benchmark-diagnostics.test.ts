@@ -12,6 +12,7 @@ import {
 } from '../../bench/learning/seeds';
 import { compareArms, type BenchmarkSummary } from '../../bench/learning/report';
 import type { ArmFigures, IterationFigures } from '../../bench/learning/figures';
+import { iterationFigures } from '../support/benchmark-figures';
 import { seedList } from '../../cli/commands/benchmark';
 import { loadNouns, nearConcepts } from '../../lib/wordnet';
 
@@ -78,17 +79,9 @@ test('one iteration: AUC over labelled downloads, near shares, and no most likel
   });
 });
 
+/** The shared fixture with the figures these tests' expectations were worked out from. */
 function iteration(i: number, over: Partial<IterationFigures> = {}): IterationFigures {
-  return {
-    iteration: i,
-    queries: 64,
-    downloaded: 100,
-    relevant: 10,
-    unlabelled: 0,
-    precision: 0.1,
-    knnAccuracy: 0.3,
-    linearProbeAccuracy: null,
-    meanReward: 0.5,
+  return iterationFigures(i, {
     bestConcepts: [],
     wallMs: 1000,
     rewardAuc: 0.6,
@@ -97,7 +90,7 @@ function iteration(i: number, over: Partial<IterationFigures> = {}): IterationFi
     nearMostLikely: 0.6,
     gpRankCorrelation: 0.2,
     ...over,
-  };
+  });
 }
 
 function summary(seed: number, exploreRelevant: number, randomRelevant: number): BenchmarkSummary {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ArmFigures, IterationFigures } from '../../bench/learning/figures';
+import { iterationFigures } from '../support/benchmark-figures';
 import { chartSpecs, htmlReport } from '../../bench/learning/html';
 import {
   compareArms,
@@ -12,27 +13,7 @@ import {
   type BenchmarkSummary,
 } from '../../bench/learning/report';
 
-function iteration(i: number, over: Partial<IterationFigures> = {}): IterationFigures {
-  return {
-    iteration: i,
-    queries: 64,
-    downloaded: 100,
-    relevant: 10,
-    unlabelled: 0,
-    precision: 0.1,
-    knnAccuracy: 0.3,
-    linearProbeAccuracy: null,
-    meanReward: 0.5,
-    bestConcepts: ['dog', 'tabby, cat'],
-    wallMs: 61_500,
-    rewardAuc: 0.7,
-    nearQueries: 0.25,
-    mostLikely: ['toy spaniel', 'beagle'],
-    nearMostLikely: 0.5,
-    gpRankCorrelation: 0.3,
-    ...over,
-  };
-}
+const iteration = iterationFigures;
 
 const arm = (mode: string, its: IterationFigures[]): ArmFigures => ({
   runId: `b-${mode}`,
