@@ -9,18 +9,42 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** The values of `options` given on the command line (`args`, default the process's), defaults filled in. */
 export function benchOptions<const O extends Options>(usage: string, options: O, args = process.argv.slice(2)) {
+  return benchArgs(usage, options, { min: 0, max: 0 }, args).values;
+}
+
+/**
+ * The options and the `min`–`max` positional arguments given on the command line; too few or too many stop
+ * the script like a bad option.
+ */
+export function benchArgs<const O extends Options>(
+  usage: string,
+  options: O,
+  positionals: { min: number; max: number },
+  args = process.argv.slice(2),
+) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: positionals.max > 0 });
+    const n = parsed.positionals.length;
+    if (n < positionals.min || n > positionals.max) {
+      const wanted =
+        positionals.min === positionals.max
+          ? `${positionals.min}`
+          : positionals.max === Infinity
+            ? `at least ${positionals.min}`
+            : `${positionals.min} to ${positionals.max}`;
+      throw new Error(`expected ${wanted} argument${/^(at least )?1$/.test(wanted) ? '' : 's'}, got ${n}`);
+    }
+    return parsed;
   } catch (error) {
     return usageExit(`${(error as Error).message}\nusage: ${usage}`);
   }
 }
 
-/** A number option's value; anything else stops the script with a message naming the option. */
-export function numberOption(value: string | undefined, name: string): number {
+/** A number option's value; anything else stops the script with a message naming the option (or `label`). */
+export function numberOption(value: string | undefined, name: string, label = `--${name}`): number {
   const n = Number(value);
   if (value === undefined || value.trim() === '' || !Number.isFinite(n))
-    return usageExit(`--${name} takes a number, got ${JSON.stringify(value ?? null)}`);
+    return usageExit(`${label} takes a number, got ${JSON.stringify(value ?? null)}`);
   return n;
 }
 

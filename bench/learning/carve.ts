@@ -10,6 +10,7 @@ import { CLASSES_FILE } from '../../lib/datasets/layout';
 import { DatasetsMissingError, requireDatasets } from '../../lib/datasets/require';
 import { loadNouns } from '../../lib/wordnet';
 import { loadCorpusClasses, RelevanceError } from './relevance';
+import { benchArgs, numberOption } from '../options';
 
 /** Tiny ImageNet classes (wnid → name in folder form) that are kinds of `ancestor` (a wnid or a noun lemma). */
 export function classesUnder(ancestor: string, classesPath?: string): Record<string, string> {
@@ -31,14 +32,12 @@ export function classesUnder(ancestor: string, classesPath?: string): Record<str
 }
 
 if (require.main === module) {
-  const [name, ancestor, perClass] = process.argv.slice(2);
-  if (!name || !ancestor) {
-    process.stderr.write('usage: node --import tsx bench/learning/carve.ts <name> <wnid-or-lemma> [perClass]\n');
-    process.exit(2);
-  }
+  const usage = 'node --import tsx bench/learning/carve.ts <name> <wnid-or-lemma> [perClass]';
+  const [name, ancestor, perClass] = benchArgs(usage, {}, { min: 2, max: 3 }).positionals;
+  const images = perClass === undefined ? 50 : numberOption(perClass, 'perClass', 'perClass (images per class)');
   try {
     const classes = classesUnder(ancestor);
-    const dir = prepareValTarget(name, classes, perClass ? Number(perClass) : 50);
+    const dir = prepareValTarget(name, classes, images);
     process.stdout.write(`${dir}: ${Object.values(classes).join(', ')}\n`);
   } catch (err) {
     if (!(err instanceof DatasetsMissingError)) throw err;

@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pct } from '../../lib/format';
 import { NEAR_SHARE_GOAL, POOLED_RATIO_GOAL, PRECISION_RATIO_GOAL, type BenchmarkSummary } from './report';
+import { benchArgs } from '../options';
 
 /** The figures of one seed's benchmark that the verdict is made of. */
 export interface SeedFigures {
@@ -218,10 +219,10 @@ export async function writeSeedsVerdict(outDir: string, v: SeedsVerdict): Promis
 }
 
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const at = args.indexOf('--out');
-  const out = at >= 0 ? args.splice(at, 2)[1] : undefined;
-  readSeedSummaries(args)
+  const usage = 'node --import tsx bench/learning/seeds.ts DIR [DIR…] [--out DIR]';
+  const { values, positionals } = benchArgs(usage, { out: { type: 'string' } }, { min: 1, max: Infinity });
+  const out = values.out;
+  readSeedSummaries(positionals)
     .then(async (summaries) => {
       const verdict = seedsVerdict(summaries);
       process.stdout.write(`${verdict.target}, seeds ${verdict.seeds.map((s) => s.seed).join(', ')}:\n`);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { benchOptions, numberListOption, numberOption } from '../../bench/options';
+import { benchArgs, benchOptions, numberListOption, numberOption } from '../../bench/options';
 import { PROJECT_ROOT } from '../../lib/paths';
 
 const spec = {
@@ -40,4 +40,26 @@ test('a number option given something else stops it, naming the option', () => {
   const missing = knn('--dim');
   expect(missing.status).toBe(2);
   expect(missing.stderr).toMatch(/--dim/);
+}, 60_000);
+
+test('positional arguments: too few or too many, or a non-number where a number goes, stop the script', () => {
+  const usage = 'carve.ts <name> <wnid-or-lemma> [perClass]';
+  expect(benchArgs(usage, {}, { min: 2, max: 3 }, ['pets', 'dog']).positionals).toEqual(['pets', 'dog']);
+  const carve = (...args: string[]) =>
+    spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'learning', 'carve.ts'), ...args],
+      {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+  const one = carve('pets');
+  expect(one.status).toBe(2);
+  expect(one.stderr).toMatch(/expected 2 to 3 arguments, got 1\nusage: node --import tsx bench\/learning\/carve\.ts/);
+  expect(carve('a', 'b', 'c', 'd').stderr).toMatch(/expected 2 to 3 arguments, got 4/);
+  const many = carve('pets', 'dog', 'many');
+  expect(many.status).toBe(2);
+  expect(many.stderr).toMatch(/perClass \(images per class\) takes a number, got "many"/);
 }, 60_000);
