@@ -1,7 +1,7 @@
 /**
- * Named individuals grouped by what they are. WordNet's nouns hold about 7,700 instances (synsets whose
- * hypernym pointers are '@i': Lake Ladoga, the Ganges, Mount Everest, May Day, Mozart) in classes of up to
- * several hundred (some 300 rivers, 250 cities of one kind). To the GP they are near twins: their taxonomy
+ * Named individuals grouped by what they are. Of WordNet's 117,798 noun lemmas, 13,421 name only individuals
+ * (synsets whose hypernym pointers are '@i': Lake Ladoga, the Ganges, Mount Everest), in 835 classes of up to
+ * several hundred (770 writers, 746 cities, 352 rivers). To the GP they are near twins: their taxonomy
  * features share the whole ancestry of their class and differ in one leaf. Evidence for one instance thus
  * raises its whole class, and a class of hundreds of names outnumbers every kind of thing next to it: the
  * distribution's top fills with "X river" and its draws with one kind of picture. Counted as one point of
