@@ -73,9 +73,10 @@ const runConfigObject = z.strictObject({
       taxonomyWeight: z.union([z.number().min(0).lt(1), z.literal('fit')]).default(0.5),
       /**
        * How the distribution counts named individuals (WordNet instances: rivers, lakes, cities, people).
-       * `each`: every name is a concept of its own. `byClass`: the names of one class (some 350 rivers) share
-       * one concept's worth of probability, as names on one embedding point do, so a class of hundreds of
-       * near-identical names cannot fill the distribution's top (activities/concepts/instance-groups.ts).
+       * `each`: every name is a concept of its own. `byClass`: the names of one class (352 rivers) share one
+       * point of the distribution, as names on one embedding do (activities/concepts/instance-groups.ts). Under
+       * the calibrated τ the best-predicted names of a class still lead, and in benchmarks it did not raise
+       * explore's precision (docs/benchmarks.md), so it is not the default.
        */
       instances: z.enum(['each', 'byClass']).default('each'),
     })

@@ -5,8 +5,10 @@
  * features share the whole ancestry of their class and differ in one leaf. Evidence for one instance thus
  * raises its whole class, and a class of hundreds of names outnumbers every kind of thing next to it: the
  * distribution's top fills with "X river" and its draws with one kind of picture. Counted as one point of
- * the distribution, such a class gets one concept's worth of mass (shared among its names, like names whose
- * embeddings coincide), and kinds of things keep their place beside it.
+ * the distribution (`concepts.instances` 'byClass'), each name's probability is divided by its class's size,
+ * as for names whose embeddings coincide. That moves a name less than the calibrated τ separates the
+ * best-predicted names from the rest, and in benchmarks it did not raise explore's precision
+ * (docs/benchmarks.md), so every name is its own point by default.
  *
  * Cost: one pass over the vocabulary's lemmas (a WordNet lookup each), once per vocabulary.
  */
