@@ -46,6 +46,9 @@ describe('run config', () => {
       /concepts\.taxonomyWeight/,
     );
     expect(() => parseRunConfig({ target: '/x', concepts: { taxonomyWeight: 1 } })).toThrow(/concepts\.taxonomyWeight/);
+    expect(parseRunConfig({ target: '/x' }).concepts.instances).toBe('each');
+    expect(parseRunConfig({ target: '/x', concepts: { instances: 'byClass' } }).concepts.instances).toBe('byClass');
+    expect(() => parseRunConfig({ target: '/x', concepts: { instances: 'grouped' } })).toThrow(/concepts\.instances/);
     expect(() => parseRunConfig({ target: '/x', gp: { exactLimit: 100 } })).toThrow(
       /gp\.inducingPoints.*must not exceed gp\.exactLimit/,
     );
