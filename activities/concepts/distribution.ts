@@ -179,17 +179,27 @@ export async function embeddingGroups(vectors: Float32Array, dim: number): Promi
   if (!Number.isInteger(n)) throw new RangeError(`${vectors.length} values are not rows of ${dim}`);
   const bytes = Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength);
   const rowBytes = dim * 4;
+  // A digest of the row, not the row itself: 117,798 keys of a few hundred floats would be hundreds of MB of
+  // strings, and their garbage collection would stall the event loop for seconds.
+  return groupsByKey(n, (i) =>
+    createHash('sha1')
+      .update(bytes.subarray(i * rowBytes, (i + 1) * rowBytes))
+      .digest('base64'),
+  );
+}
+
+/**
+ * Groups concepts 0…n−1 by `keyOf`: one point per distinct key, its representative the first concept with it.
+ * O(n), giving the event loop a turn every 8,192 concepts.
+ */
+export async function groupsByKey(n: number, keyOf: (concept: number) => string): Promise<EmbeddingGroups> {
   const groupOf = new Map<string, number>();
   const group = new Uint32Array(n);
   const sizes: number[] = [];
   const representatives: number[] = [];
   for (let i = 0; i < n; i++) {
     await yieldEvery(i, 8192);
-    // A digest of the row, not the row itself: 117,798 keys of a few hundred floats would be hundreds of
-    // MB of strings, and their garbage collection would stall the event loop for seconds.
-    const key = createHash('sha1')
-      .update(bytes.subarray(i * rowBytes, (i + 1) * rowBytes))
-      .digest('base64');
+    const key = keyOf(i);
     let g = groupOf.get(key);
     if (g === undefined) {
       g = sizes.length;

@@ -15,7 +15,7 @@
 import { loadNouns, type WordNetNouns } from '../../lib/wordnet';
 import { yieldEvery } from '../../lib/yield';
 import type { RunConfig } from '../../lib/config';
-import { embeddingGroups, type EmbeddingGroups } from './distribution';
+import { embeddingGroups, groupsByKey, type EmbeddingGroups } from './distribution';
 
 /**
  * The points the distribution shares its mass over (`conceptDistribution`'s `groups`): concepts on one
@@ -54,25 +54,11 @@ export async function instanceClasses(names: readonly string[], nouns: WordNetNo
  * `groups` with the names of each instance class merged into one point: its multiplicity is the class's
  * size (plus any names already sharing an embedding with its members) and its representative its first name.
  */
-export function mergeInstanceClasses(groups: EmbeddingGroups, classes: readonly (string | null)[]): EmbeddingGroups {
+export function mergeInstanceClasses(
+  groups: EmbeddingGroups,
+  classes: readonly (string | null)[],
+): Promise<EmbeddingGroups> {
   const n = groups.point.length;
   if (classes.length !== n) throw new RangeError(`${n} concepts but ${classes.length} instance classes`);
-  const pointOfKey = new Map<string, number>();
-  const point = new Uint32Array(n);
-  const representatives: number[] = [];
-  const sizes: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const cls = classes[i];
-    const key = cls === null ? `p${groups.point[i]}` : `c${cls}`;
-    let p = pointOfKey.get(key);
-    if (p === undefined) {
-      p = representatives.length;
-      pointOfKey.set(key, p);
-      representatives.push(i);
-      sizes.push(0);
-    }
-    point[i] = p;
-    sizes[p]++;
-  }
-  return { multiplicity: point.map((p) => sizes[p]), representatives, point };
+  return groupsByKey(n, (i) => (classes[i] === null ? `p${groups.point[i]}` : `c${classes[i]}`));
 }

@@ -24,7 +24,7 @@ describe('instance classes', () => {
     const vectors = Float32Array.from([1, 0, 1, 0, 0, 1, 0.5, 0.5, 1, 0]);
     const groups = await embeddingGroups(vectors, 2);
     expect(groups.representatives).toEqual([0, 2, 3]);
-    const merged = mergeInstanceClasses(groups, [null, null, 'n-river', 'n-river', 'n-river']);
+    const merged = await mergeInstanceClasses(groups, [null, null, 'n-river', 'n-river', 'n-river']);
     expect(merged.representatives).toEqual([0, 2]);
     expect([...merged.point]).toEqual([0, 0, 1, 1, 1]);
     expect([...merged.multiplicity]).toEqual([2, 2, 3, 3, 3]);
