@@ -25,14 +25,11 @@ export function benchArgs<const O extends Options>(
   try {
     const parsed = parseArgs({ args, options, strict: true, allowPositionals: positionals.max > 0 });
     const n = parsed.positionals.length;
-    if (n < positionals.min || n > positionals.max) {
-      const wanted =
-        positionals.min === positionals.max
-          ? `${positionals.min}`
-          : positionals.max === Infinity
-            ? `at least ${positionals.min}`
-            : `${positionals.min} to ${positionals.max}`;
-      throw new Error(`expected ${wanted} argument${/^(at least )?1$/.test(wanted) ? '' : 's'}, got ${n}`);
+    const { min, max } = positionals;
+    if (n < min || n > max) {
+      const wanted = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+      const last = max === Infinity ? min : max;
+      throw new Error(`expected ${wanted} argument${last === 1 ? '' : 's'}, got ${n}`);
     }
     return parsed;
   } catch (error) {

@@ -18,12 +18,16 @@ test('options given, defaults for the rest, numbers read as numbers', () => {
 });
 
 // The real scripts: a mistake stops them at once with exit 2 and a message, before any benchmark work.
-const knn = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'knn.ts'), ...args], {
-    cwd: PROJECT_ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+const script =
+  (file: string) =>
+  (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file), ...args], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+const knn = script('bench/knn.ts');
+const carve = script('bench/learning/carve.ts');
 
 test('a misspelt option stops a benchmark script with its usage line', () => {
   const run = knn('--limt', '5');
@@ -45,16 +49,6 @@ test('a number option given something else stops it, naming the option', () => {
 test('positional arguments: too few or too many, or a non-number where a number goes, stop the script', () => {
   const usage = 'carve.ts <name> <wnid-or-lemma> [perClass]';
   expect(benchArgs(usage, {}, { min: 2, max: 3 }, ['pets', 'dog']).positionals).toEqual(['pets', 'dog']);
-  const carve = (...args: string[]) =>
-    spawnSync(
-      process.execPath,
-      ['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'learning', 'carve.ts'), ...args],
-      {
-        cwd: PROJECT_ROOT,
-        encoding: 'utf8',
-        timeout: 60_000,
-      },
-    );
   const one = carve('pets');
   expect(one.status).toBe(2);
   expect(one.stderr).toMatch(/expected 2 to 3 arguments, got 1\nusage: node --import tsx bench\/learning\/carve\.ts/);
