@@ -52,7 +52,7 @@ export function cleanConceptNames(names: string[]): string[] {
  * Makes `names` concepts of the run: a name that already is a concept (a WordNet lemma, or one another
  * run added) is reused — exact spelling first, then ignoring case — and any other becomes a new Concept
  * with the next free id after the WordNet rows. Idempotent: a repeated call adds nothing.
- * The new concepts' embeddings are appended by `ensureRunConceptEmbeddings` when the GP needs them.
+ * The new concepts' embeddings are appended by `ensureConceptFeatures` (run-embeddings.ts) when the GP needs them.
  */
 export async function addRunConcepts(input: AddRunConceptsInput): Promise<AddRunConceptsResult> {
   const { runId, source } = input;

@@ -3,7 +3,6 @@ import type { RunConfig } from '../../lib/config';
 import { GloveTextEncoder, type TextEncoder } from './encoder';
 import { ensureCombinedEmbeddings, ensureExtendedEmbeddings, type ConceptEmbeddingsInfo } from './embeddings-cache';
 import { OnnxTextEncoder } from './onnx-encoder';
-import { loadRunVocabulary } from './run-concepts';
 import { TaxonomyEncoder } from './taxonomy';
 import { wordnetGloss } from './vocabulary';
 
@@ -24,23 +23,12 @@ export async function textEncoderFor(config: RunConfig['textEncoder']): Promise<
 }
 
 /**
- * Features of every concept (row = concept id) the GP regresses on: the run's text encoder's embeddings
- * (the cached WordNet matrix plus the concepts runs added, appended), combined with the WordNet taxonomy
- * features by `concepts.taxonomyWeight` (activities/concepts/taxonomy.ts). Each part and the combination
- * are cached under `.state/concepts`. Beats the activity's heartbeat while a slow encoder works.
- */
-export async function ensureRunConceptEmbeddings(
-  runId: string,
-  config: RunConfig,
-  options: { dir?: string } = {},
-): Promise<ConceptEmbeddingsInfo> {
-  return ensureConceptFeatures(await loadRunVocabulary(runId), config, options);
-}
-
-/**
- * The concept features of a vocabulary (the WordNet nouns first, `wordnetCount` of them, then added
- * concepts) under a run config's text encoder and taxonomy weight: what `ensureRunConceptEmbeddings` gives a
- * run, for tools that have a vocabulary but no run (bench/learning/proxy.ts).
+ * Features of every concept of a vocabulary (row = concept id: the WordNet nouns first, `wordnetCount` of
+ * them, then the concepts runs added, appended) the GP regresses on: the run config's text encoder's
+ * embeddings combined with the WordNet taxonomy features by `concepts.taxonomyWeight`
+ * (activities/concepts/taxonomy.ts). Each part and the combination are cached under `.state/concepts`.
+ * Beats the activity's heartbeat while a slow encoder works. The update stage passes the run's vocabulary
+ * (run-concepts.ts `loadRunVocabulary`), tools without a run the WordNet one (bench/learning/proxy.ts).
  */
 export async function ensureConceptFeatures(
   vocabulary: { names: string[]; wordnetCount: number },

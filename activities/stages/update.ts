@@ -3,7 +3,7 @@ import { db } from '../../lib/db';
 import { loadRun } from '../run-config';
 import { runStage } from '../stage';
 import { float32ToBytes } from '../../lib/bytes';
-import { ensureRunConceptEmbeddings } from '../concepts/run-embeddings';
+import { ensureConceptFeatures } from '../concepts/run-embeddings';
 import { conceptDistribution, topConcepts, weightByFindChance, type EmbeddingGroups } from '../concepts/distribution';
 import { fitConceptGp, fitFindChance, type GpFit } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
@@ -23,7 +23,8 @@ const GROUP_FILES_KEPT = 4;
 
 /**
  * The distribution's points for an embedding file (activities/concepts/instance-groups.ts), computed once
- * per file and `concepts.instances` setting, off the event loop.
+ * per file and `concepts.instances` setting, off the event loop. The file stands for its names: its name
+ * carries the vocabulary's size and a digest of the concepts runs added (embeddings-cache.ts).
  */
 function groupsOf(
   file: string,
@@ -82,7 +83,8 @@ export async function updateDistribution(
     if (run.config.mode === 'random' || observed.length < 2) {
       probs = new Float64Array(vocabulary.length).fill(1 / vocabulary.length);
     } else {
-      const embeddings = await ensureRunConceptEmbeddings(ref.runId, run.config);
+      // The same vocabulary as the distribution's names below, read once.
+      const embeddings = await ensureConceptFeatures(runVocabulary, run.config);
       const gp = await fitConceptGp({
         embeddingsPath: embeddings.path,
         dim: embeddings.dim,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadConceptEmbeddings } from '../../activities/concepts/embeddings-cache';
 import { OnnxTextEncoder } from '../../activities/concepts/onnx-encoder';
 import { addRunConcepts, loadRunVocabulary, restrictToRun } from '../../activities/concepts/run-concepts';
-import { ensureRunConceptEmbeddings } from '../../activities/concepts/run-embeddings';
+import { ensureConceptFeatures } from '../../activities/concepts/run-embeddings';
 import { PROJECT_ROOT, pythonExecutable } from '../../lib/paths';
 import { descriptorsFor } from '../../activities/descriptors/descriptors';
 import { wordnetDescriptors } from '../../activities/descriptors/wordnet';
@@ -101,8 +101,8 @@ describe("the run's text encoder", () => {
         concepts: { taxonomyWeight: 0 },
       });
       const dir = path.join(root, 'cache');
-      const info = await ensureRunConceptEmbeddings(runId, config, { dir });
       const vocabulary = await loadRunVocabulary(runId);
+      const info = await ensureConceptFeatures(vocabulary, config, { dir });
       const encoder = await OnnxTextEncoder.load(model);
       expect(info.encoder).toBe(encoder.name);
       expect(info).toMatchObject({ count: vocabulary.names.length, dim: 32 });
@@ -119,8 +119,8 @@ describe("the run's text encoder", () => {
         new RegExp(`^${encoder.name}-${vocabulary.names.length}x32-[0-9a-f]{12}\\.f32$`),
       );
       // With a taxonomy weight (the default's 0.5) the ONNX embeddings are combined with the taxonomy features.
-      const both = await ensureRunConceptEmbeddings(
-        runId,
+      const both = await ensureConceptFeatures(
+        vocabulary,
         parseRunConfig({ ...config, concepts: { taxonomyWeight: 0.5 } }),
         { dir },
       );
@@ -128,8 +128,8 @@ describe("the run's text encoder", () => {
       expect(both.encoder).toBe(`${encoder.name}@0.5+wordnet-ic2@0.5`);
       expect(both.blocks).toBeUndefined();
       // 'fit': the same file, with the widths of its parts for the GP to weigh each.
-      const fitted = await ensureRunConceptEmbeddings(
-        runId,
+      const fitted = await ensureConceptFeatures(
+        vocabulary,
         parseRunConfig({ ...config, concepts: { taxonomyWeight: 'fit' } }),
         { dir },
       );
