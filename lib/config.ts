@@ -74,11 +74,17 @@ const runConfigObject = z.strictObject({
       /**
        * How the distribution counts named individuals (WordNet instances: rivers, lakes, cities, people).
        * `each`: every name is a concept of its own. `byClass`: the names of one class (352 rivers) share one
-       * point of the distribution, as names on one embedding do (activities/concepts/instance-groups.ts). Under
+       * point of the distribution, as names on one embedding do (activities/concepts/class-groups.ts). Under
        * the calibrated τ the best-predicted names of a class still lead, and in benchmarks it did not raise
        * explore's precision (docs/benchmarks.md), so it is not the default.
        */
       instances: z.enum(['each', 'byClass']).default('each'),
+      /**
+       * How the distribution counts taxonomic groups ("family Hirundinidae", "genus Canis"): `each` name on
+       * its own, or `byClass`, the taxa of one class (747 bird genera) sharing one point
+       * (activities/concepts/class-groups.ts).
+       */
+      taxa: z.enum(['each', 'byClass']).default('each'),
     })
     .prefault({}),
   /** The text encoder behind the concept embeddings the GP regresses on. */

@@ -7,8 +7,7 @@ import { ensureConceptFeatures } from '../concepts/run-embeddings';
 import { conceptDistribution, topConcepts, weightByFindChance, type EmbeddingGroups } from '../concepts/distribution';
 import { fitConceptGp, fitFindChance, type GpFit } from '../concepts/gp';
 import { loadConceptEmbeddings } from '../concepts/embeddings-cache';
-import { distributionGroups } from '../concepts/instance-groups';
-import type { RunConfig } from '../../lib/config';
+import { distributionGroups, type ClassGrouping } from '../concepts/class-groups';
 import { loadRunVocabulary, restrictToRun } from '../concepts/run-concepts';
 import { dropEarlierCopies, iterationFiles } from '../iteration-files';
 import { foundFlags, latestRewards } from '../score/evidence';
@@ -22,20 +21,20 @@ const groupsByFile = new Map<string, Promise<EmbeddingGroups>>();
 const GROUP_FILES_KEPT = 4;
 
 /**
- * The distribution's points for an embedding file (activities/concepts/instance-groups.ts), computed once
- * per file and `concepts.instances` setting, off the event loop. The file stands for its names: its name
+ * The distribution's points for an embedding file (activities/concepts/class-groups.ts), computed once per
+ * file and grouping setting, off the event loop. The file stands for its names: its name
  * carries the vocabulary's size and a digest of the concepts runs added (embeddings-cache.ts).
  */
 function groupsOf(
   file: string,
   dim: number,
   names: readonly string[],
-  instances: RunConfig['concepts']['instances'],
+  grouping: ClassGrouping,
 ): Promise<EmbeddingGroups> {
-  const key = `${instances}:${file}`;
+  const key = `${grouping.instances}:${grouping.taxa}:${file}`;
   let groups = groupsByFile.get(key);
   if (!groups) {
-    groups = loadConceptEmbeddings(file).then((rows) => distributionGroups(rows, dim, names, instances));
+    groups = loadConceptEmbeddings(file).then((rows) => distributionGroups(rows, dim, names, grouping));
     groups.catch(() => groupsByFile.delete(key));
     groupsByFile.set(key, groups);
     if (groupsByFile.size > GROUP_FILES_KEPT) groupsByFile.delete(groupsByFile.keys().next().value as string);
@@ -107,7 +106,7 @@ export async function updateDistribution(
       ({ probs, temperature } = await conceptDistribution({
         predicted,
         excluded: queried,
-        groups: await groupsOf(embeddings.path, embeddings.dim, vocabulary, run.config.concepts.instances),
+        groups: await groupsOf(embeddings.path, embeddings.dim, vocabulary, run.config.concepts),
         member: runVocabulary.member,
         fixedTemperature: (await temperatureOverride(ref.runId, ref.iteration)) ?? run.config.temperature.fixed,
         topK: run.config.temperature.topK,

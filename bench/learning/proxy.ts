@@ -43,7 +43,7 @@ import {
   type EmbeddingGroups,
 } from '../../activities/concepts/distribution';
 import { fitConceptGp, fitFindChance } from '../../activities/concepts/gp';
-import { distributionGroups } from '../../activities/concepts/instance-groups';
+import { distributionGroups } from '../../activities/concepts/class-groups';
 import { seededRandom } from '../../activities/concepts/prng';
 import { runConceptRewards } from '../../activities/score/run-rewards';
 import { listTarget } from '../../activities/target';
@@ -296,7 +296,7 @@ async function main(): Promise<void> {
     await loadConceptEmbeddings(features.path),
     features.dim,
     vocabulary,
-    config.concepts.instances,
+    config.concepts,
   );
   const near = nearConcepts(loadNouns(), targetClasses);
   const results = new Map<number, Found[]>();

@@ -49,6 +49,9 @@ describe('run config', () => {
     expect(parseRunConfig({ target: '/x' }).concepts.instances).toBe('each');
     expect(parseRunConfig({ target: '/x', concepts: { instances: 'byClass' } }).concepts.instances).toBe('byClass');
     expect(() => parseRunConfig({ target: '/x', concepts: { instances: 'grouped' } })).toThrow(/concepts\.instances/);
+    expect(parseRunConfig({ target: '/x' }).concepts.taxa).toBe('each');
+    expect(parseRunConfig({ target: '/x', concepts: { taxa: 'byClass' } }).concepts.taxa).toBe('byClass');
+    expect(() => parseRunConfig({ target: '/x', concepts: { taxa: 'byGenus' } })).toThrow(/concepts\.taxa/);
     expect(() => parseRunConfig({ target: '/x', gp: { exactLimit: 100 } })).toThrow(
       /gp\.inducingPoints.*must not exceed gp\.exactLimit/,
     );
