@@ -15,7 +15,7 @@
  * its images and the web sample (seconds).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ManifestRecord } from '../../engine/corpus';
@@ -83,16 +83,25 @@ async function writeCorpusFiles(
   if (fs.existsSync(done)) return files;
   log(`writing ${records.length} corpus images to ${folder} (once)…`);
   await mkdir(folder, { recursive: true });
-  const archives = new Map<string, Buffer>();
-  for (const [i, r] of records.entries()) {
-    let archive = archives.get(r.file);
-    if (!archive) {
-      archive = await readFile(r.file);
-      archives.set(r.file, archive);
+  // Each image's bytes are read from its archive where they lie: one image in memory, not the archives.
+  const archives = new Map<string, { handle: FileHandle; size: number }>();
+  try {
+    for (const [i, r] of records.entries()) {
+      let archive = archives.get(r.file);
+      if (!archive) {
+        const handle = await open(r.file, 'r');
+        archive = { handle, size: (await handle.stat()).size };
+        archives.set(r.file, archive);
+      }
+      if (r.offset + r.size > archive.size)
+        throw new Error(`${r.key}: bytes ${r.offset}+${r.size} lie beyond the end of ${r.file}; rebuild the corpus`);
+      const bytes = Buffer.alloc(r.size);
+      const { bytesRead } = await archive.handle.read(bytes, 0, r.size, r.offset);
+      if (bytesRead !== r.size) throw new Error(`${r.key}: read ${bytesRead} of its ${r.size} bytes from ${r.file}`);
+      await writeFile(files[i], bytes);
     }
-    if (r.offset + r.size > archive.length)
-      throw new Error(`${r.key}: bytes ${r.offset}+${r.size} lie beyond the end of ${r.file}; rebuild the corpus`);
-    await writeFile(files[i], archive.subarray(r.offset, r.offset + r.size));
+  } finally {
+    await Promise.all([...archives.values()].map((a) => a.handle.close()));
   }
   await writeFileAtomic(done, `${records.length}\n`);
   return files;
