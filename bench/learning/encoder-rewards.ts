@@ -15,10 +15,11 @@
  * its images and the web sample (seconds).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ManifestRecord } from '../../engine/corpus';
+import { ImageStore } from '../../engine/image-store';
 import { runPythonModule } from '../../activities/python-module';
 import { webRelativeRewards, knnRewards } from '../../activities/score/rewards';
 import { sampleUniform } from '../../activities/concepts/distribution';
@@ -83,25 +84,17 @@ async function writeCorpusFiles(
   if (fs.existsSync(done)) return files;
   log(`writing ${records.length} corpus images to ${folder} (once)…`);
   await mkdir(folder, { recursive: true });
-  // Each image's bytes are read from its archive where they lie: one image in memory, not the archives.
-  const archives = new Map<string, { handle: FileHandle; size: number }>();
+  // Positioned reads from the archives (the engine's reader): one image in memory, not the archives.
+  const store = new ImageStore();
   try {
     for (const [i, r] of records.entries()) {
-      let archive = archives.get(r.file);
-      if (!archive) {
-        const handle = await open(r.file, 'r');
-        archive = { handle, size: (await handle.stat()).size };
-        archives.set(r.file, archive);
-      }
-      if (r.offset + r.size > archive.size)
-        throw new Error(`${r.key}: bytes ${r.offset}+${r.size} lie beyond the end of ${r.file}; rebuild the corpus`);
-      const bytes = Buffer.alloc(r.size);
-      const { bytesRead } = await archive.handle.read(bytes, 0, r.size, r.offset);
-      if (bytesRead !== r.size) throw new Error(`${r.key}: read ${bytesRead} of its ${r.size} bytes from ${r.file}`);
+      const bytes = await store.read(r).catch((error: unknown) => {
+        throw new Error(`${error instanceof Error ? error.message : String(error)}; rebuild the corpus`);
+      });
       await writeFile(files[i], bytes);
     }
   } finally {
-    await Promise.all([...archives.values()].map((a) => a.handle.close()));
+    await store.close();
   }
   await writeFileAtomic(done, `${records.length}\n`);
   return files;
